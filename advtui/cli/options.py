@@ -1,0 +1,33 @@
+"""Options shared by several commands, and the params they load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from advtui.pipeline.params import PARAMS_FILE, Params, load_params
+
+ParamsOption = typer.Option(PARAMS_FILE, "--params", "-p", help="Params file to read (see `advtui profile --help`).")
+
+
+def params_from(path: Path) -> Params:
+    """Load and validate params (a bad file raises a one-line ParamsError, shown by `guarded`)."""
+    return load_params(path)
+
+
+def progress_printer(label: str):
+    """A progress callback that redraws one status line on stderr: images done, robust accuracy, rate."""
+    import sys
+    import time
+
+    started = time.perf_counter()
+
+    def show(done: int, total: int, robust: float) -> None:
+        rate = done / max(time.perf_counter() - started, 1e-9)
+        left = (total - done) / rate if rate > 0 else 0.0
+        end = "\n" if done >= total else "\r"
+        print(f"{label}: {done}/{total} robust {robust:.3f} {rate:.0f} img/s {left:.0f}s left", end=end, file=sys.stderr,
+              flush=True)
+
+    return show

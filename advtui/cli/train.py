@@ -1,0 +1,44 @@
+"""`advtui train`: train a standard or adversarially trained classifier from params."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from advtui.cli.errors import guarded
+from advtui.cli.options import ParamsOption, params_from
+from advtui.pipeline.params import SOURCE_MODELS
+
+
+@guarded
+def train(
+    kind: str = typer.Argument("standard", help=f"Which source model recipe: {', '.join(SOURCE_MODELS)}."),
+    out: Path = typer.Option(None, "--out", "-o", help="Weights file (default data/models/<kind>.safetensors)."),
+    epochs: int = typer.Option(None, help="Override sources.train.epochs."),
+    arch: str = typer.Option(None, help="Override model.arch (see `advtui models`)."),
+    live_dir: Path = typer.Option(None, help="DVCLive folder (default data/live/<kind>)."),
+    params_file: Path = ParamsOption,
+) -> None:
+    """Train a classifier on the natural training set of the params (resumes an interrupted run).
+
+    The adversarial settings of KIND come from params.yaml (sources.<kind>); eps 0 is standard training.
+    """
+    from advtui.experiments.sources import train_source
+
+    params = params_from(params_file)
+    if epochs is not None:
+        train_cfg = dataclasses.replace(params.sources.train, epochs=epochs)
+        params = dataclasses.replace(params, sources=dataclasses.replace(params.sources, train=train_cfg))
+    if arch is not None:
+        params = dataclasses.replace(params, model=dataclasses.replace(params.model, arch=arch))
+    params.sources.model(kind)  # fail early on an unknown kind
+    out = out or Path("data/models") / f"{kind}.safetensors"
+    live_dir = live_dir or Path("data/live") / kind
+    _, metrics = train_source(params, kind, out=out, live_dir=live_dir)
+    Console().print(
+        f"[green]saved[/] {out}: train acc {metrics.get('train_acc', float('nan')):.3f}, "
+        f"test acc {metrics.get('test_acc', float('nan')):.3f}"
+    )

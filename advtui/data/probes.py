@@ -1,0 +1,142 @@
+"""Ground-truth probes of the synthetic dataset: which class an image's robust part (its shape) and its
+non-robust part (the planted pattern) point to. They are fixed signal-processing detectors built from the
+generator's own shapes and patterns, never a trained model (a pipeline model "agrees" with what it built).
+
+- robust: matched filtering. Each class shape, blurred and stripped of its component in the generator's
+  background subspace (so no smooth background counts as evidence), is correlated with the image at every
+  integer shift of the jitter range and a few scales; the unknown colour is handled by summing the squared
+  correlations of the three channels. The filters are unit-norm, so white noise scores every class alike, and
+  smooth, so high-frequency noise and the planted pattern barely reach them: noisy, faint, partly drawn shapes
+  (inverted images) still read correctly.
+- non-robust: correlation of the high-passed input with each class pattern at every shift, max over shifts
+  (tiled patterns: all tile shifts at once by folding the image onto one tile; gratings: the magnitude of a
+  complex correlation, which is shift-invariant, over the scale range).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import torch
+from torch import Tensor
+
+from advtui.data.synthetic import (
+    SyntheticConfig,
+    background_basis,
+    grating_spec,
+    high_pass,
+    nonrobust_tiles,
+    render_masks,
+)
+
+_LOWPASS_SIGMA = 1.0  # px: removes the planted pattern and pixel noise, keeps a 20-px shape's outline
+_CHUNK = 1024  # images per batch, bounds the memory of the score maps
+
+
+def _scales(cfg: SyntheticConfig) -> list[float]:
+    if cfg.scale_jitter == 0:
+        return [1.0]
+    return [1.0 - cfg.scale_jitter, 1.0, 1.0 + cfg.scale_jitter]
+
+
+def _as_float(x: Tensor) -> Tensor:
+    return x.to(torch.float32) / 255.0 if x.dtype == torch.uint8 else x.to(torch.float32)
+
+
+@functools.lru_cache(maxsize=8)
+def _shape_filters(cfg: SyntheticConfig) -> Tensor:
+    """The robust probe's matched filters (C, P, H * W): for each class, one per placement P (probe scale
+    x integer shift within the jitter range): the blurred shape mask, stripped of its component in the
+    background subspace, unit L2 norm."""
+    shift = math.ceil(cfg.jitter)
+    offsets = torch.arange(-shift, shift + 1, dtype=torch.float32)
+    scales = torch.tensor(_scales(cfg))
+    scale, dy, dx = (t.flatten() for t in torch.meshgrid(scales, offsets, offsets, indexing="ij"))
+    placements = len(scale)
+    center = (cfg.image_size - 1) / 2 + torch.stack([dy, dx], dim=1)
+    classes = torch.arange(cfg.num_classes).repeat_interleave(placements)
+    masks = render_masks(cfg, classes, center.repeat(cfg.num_classes, 1), scale.repeat(cfg.num_classes))
+    flat = (masks - high_pass(masks, sigma=_LOWPASS_SIGMA)).flatten(1)
+    basis, _ = torch.linalg.qr(background_basis(cfg))
+    flat = flat - (flat @ basis) @ basis.T
+    flat = flat / flat.norm(dim=1, keepdim=True)
+    return flat.view(cfg.num_classes, placements, -1)
+
+
+def robust_scores(images: Tensor, cfg: SyntheticConfig) -> Tensor:
+    """Per-class shape evidence (N, C): max over placements of the colour-free matched-filter response."""
+    filters = _shape_filters(cfg).flatten(0, 1)
+    scores = []
+    for chunk in torch.split(images, _CHUNK):
+        n = len(chunk)
+        response = (_as_float(chunk).reshape(n * 3, -1) @ filters.T).square()
+        scores.append(response.view(n, 3, cfg.num_classes, -1).sum(dim=1).amax(dim=2).sqrt())
+    return torch.cat(scores)
+
+
+def robust_probe(images: Tensor, cfg: SyntheticConfig) -> Tensor:
+    """Class (N,) whose shape each image shows, read from its low-passed content."""
+    return robust_scores(images, cfg).argmax(dim=1)
+
+
+def nonrobust_scores(delta: Tensor, cfg: SyntheticConfig) -> Tensor:
+    """Per-class pattern evidence (N, C): max over shifts of the correlation of the high-passed ``delta``
+    with the unit-norm class pattern (default variant), or the magnitude of its correlation with the class
+    grating over the scale range (entangled variant)."""
+    scores = []
+    for chunk in torch.split(delta, _CHUNK):
+        x = high_pass(_as_float(chunk))
+        scores.append(_grating_scores(x, cfg) if cfg.variant == "entangled" else _tile_scores(x, cfg))
+    return torch.cat(scores)
+
+
+def _tile_scores(x: Tensor, cfg: SyntheticConfig) -> Tensor:
+    # a tiled pattern correlates with the image as its tile does with the sum of the image's tiles
+    t, blocks = cfg.tile, cfg.image_size // cfg.tile
+    folded = x.reshape(len(x), 3, blocks, t, blocks, t).sum(dim=(2, 4))
+    tiles = nonrobust_tiles(cfg)
+    tiles = tiles / (tiles.flatten(1).norm(dim=1).view(-1, 1, 1, 1) * blocks)
+    spectrum = torch.fft.rfft2(folded)[:, None] * torch.fft.rfft2(tiles).conj()[None]
+    correlation = torch.fft.irfft2(spectrum, s=(t, t)).sum(dim=2)
+    return correlation.flatten(2).amax(dim=2)
+
+
+def _grating_scores(x: Tensor, cfg: SyntheticConfig) -> Tensor:
+    orientations, colours = grating_spec(cfg)
+    grid = torch.arange(cfg.image_size, dtype=torch.float32)
+    along = grid[None, :, None] * torch.sin(orientations)[:, None, None] + grid[None, None, :] * torch.cos(orientations)[:, None, None]
+    periods = torch.tensor([cfg.grating_period * s for s in _scales(cfg)])
+    phase = 2 * math.pi * along[:, None] / periods[None, :, None, None]
+    # unit-norm complex exponentials: |correlation| is the amplitude of the best-phase unit sinusoid
+    waves = torch.polar(torch.ones_like(phase), phase) * math.sqrt(2.0 / cfg.image_size**2)
+    projected = torch.einsum("nchw,kc->nkhw", x, colours)
+    response = torch.einsum("nkhw,kshw->nks", projected.to(waves.dtype), waves.conj())
+    return response.abs().amax(dim=2)
+
+
+def nonrobust_probe(delta: Tensor, cfg: SyntheticConfig) -> Tensor:
+    """Class (N,) of the planted pattern that ``delta`` carries (apply it to what a construction added)."""
+    return nonrobust_scores(delta, cfg).argmax(dim=1)
+
+
+def probe_agreement(images: Tensor, labels: Tensor, cfg: SyntheticConfig, starts: Tensor | None = None) -> dict[str, float]:
+    """Share of images whose robust / non-robust probe reads ``labels``.
+
+    ``starts``: the start images of a constructed set (same shape as ``images``); the non-robust probe then
+    reads ``images - starts``, what the construction added, since an eps-bounded attack cannot erase the
+    start's own pattern. ``None`` (natural data): the whole image is probed.
+    """
+    if len(images) != len(labels):
+        raise ValueError(f"labels: {len(labels)} labels for {len(images)} images; pass one label per image")
+    x = _as_float(images)
+    if starts is None:
+        delta = x
+    else:
+        if starts.shape != images.shape:
+            raise ValueError(f"starts: shape {tuple(starts.shape)} != images {tuple(images.shape)}; pass each image's start image")
+        delta = x - _as_float(starts)
+    return {
+        "robust_agreement": (robust_probe(x, cfg) == labels).float().mean().item(),
+        "nonrobust_agreement": (nonrobust_probe(delta, cfg) == labels).float().mean().item(),
+    }

@@ -1,0 +1,58 @@
+"""What every experiment needs: the natural data of the active params, and classifiers in and out of the store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from advtui.data.imageset import ImageSet
+from advtui.data.sources import load_source
+from advtui.data.store import load_artifact, save_artifact
+from advtui.models.registry import Classifier, create_model
+from advtui.pipeline.params import DataParams
+
+
+def natural_split(data: DataParams, split: str, seed: int) -> ImageSet:
+    """The natural train or test set that ``data`` describes (same params and seed: same images)."""
+    size = data.train_size if split == "train" else data.test_size
+    return load_source(
+        data.source, split, root=data.root, size=size, seed=seed, synthetic=data.synthetic, download=data.download
+    )
+
+
+def image_size(images: ImageSet) -> int:
+    """Side of the (square) images of a set."""
+    return int(images.images.shape[-1])
+
+
+def save_classifier(
+    model: Classifier,
+    path: str | Path,
+    *,
+    paradigm: str,
+    params: dict,
+    sources: list[str] | None = None,
+    extra: dict | None = None,
+) -> Path:
+    """Store a classifier's weights with the header that lets :func:`load_classifier` rebuild it."""
+    header = {"num_classes": model.num_classes, "img_size": model.img_size, **(extra or {})}
+    return save_artifact(
+        path, model.state_dict(), kind="model", arch=model.arch, paradigm=paradigm, sources=sources, params=params, extra=header
+    )
+
+
+def load_classifier(path: str | Path, device: torch.device | str = "cpu") -> Classifier:
+    """Rebuild a stored classifier (architecture and sizes from its header) in eval mode on ``device``."""
+    art = load_artifact(path, "model")
+    try:
+        model = create_model(art.arch, num_classes=int(art.extra["num_classes"]), img_size=int(art.extra["img_size"]))
+    except KeyError as err:
+        raise ValueError(f"{path}: model header lacks {err}; retrain it with this advtui version") from None
+    try:
+        model.load_state_dict(art.tensors)
+    except RuntimeError as err:
+        first = str(err).splitlines()[0]
+        raise ValueError(f"{path}: weights do not fit architecture {art.arch!r} ({first}); retrain it") from None
+    return model.to(device).eval()
+

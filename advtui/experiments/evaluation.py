@@ -1,0 +1,51 @@
+"""Clean and robust accuracy of a classifier on the natural test set, as one metrics dict."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+
+import torch
+
+from advtui.attacks.evaluate import AttackSpec, robust_accuracy
+from advtui.data.imageset import ImageSet
+from advtui.models.registry import Classifier
+from advtui.paradigms.supervised import accuracy
+
+ProgressFn = Callable[[str, int, int, float], None]
+"""``on_progress(threat_model, done, total, robust_acc)``."""
+
+
+def evaluate_classifier(
+    model: Classifier,
+    test: ImageSet,
+    threats: Mapping[str, Sequence[AttackSpec]],
+    *,
+    batch_size: int,
+    device: torch.device,
+    seed: int,
+    on_progress: ProgressFn | None = None,
+) -> dict[str, object]:
+    """Clean accuracy and, for each named threat model, robust accuracy of ``model`` on ``test``.
+
+    Each threat model (an L2 and an Linf column of the papers' tables) is evaluated on its own; within
+    one, robust accuracy is the per-point worst case over its attacks. Returns ``{"n", "clean_acc",
+    "robust_acc_<name>", "per_attack_<name>": {attack: acc}, "attacks": {name: [settings]}}``.
+    """
+    x, y = test.float_images(), test.labels
+    metrics: dict[str, object] = {"n": len(test)}
+    settings: dict[str, list[dict]] = {}
+    for name, specs in threats.items():
+        callback = (lambda d, t, r, _n=name: on_progress(_n, d, t, r)) if on_progress else None
+        result = robust_accuracy(
+            model, x, y, list(specs), batch_size=batch_size, device=device,
+            generator=torch.Generator().manual_seed(seed), on_progress=callback,
+        )
+        metrics["clean_acc"] = result.clean_acc
+        metrics[f"robust_acc_{name}"] = result.robust_acc
+        metrics[f"per_attack_{name}"] = result.per_attack
+        settings[name] = [{**dataclasses.asdict(s), "name": s.name} for s in specs]
+    if not threats:
+        metrics["clean_acc"] = accuracy(model, test, batch_size=batch_size, device=device)
+    metrics["attacks"] = settings
+    return metrics

@@ -1,0 +1,354 @@
+"""The one training loop: every paradigm supplies a loss step, the loop does the rest.
+
+``fit`` shuffles and augments the data, runs the step, steps the optimiser and the learning-rate schedule,
+logs through DVCLive, shows rich progress bars when run by hand, and checkpoints at every epoch end.
+A rerun with the same settings resumes from the last checkpoint and ends with exactly the weights of an
+uninterrupted run (all randomness comes from RNG states saved in the checkpoint).
+
+DVCLive layout (one ``Live`` directory, its step = the global optimiser step, counted from 0):
+
+- per step: ``train/loss`` and ``train/<metric>`` for every metric of the step (e.g. ``train/acc``);
+- per epoch, at the epoch's last step: ``epoch/index`` (epochs done, from 1), ``epoch/train_loss``,
+  ``epoch/train_<metric>`` (means over the epoch's images), ``epoch/lr``, ``epoch/images_per_s`` and
+  ``epoch/<key>`` for whatever ``on_epoch`` returns (e.g. ``epoch/test_acc``).
+
+``metrics.json`` (the summary) is rewritten at every epoch end. On resume, rows logged after the
+checkpoint (a partly done epoch) are dropped first, so the files never hold a step twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from torch import Tensor, nn
+
+from advtui.data.imageset import ImageSet
+from advtui.data.store import atomic_path, params_digest
+from advtui.paradigms.augment import AugmentConfig, augment
+from advtui.runtime import seed_everything
+
+log = logging.getLogger(__name__)
+
+_CHECKPOINT_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings shared by every paradigm.
+
+    ``schedule``: "cosine" decays the learning rate to 0 over the run (per step), "constant" keeps it;
+    both after ``warmup_epochs`` of linear warm-up. ``precision`` "bf16" runs the step under bfloat16
+    autocast (pays on GPUs; 12-20x slower on CPUs). ``channels_last`` stores activations NHWC (GPUs).
+    """
+
+    epochs: int = 10
+    batch_size: int = 128
+    optimizer: Literal["sgd", "adam"] = "sgd"
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    schedule: Literal["cosine", "constant"] = "cosine"
+    warmup_epochs: int = 0
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    precision: Literal["fp32", "bf16"] = "fp32"
+    channels_last: bool = False
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise ValueError(f"epochs: must be >= 1, got {self.epochs}; train for at least one epoch")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size: must be >= 1, got {self.batch_size}; use a positive batch size")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr: must be > 0, got {self.lr}; use a positive learning rate")
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"momentum: must lie in [0, 1), got {self.momentum}; use e.g. 0.9 (SGD) or 0 (none)")
+        if self.weight_decay < 0:
+            raise ValueError(f"weight_decay: must be >= 0, got {self.weight_decay}; use 0 to turn it off")
+        if not 0 <= self.warmup_epochs < self.epochs:
+            raise ValueError(
+                f"warmup_epochs: must lie in 0..epochs-1 ({self.epochs - 1}), got {self.warmup_epochs}; shorten the warm-up"
+            )
+
+
+@dataclass
+class StepOut:
+    """What a loss step returns: the scalar ``loss`` to minimise and per-batch mean ``metrics`` to log."""
+
+    loss: Tensor
+    metrics: dict[str, Tensor | float] = field(default_factory=dict)
+
+
+StepFn = Callable[[nn.Module, Tensor, Tensor], StepOut]
+"""``step(module, x, y) -> StepOut`` on one augmented batch already on the device; the module is in train
+mode. Any randomness it needs (PGD starts, masks, noise) must come from torch's global RNG, which ``fit``
+seeds and checkpoints."""
+
+EpochHook = Callable[[nn.Module, int], Mapping[str, float] | None]
+"""``on_epoch(module, epoch)`` after each epoch (``epoch`` counted from 1); returned values are logged as
+``epoch/<key>`` and included in the final metrics."""
+
+
+def model_state(model: nn.Module) -> dict[str, Tensor]:
+    """The model's state dict as detached, contiguous CPU tensors (what safetensors accepts)."""
+    return {name: t.detach().to("cpu").contiguous() for name, t in model.state_dict().items()}
+
+
+def lr_factor(step: int, *, total_steps: int, warmup_steps: int, schedule: str) -> float:
+    """Learning-rate multiplier at optimiser step ``step`` (0-based): linear warm-up, then cosine or constant."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    if schedule == "constant":
+        return 1.0
+    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+    return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def _make_optimizer(params: list[nn.Parameter], cfg: TrainConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def _rng_state(generator: torch.Generator) -> dict[str, Any]:
+    state: dict[str, Any] = {"generator": generator.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: Mapping[str, Any], generator: torch.Generator) -> None:
+    generator.set_state(state["generator"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
+    """Write ``payload`` beside ``path`` and rename it over ``path``: an interrupt never leaves half a file."""
+    tmp = atomic_path(path)
+    try:
+        with open(tmp, "wb") as fh:
+            torch.save(payload, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _load_checkpoint(path: Path) -> dict[str, Any]:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises several unrelated types for a damaged file
+        raise ValueError(f"{path}: checkpoint cannot be read ({type(err).__name__}); delete it to train from scratch") from err
+
+
+def _truncate_live_rows(live_dir: Path, next_step: int) -> None:
+    """Drop DVCLive rows with step >= ``next_step`` (logged after the checkpoint we resume from)."""
+    for tsv in (live_dir / "plots" / "metrics").rglob("*.tsv"):
+        lines = tsv.read_text(encoding="utf-8").splitlines()
+        if not lines:
+            continue
+        column = lines[0].split("\t").index("step")
+        keep = [lines[0]]
+        for row in lines[1:]:
+            cells = row.split("\t")
+            if len(cells) == len(keep[0].split("\t")) and cells[column].isdigit() and int(cells[column]) < next_step:
+                keep.append(row)
+        if len(keep) < len(lines):
+            tmp = atomic_path(tsv)
+            tmp.write_text("".join(line + os.linesep for line in keep), encoding="utf-8")
+            os.replace(tmp, tsv)
+
+
+class _Progress:
+    """Rich progress bars (epochs, steps) on a terminal, one line per epoch elsewhere, or nothing."""
+
+    def __init__(self, enabled: bool, epochs: int, steps_per_epoch: int, start_epoch: int) -> None:
+        self._bars = None
+        self._lines = enabled and not sys.stdout.isatty()
+        self._epochs = epochs
+        if enabled and sys.stdout.isatty():
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._bars = Progress(
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                TextColumn("{task.fields[status]}"),
+            )
+            self._epoch_task = self._bars.add_task("epochs", total=epochs, completed=start_epoch, status="")
+            self._step_task = self._bars.add_task("steps", total=steps_per_epoch, status="")
+
+    @contextmanager
+    def running(self) -> Iterator[_Progress]:
+        if self._bars is None:
+            yield self
+            return
+        with self._bars:
+            yield self
+
+    def epoch_start(self, epoch: int) -> None:
+        if self._bars is not None:
+            self._bars.reset(self._step_task, description=f"epoch {epoch}", status="")
+
+    def step(self, loss: float) -> None:
+        if self._bars is not None:
+            self._bars.update(self._step_task, advance=1, status=f"loss {loss:.4f}")
+
+    def epoch_end(self, epoch: int, metrics: Mapping[str, float]) -> None:
+        text = " ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k != "epoch")
+        if self._bars is not None:
+            self._bars.update(self._epoch_task, advance=1, status=text)
+        elif self._lines:
+            print(f"epoch {epoch}/{self._epochs} {text}", flush=True)
+
+
+def fit(
+    module: nn.Module,
+    data: ImageSet,
+    cfg: TrainConfig,
+    step: StepFn,
+    *,
+    checkpoint: str | os.PathLike,
+    live_dir: str | os.PathLike | None = None,
+    device: str | torch.device = "cpu",
+    seed: int = 0,
+    identity: Mapping[str, Any] | None = None,
+    on_epoch: EpochHook | None = None,
+    progress: bool = True,
+) -> dict[str, float]:
+    """Train ``module`` on ``data`` with the loss ``step`` for ``cfg.epochs`` epochs, resumably.
+
+    Args:
+        module: the model to train in place (its trainable parameters are those with requires_grad).
+        data: training images; shuffled every epoch, the last partial batch included.
+        cfg: optimisation settings.
+        step: the paradigm's loss on one batch (see ``StepFn``).
+        checkpoint: file written atomically at every epoch end. If it exists when ``fit`` starts and was
+            made by the same run (same cfg, seed, data size, parameter count and ``identity``), training
+            resumes after its epoch; a finished run just loads its weights. Otherwise it is ignored (a
+            warning says so), training starts over and the file is replaced at the first epoch end.
+        live_dir: DVCLive directory (None: no logging); a fresh start clears its old metrics.
+        device: where to train.
+        seed: seeds the shuffling and augmentation generator and torch's global RNG.
+        identity: anything else that defines the run (the paradigm's settings), for the checkpoint match.
+        on_epoch: evaluation hook after each epoch (see ``EpochHook``).
+        progress: rich bars on a terminal, one line per epoch otherwise.
+
+    Returns:
+        The last epoch's metrics: ``epoch``, ``train_loss``, ``train_<metric>``, ``lr``, ``images_per_s``
+        and the hook's values.
+    """
+    device = torch.device(device)
+    checkpoint = Path(checkpoint)
+    memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    module.to(device=device, memory_format=memory_format)
+    params = [p for p in module.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("module: has no parameters with requires_grad; unfreeze what should be trained")
+    if len(data) == 0:
+        raise ValueError("data: is empty; train on at least one image")
+    steps_per_epoch = math.ceil(len(data) / cfg.batch_size)
+    optimizer = _make_optimizer(params, cfg)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        lambda s: lr_factor(
+            s, total_steps=cfg.epochs * steps_per_epoch, warmup_steps=cfg.warmup_epochs * steps_per_epoch,
+            schedule=cfg.schedule,
+        ),
+    )
+    digest = params_digest(
+        {
+            "train": asdict(cfg), "seed": seed, "images": len(data), "identity": dict(identity or {}),
+            "arch": getattr(module, "arch", type(module).__name__), "parameters": sum(p.numel() for p in params),
+        }
+    )
+    generator = seed_everything(seed)
+    start_epoch, metrics = 0, {}
+    if checkpoint.exists():
+        state = _load_checkpoint(checkpoint)
+        if state.get("format") == _CHECKPOINT_FORMAT and state.get("digest") == digest:
+            module.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            schedule.load_state_dict(state["schedule"])
+            _set_rng_state(state["rng"], generator)
+            start_epoch, metrics = int(state["epoch"]), dict(state["metrics"])
+            log.info("resuming %s after epoch %d of %d", checkpoint, start_epoch, cfg.epochs)
+        else:
+            log.warning("%s: made by other settings; ignoring it and training from scratch", checkpoint)
+    global_step = start_epoch * steps_per_epoch
+
+    live = None
+    if live_dir is not None:
+        from dvclive import Live
+
+        if start_epoch > 0:
+            _truncate_live_rows(Path(live_dir), global_step)
+        live = Live(dir=str(live_dir), resume=start_epoch > 0, save_dvc_exp=False, dvcyaml=None)
+
+    bars = _Progress(progress, cfg.epochs, steps_per_epoch, start_epoch)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
+    with bars.running():
+        for epoch in range(start_epoch + 1, cfg.epochs + 1):
+            module.train()
+            bars.epoch_start(epoch)
+            sums: dict[str, float] = {}
+            seen, started = 0, time.perf_counter()
+            lr = optimizer.param_groups[0]["lr"]
+            for x, y in data.loader(cfg.batch_size, shuffle=True, generator=generator):
+                x = x.to(device, non_blocking=True)
+                y = y.to(device, non_blocking=True)
+                x = augment(x, cfg.augment, generator).contiguous(memory_format=memory_format)
+                with autocast:
+                    out = step(module, x, y)
+                optimizer.zero_grad(set_to_none=True)
+                out.loss.backward()
+                optimizer.step()
+                lr = optimizer.param_groups[0]["lr"]
+                schedule.step()
+                values = {"loss": float(out.loss.detach()), **{k: float(v) for k, v in out.metrics.items()}}
+                for key, value in values.items():
+                    sums[key] = sums.get(key, 0.0) + value * len(y)
+                seen += len(y)
+                if live is not None:
+                    live.step = global_step
+                    for key, value in values.items():
+                        live.log_metric(f"train/{key}", value)
+                bars.step(values["loss"])
+                global_step += 1
+            metrics = {
+                "epoch": float(epoch),
+                **{f"train_{k}": v / seen for k, v in sums.items()},
+                "lr": lr,
+                "images_per_s": seen / (time.perf_counter() - started),
+            }
+            if on_epoch is not None:
+                metrics.update({k: float(v) for k, v in (on_epoch(module, epoch) or {}).items()})
+            if live is not None:
+                live.step = global_step - 1
+                live.log_metric("epoch/index", epoch)
+                for key, value in metrics.items():
+                    if key != "epoch":
+                        live.log_metric(f"epoch/{key}", value)
+                live.make_summary()
+            _save_checkpoint(
+                checkpoint,
+                {
+                    "format": _CHECKPOINT_FORMAT, "digest": digest, "epoch": epoch, "metrics": metrics,
+                    "model": module.state_dict(), "optimizer": optimizer.state_dict(),
+                    "schedule": schedule.state_dict(), "rng": _rng_state(generator),
+                },
+            )
+            bars.epoch_end(epoch, metrics)
+    if live is not None:
+        live.end()
+    return metrics

@@ -1,0 +1,206 @@
+"""robust_accuracy: per-point worst case over attacks, checked against closed form on linear models."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from advtui.attacks.evaluate import AttackSpec, robust_accuracy, spec_names
+
+SHAPE = (1, 4, 4)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def linear_model(shape: tuple[int, ...], n_classes: int, seed: int) -> nn.Sequential:
+    g = torch.Generator().manual_seed(seed)
+    d = math.prod(shape)
+    lin = nn.Linear(d, n_classes)
+    with torch.no_grad():
+        lin.weight.copy_(torch.randn(n_classes, d, generator=g))
+        lin.bias.copy_(-(lin.weight @ torch.full((d,), 0.5)) + 0.1 * torch.randn(n_classes, generator=g))
+    return nn.Sequential(nn.Flatten(), lin)
+
+
+def exact_distance(model: nn.Sequential, x: torch.Tensor, y: torch.Tensor, norm: str) -> torch.Tensor:
+    """Minimal `norm` distance to misclassification of a linear model (the box does not bind here)."""
+    w, b = model[1].weight.detach(), model[1].bias.detach()
+    logits = x.flatten(1) @ w.T + b
+    margin = logits.gather(1, y[:, None]) - logits
+    dual = (w[y][:, None, :] - w[None]).norm(p=2 if norm == "l2" else 1, dim=2)
+    dist = margin / dual
+    dist[torch.arange(len(y)), y] = math.inf
+    return dist.min(1).values
+
+
+def predict(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return model(x).argmax(1)
+
+
+Case = tuple[nn.Sequential, torch.Tensor, torch.Tensor, dict[str, AttackSpec], dict[str, torch.Tensor]]
+
+
+def two_competitor_case(n: int | None = None) -> Case:
+    """A 3-class linear model whose L2 and Linf robust sets are not nested, with exact answers.
+
+    Class 0 (logit 0) competes with class 1 (weights spread evenly over all 16 pixels: near in Linf,
+    ||w||_1 = 4 ||w||_2) and class 2 (weight on one pixel: ||w||_1 = ||w||_2). Every kept point is
+    predicted 0, outside the +-5% band around each eps, and for each norm farther than 2 eps from the
+    competitor that is not its nearest, so PGD faces a single hyperplane and the closed form is exact.
+    10% of the labels are wrong (never robust). Returns the model, x, y, one PGD spec per norm and
+    the exact per-point robustness per norm.
+    """
+    alpha = 50.0  # logit scale: the far competitor's probability stays negligible inside the ball
+    lin = nn.Linear(16, 3)
+    with torch.no_grad():
+        lin.weight.zero_()
+        lin.bias.zero_()
+        lin.weight[1], lin.bias[1] = alpha / 4, -2 * alpha
+        lin.weight[2, 0], lin.bias[2] = alpha, -0.72 * alpha
+    model = nn.Sequential(nn.Flatten(), lin)
+    eps = {"l2": 0.12, "linf": 0.035}
+    x = 0.3 + 0.4 * torch.rand((4000, *SHAPE), generator=torch.Generator().manual_seed(1))
+    x = x[predict(model, x) == 0]
+    logits = model(x).detach()
+    w = lin.weight.detach()
+    dist = {  # per norm, distance to the class-1 and class-2 boundaries
+        norm: torch.stack([-logits[:, j] / w[j].norm(p=p) for j in (1, 2)], 1) for norm, p in (("l2", 2), ("linf", 1))
+    }
+    keep = torch.ones(len(x), dtype=torch.bool)
+    for norm, d in dist.items():
+        nearest, other = d.min(1).values, d.max(1).values
+        keep &= ((nearest <= eps[norm] / 1.05) | (nearest >= eps[norm] / 0.95)) & (other >= 2 * eps[norm])
+    x = x[keep][:n]
+    wrong = torch.arange(len(x)) % 10 == 3
+    y = torch.where(wrong, 1, 0)
+    specs = {norm: AttackSpec(kind="pgd", norm=norm, eps=e, steps=30, step_size=e / 4) for norm, e in eps.items()}
+    truth = {norm: ~wrong & (d[keep][:n].min(1).values > eps[norm]) for norm, d in dist.items()}
+    return model, x, y, specs, truth
+
+
+def test_matches_closed_form_and_worst_case_is_per_point() -> None:
+    model, x, y, specs, truth = two_competitor_case()
+    n = len(x)
+    assert n > 500 and n % 64 != 0  # a last partial batch
+    assert (truth["l2"] & ~truth["linf"]).sum() > 3 and (truth["linf"] & ~truth["l2"]).sum() > 3
+    g = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    single = {norm: robust_accuracy(model, x, y, [spec], batch_size=64, generator=g()) for norm, spec in specs.items()}
+    for norm, result in single.items():
+        assert result.n == n
+        assert torch.equal(result.robust, truth[norm])
+        assert result.clean_acc == pytest.approx(1 - (torch.arange(n) % 10 == 3).sum().item() / n)
+    both = robust_accuracy(model, x, y, [specs["l2"], specs["linf"]], batch_size=64, generator=g())
+    assert torch.equal(both.robust, truth["l2"] & truth["linf"])
+    assert both.robust_acc <= min(r.robust_acc for r in single.values())
+    assert both.robust_acc < min(r.robust_acc for r in single.values())  # the two norms break different points
+    assert list(both.per_attack.values()) == [single["l2"].robust_acc, both.robust_acc]
+    assert torch.equal(both.clean, y == predict(model, x))
+
+
+def test_progress_is_monotone_and_complete() -> None:
+    model, x, y, specs, _ = two_competitor_case(100)
+    calls: list[tuple[int, int, float]] = []
+    result = robust_accuracy(model, x, y, list(specs.values()), batch_size=32, on_progress=lambda *a: calls.append(a))
+    done = [c[0] for c in calls]
+    assert done == sorted(done) and calls[-1][:2] == (200, 200)
+    assert all(c[1] == 200 and 0 <= c[2] <= 1 for c in calls)
+    assert calls[-1][2] == result.robust_acc
+
+
+def test_resume_from_state_dir(tmp_path: Path) -> None:
+    model, x, y, specs, truth = two_competitor_case(100)
+    spec_list = [specs["l2"], specs["linf"]]
+    reference = robust_accuracy(model, x, y, spec_list, batch_size=16, generator=torch.Generator().manual_seed(0))
+
+    class Interrupt(Exception):
+        pass
+
+    calls: list[int] = []
+
+    def stop_on_fourth(done: int, total: int, acc: float) -> None:
+        calls.append(done)
+        if len(calls) == 4:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        robust_accuracy(model, x, y, spec_list, batch_size=16, generator=torch.Generator().manual_seed(0),
+                        on_progress=stop_on_fourth, state_dir=tmp_path)
+    resumed_calls: list[int] = []
+    resumed = robust_accuracy(model, x, y, spec_list, batch_size=16, generator=torch.Generator().manual_seed(0),
+                              on_progress=lambda done, total, acc: resumed_calls.append(done), state_dir=tmp_path)
+    assert resumed_calls[0] > calls[2]  # batches finished before the interruption were not redone
+    assert torch.equal(resumed.robust, reference.robust)
+    assert torch.equal(resumed.robust, truth["l2"] & truth["linf"])
+    assert resumed.per_attack == reference.per_attack
+    with pytest.raises(ValueError, match="^state_path:"):
+        robust_accuracy(model, x, 1 - y, spec_list, batch_size=16, state_dir=tmp_path)
+
+
+def test_autoattack_spec_only_adds_breaks_and_stays_sound() -> None:
+    model = linear_model((3, 8, 8), 10, seed=2)
+    x = 0.3 + 0.4 * torch.rand((16, 3, 8, 8), generator=torch.Generator().manual_seed(3))
+    y = predict(model, x)
+    dist = exact_distance(model, x, y, "linf")
+    eps = dist.median().item()
+    pgd_spec = AttackSpec(kind="pgd", norm="linf", eps=eps, steps=10, step_size=eps / 4)
+    aa_spec = AttackSpec(kind="autoattack", norm="linf", eps=eps, version="rand")
+    pgd_only = robust_accuracy(model, x, y, [pgd_spec], batch_size=8, generator=torch.Generator().manual_seed(0))
+    calls: list[tuple[int, int, float]] = []
+    both = robust_accuracy(model, x, y, [pgd_spec, aa_spec], batch_size=8,
+                           generator=torch.Generator().manual_seed(0), on_progress=lambda *a: calls.append(a))
+    assert (pgd_only.robust | ~both.robust).all()  # robust under both => robust under PGD
+    assert both.robust[dist > eps].all()  # no attack beats the exact distance
+    assert not both.robust[dist < eps / 1.05].any()
+    assert list(both.per_attack) == [pgd_spec.name, aa_spec.name]
+    done = [c[0] for c in calls]
+    assert done == sorted(done) and calls[-1][:2] == (32, 32)
+
+
+def test_model_state_restored_and_batches_cover_everything() -> None:
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 8), nn.BatchNorm1d(8), nn.Dropout(0.3), nn.Linear(8, 3)).train()
+    model[1].weight.requires_grad_(False)
+    x, y = torch.rand(37, *SHAPE), torch.randint(0, 3, (37,))
+    result = robust_accuracy(model, x, y, [AttackSpec(eps=0.2, steps=2, step_size=0.1)], batch_size=10)
+    assert result.n == 37 and result.robust.shape == (37,)
+    assert all(m.training for m in model.modules())
+    assert [p.requires_grad for p in model.parameters()] == [False, True, True, True, True, True]
+    assert all(p.grad is None for p in model.parameters())
+    model.eval()
+    assert torch.equal(result.clean, predict(model, x) == y)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("kind", "fgsm"), ("norm", "l1"), ("eps", -0.5), ("eps", math.inf), ("steps", 0),
+     ("step_size", 0.0), ("restarts", 0), ("version", "plus")],
+)
+def test_attack_spec_validation(field: str, value: object) -> None:
+    with pytest.raises(ValueError, match=f"^{field}:"):
+        AttackSpec(**{field: value})
+
+
+def test_spec_names_are_unique_and_readable() -> None:
+    a = AttackSpec(kind="pgd", norm="linf", eps=8 / 255, steps=10, restarts=5)
+    b = AttackSpec(kind="autoattack", norm="l2", eps=0.5)
+    assert a.name == "pgd10x5-linf-eps0.0313725"
+    assert b.name == "aa-standard-l2-eps0.5"
+    assert spec_names([a, b, a]) == [a.name, b.name, a.name + "#2"]
+
+
+def test_bad_inputs_raise() -> None:
+    model = linear_model(SHAPE, 2, seed=0)
+    with pytest.raises(ValueError, match="^x:"):
+        robust_accuracy(model, torch.zeros(0, *SHAPE), torch.zeros(0, dtype=torch.long), [AttackSpec()])
+    with pytest.raises(ValueError, match="^y:"):
+        robust_accuracy(model, torch.rand(3, *SHAPE), torch.zeros(2, dtype=torch.long), [AttackSpec()])

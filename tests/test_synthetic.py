@@ -1,0 +1,174 @@
+"""The synthetic planted-feature dataset and its ground-truth probes, checked against what was planted."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+import pytest
+import torch
+
+from advtui.data.probes import nonrobust_probe, probe_agreement, robust_probe
+from advtui.data.synthetic import (
+    SyntheticConfig,
+    class_shapes,
+    make_synthetic,
+    nonrobust_patterns,
+    render_masks,
+    shape_templates,
+)
+
+CFG = SyntheticConfig()
+N = 2000
+
+
+@pytest.fixture(scope="module")
+def natural():
+    """Test-split images, and the same draws without the planted pattern / without the shape."""
+    images = make_synthetic(CFG, N, seed=7, split="test")
+    no_pattern = make_synthetic(replace(CFG, nonrobust_norm=0.0), N, seed=7, split="test").images
+    background = make_synthetic(replace(CFG, nonrobust_norm=0.0, robust_amplitude=0.0), N, seed=7, split="test").images
+    return images, no_pattern, background
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("num_classes", 1), ("num_classes", 99), ("robust_amplitude", -0.1), ("background_low", 0.9), ("tile", 5),
+     ("nonrobust_norm", -1.0), ("wrong_shape_frac", 1.5), ("variant", "typeA"), ("grating_period", 1.5), ("shape_radius", 0.45)],
+)
+def test_config_rejects_impossible_values(field, value):
+    with pytest.raises(ValueError, match=f"^{field}: "):
+        SyntheticConfig(**{field: value})
+
+
+def test_deterministic_per_seed_and_split():
+    a = make_synthetic(CFG, 64, seed=3)
+    b = make_synthetic(CFG, 64, seed=3)
+    assert torch.equal(a.images, b.images) and torch.equal(a.labels, b.labels)
+    for key in a.extras:
+        assert torch.equal(a.extras[key], b.extras[key])
+    assert not torch.equal(a.images, make_synthetic(CFG, 64, seed=4).images)
+    assert not torch.equal(a.images, make_synthetic(CFG, 64, seed=3, split="test").images)
+    assert a.images.dtype == torch.float32 and a.images.shape == (64, 3, 32, 32)
+    assert a.classes == class_shapes(CFG) and len(set(a.classes)) == 10
+
+
+def test_patterns_belong_to_the_config_not_the_image_seed():
+    patterns = nonrobust_patterns(CFG)
+    assert patterns.shape == (10, 3, 32, 32)
+    assert torch.allclose(patterns.flatten(1).norm(dim=1), torch.full((10,), 0.5), atol=1e-5)
+    # tiled: every 8x8 block is the same tile
+    assert torch.allclose(patterns[..., :8, :8], patterns[..., 8:16, 16:24])
+    other = nonrobust_patterns(replace(CFG, pattern_seed=1))
+    assert not torch.allclose(patterns, other)
+    for seed in (0, 1):
+        x = make_synthetic(CFG, 32, seed=seed).images
+        x0 = make_synthetic(replace(CFG, nonrobust_norm=0.0), 32, seed=seed).images
+        labels = make_synthetic(CFG, 32, seed=seed).labels
+        assert torch.allclose(x - x0, patterns[labels], atol=1e-5)
+
+
+def test_labels_balanced_and_wrong_shape_fraction(natural):
+    images, _, _ = natural
+    assert torch.equal(images.labels.bincount(), torch.full((10,), N // 10))
+    assert torch.equal(images.extras["pattern_class"], images.labels)
+    wrong = (images.extras["shape_class"] != images.labels).float().mean().item()
+    assert 0.07 < wrong < 0.13
+
+
+def test_part_norms_and_clipping(natural):
+    images, no_pattern, background = natural
+    nonrobust = (images.images - no_pattern).flatten(1).norm(dim=1)
+    assert torch.allclose(nonrobust, torch.full_like(nonrobust, CFG.nonrobust_norm), rtol=0.02)
+    robust = (no_pattern - background).flatten(1).norm(dim=1)
+    assert robust.min().item() >= 5 * CFG.nonrobust_norm
+    clipped = ((images.images <= 0) | (images.images >= 1)).float().mean().item()
+    assert clipped < 0.01
+
+
+def test_probes_agree_with_the_truth_on_natural_data(natural):
+    images, no_pattern, _ = natural
+    shape_read = robust_probe(images.images, CFG)
+    assert (shape_read == images.extras["shape_class"]).float().mean() >= 0.95
+    wrong = (images.extras["shape_class"] != images.labels).float().mean().item()
+    assert abs((shape_read == images.labels).float().mean().item() - (1 - wrong)) < 0.03
+    assert (nonrobust_probe(images.images - no_pattern, CFG) == images.labels).float().mean() >= 0.99
+    # through the background and the shape's edges too (measured 1.00)
+    assert (nonrobust_probe(images.images, CFG) == images.labels).float().mean() >= 0.9
+    agreement = probe_agreement(images.images, images.labels, CFG)
+    assert agreement["nonrobust_agreement"] >= 0.9 and 0.85 <= agreement["robust_agreement"] <= 0.95
+
+
+def test_nonrobust_probe_reads_an_added_target_pattern_under_noise():
+    gen = torch.Generator().manual_seed(0)
+    target = torch.randint(0, 10, (500,), generator=gen)
+    noise = torch.randn(500, 3, 32, 32, generator=gen)
+    noise = noise / noise.flatten(1).norm(dim=1).view(-1, 1, 1, 1) * CFG.nonrobust_norm
+    assert (nonrobust_probe(nonrobust_patterns(CFG)[target] + noise, CFG) == target).float().mean() >= 0.95
+    # a pattern at another tile shift is still found (max over shifts)
+    shifted = torch.roll(nonrobust_patterns(CFG)[target], shifts=(3, 5), dims=(2, 3))
+    assert (nonrobust_probe(shifted, CFG) == target).float().mean() >= 0.99
+    # pure noise has no preferred class
+    reads = nonrobust_probe(noise, CFG).bincount(minlength=10)
+    assert reads.max() < 0.25 * 500
+
+
+def test_robust_probe_tolerates_noise_faintness_and_missing_parts(natural):
+    images, _, background = natural
+    shape_class = images.extras["shape_class"]
+    gen = torch.Generator().manual_seed(1)
+    noisy = images.images + 0.1 * torch.randn(images.images.shape, generator=gen)
+    assert (robust_probe(noisy, CFG) == shape_class).float().mean() >= 0.8
+    # half-contrast shapes with a quarter of 4x4 blocks missing, plus noise: like an inverted (D_R) image
+    keep = (torch.rand(N, 1, 8, 8, generator=gen) < 0.75).float().repeat_interleave(4, 2).repeat_interleave(4, 3)
+    partial = background + 0.5 * (images.images - background) * keep + 0.1 * torch.randn(images.images.shape, generator=gen)
+    assert (robust_probe(partial, CFG) == shape_class).float().mean() >= 0.85
+
+
+def test_probe_agreement_scores_what_a_construction_added(natural):
+    images, _, _ = natural
+    target = (images.labels + 1) % 10
+    constructed = images.images + nonrobust_patterns(CFG)[target]
+    with_starts = probe_agreement(constructed, target, CFG, starts=images.images)
+    assert with_starts["nonrobust_agreement"] >= 0.99
+    assert with_starts["robust_agreement"] <= 0.1
+    with pytest.raises(ValueError, match="^starts: "):
+        probe_agreement(constructed, target, CFG, starts=images.images[:10])
+
+
+def test_entangled_variant_carries_its_pattern_inside_the_moving_shape():
+    cfg = replace(CFG, variant="entangled")
+    a = make_synthetic(cfg, 400, seed=2)
+    assert torch.equal(a.images, make_synthetic(cfg, 400, seed=2).images)
+    part = a.images - make_synthetic(replace(cfg, nonrobust_norm=0.0), 400, seed=2).images
+    assert torch.allclose(part.flatten(1).norm(dim=1), torch.full((400,), 0.5), rtol=0.02)
+    masks = render_masks(cfg, a.extras["shape_class"], a.extras["center"], a.extras["scale"])
+    assert part.abs().amax(dim=1)[masks == 0].max() < 1e-6
+    # the shapes do move, and the grating goes with them: its energy is centred on each shape
+    assert a.extras["center"].std(dim=0).min() > 1.0
+    energy = part.square().sum(dim=1)
+    grid = torch.arange(32.0)
+    row = (energy.sum(dim=2) * grid).sum(dim=1) / energy.sum(dim=(1, 2))
+    mask_row = (masks.sum(dim=2) * grid).sum(dim=1) / masks.sum(dim=(1, 2))
+    assert (row - mask_row).abs().mean() < 1.0
+    assert torch.corrcoef(torch.stack([row, a.extras["center"][:, 0]]))[0, 1] > 0.8
+    assert (nonrobust_probe(part, cfg) == a.labels).float().mean() >= 0.99
+    assert (robust_probe(a.images, cfg) == a.extras["shape_class"]).float().mean() >= 0.95
+    patterns = nonrobust_patterns(cfg)
+    assert torch.allclose(patterns.flatten(1).norm(dim=1), torch.full((10,), 0.5), atol=1e-5)
+    assert patterns.abs().amax(dim=1)[shape_templates(cfg) == 0].max() < 1e-6
+
+
+def test_other_pattern_seed_and_amplitudes_still_read_correctly():
+    cfg = SyntheticConfig(pattern_seed=3, robust_amplitude=0.2, nonrobust_norm=0.3, num_classes=7)
+    images = make_synthetic(cfg, 300, seed=0)
+    assert images.num_classes == 7 and images.classes != class_shapes(CFG)[:7]
+    agreement = probe_agreement(images.images, images.extras["shape_class"], cfg)
+    assert agreement["robust_agreement"] >= 0.95
+
+
+def test_generation_is_vectorised():
+    start = time.perf_counter()
+    make_synthetic(CFG, 10_000, seed=0)
+    # about 1.3 s on 2 cores; the bound only catches a per-image loop
+    assert time.perf_counter() - start < 15
