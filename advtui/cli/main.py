@@ -9,6 +9,8 @@ from advtui.cli import dataset, profile
 from advtui.cli.attack import attack
 from advtui.cli.demo import demo
 from advtui.cli.invert import invert
+from advtui.cli.report import report
+from advtui.cli.stage import stage
 from advtui.cli.train import train
 
 app = typer.Typer(
@@ -46,5 +48,7 @@ app.command()(train)
 app.command()(attack)
 app.command()(invert)
 app.command()(demo)
+app.command()(stage)
+app.command()(report)
 app.add_typer(dataset.app, name="dataset")
 app.add_typer(profile.app, name="profile")

@@ -10,7 +10,7 @@ from rich.console import Console
 
 from advtui.cli.errors import guarded
 from advtui.cli.options import ParamsOption, params_from
-from advtui.pipeline.params import SOURCE_MODELS
+from advtui.experiments.sources import SOURCE_MODELS
 
 
 @guarded
@@ -37,7 +37,10 @@ def train(
     params.sources.model(kind)  # fail early on an unknown kind
     out = out or Path("data/models") / f"{kind}.safetensors"
     live_dir = live_dir or Path("data/live") / kind
-    _, metrics = train_source(params, kind, out=out, live_dir=live_dir)
+    _, metrics = train_source(
+        kind, sources=params.sources, data=params.data, model=params.model, seed=params.seed, device=params.device,
+        out=out, live_dir=live_dir,
+    )
     Console().print(
         f"[green]saved[/] {out}: train acc {metrics.get('train_acc', float('nan')):.3f}, "
         f"test acc {metrics.get('test_acc', float('nan')):.3f}"

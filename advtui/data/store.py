@@ -174,3 +174,15 @@ def load_artifact(
         advtui_version=meta.get("advtui_version", ""),
         extra={k: v for k, v in decoded.items() if k not in _HEADER_KEYS},
     )
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> Path:
+    """Write ``obj`` as pretty JSON to ``path`` atomically (metrics and progress files)."""
+    path = Path(path)
+    tmp = atomic_path(path)
+    try:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path

@@ -18,6 +18,7 @@ checkpoint (a partly done epoch) are dropped first, so the files never hold a st
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import os
@@ -40,6 +41,7 @@ from advtui.runtime import seed_everything
 log = logging.getLogger(__name__)
 
 _CHECKPOINT_FORMAT = 1
+_QUIET = ("epoch", "lr", "images_per_s")  # left off the terminal's epoch bar, which has room for little
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,13 @@ def lr_factor(step: int, *, total_steps: int, warmup_steps: int, schedule: str) 
     return 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
+def _data_fingerprint(data: ImageSet) -> str:
+    """A cheap digest of the training set: all labels, a strided sample of pixels, and its provenance."""
+    blob = hashlib.sha256(data.labels.cpu().numpy().tobytes())
+    blob.update(data.images.flatten()[::997].float().cpu().numpy().tobytes())
+    return params_digest({"sample": blob.hexdigest(), "shape": list(data.images.shape), "meta": data.meta})
+
+
 def _make_optimizer(params: list[nn.Parameter], cfg: TrainConfig) -> torch.optim.Optimizer:
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
@@ -180,10 +189,12 @@ class _Progress:
         self._epochs = epochs
         if enabled and sys.stdout.isatty():
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+            from rich.table import Column
 
             self._bars = Progress(
-                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                TextColumn("{task.fields[status]}"),
+                TextColumn("{task.description}", table_column=Column(no_wrap=True, min_width=9)),
+                BarColumn(bar_width=30), MofNCompleteColumn(), TimeRemainingColumn(),
+                TextColumn("{task.fields[status]}", table_column=Column(no_wrap=True, overflow="ellipsis")),
             )
             self._epoch_task = self._bars.add_task("epochs", total=epochs, completed=start_epoch, status="")
             self._step_task = self._bars.add_task("steps", total=steps_per_epoch, status="")
@@ -205,10 +216,11 @@ class _Progress:
             self._bars.update(self._step_task, advance=1, status=f"loss {loss:.4f}")
 
     def epoch_end(self, epoch: int, metrics: Mapping[str, float]) -> None:
-        text = " ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k != "epoch")
         if self._bars is not None:
+            text = " ".join(f"{k.removeprefix('train_')} {v:.3g}" for k, v in metrics.items() if k not in _QUIET)
             self._bars.update(self._epoch_task, advance=1, status=text)
         elif self._lines:
+            text = " ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k != "epoch")
             print(f"epoch {epoch}/{self._epochs} {text}", flush=True)
 
 
@@ -234,7 +246,7 @@ def fit(
         cfg: optimisation settings.
         step: the paradigm's loss on one batch (see ``StepFn``).
         checkpoint: file written atomically at every epoch end. If it exists when ``fit`` starts and was
-            made by the same run (same cfg, seed, data size, parameter count and ``identity``), training
+            made by the same run (same cfg, seed, data, parameter count and ``identity``), training
             resumes after its epoch; a finished run just loads its weights. Otherwise it is ignored (a
             warning says so), training starts over and the file is replaced at the first epoch end.
         live_dir: DVCLive directory (None: no logging); a fresh start clears its old metrics.
@@ -268,7 +280,7 @@ def fit(
     )
     digest = params_digest(
         {
-            "train": asdict(cfg), "seed": seed, "images": len(data), "identity": dict(identity or {}),
+            "train": asdict(cfg), "seed": seed, "data": _data_fingerprint(data), "identity": dict(identity or {}),
             "arch": getattr(module, "arch", type(module).__name__), "parameters": sum(p.numel() for p in params),
         }
     )

@@ -114,11 +114,3 @@ def build(cls: type[T], data: Any, path: str = "") -> T:
         # Value checks in __post_init__ say "<field>: <problem>; <fix>": prefix the section's path.
         raise ParamsError(f"{path + '.' if path else ''}{err}") from None
 
-
-def to_dict(obj: Any) -> Any:
-    """Turn a config dataclass back into plain YAML-able data (tuples become lists)."""
-    if dataclasses.is_dataclass(obj):
-        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-    if isinstance(obj, tuple):
-        return [to_dict(v) for v in obj]
-    return obj

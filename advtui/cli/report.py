@@ -1,0 +1,35 @@
+"""`advtui report`: the experiment tables from the metrics files, beside the papers' figures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from advtui.cli.errors import guarded
+
+
+@guarded
+def report(
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object (keys: experiment ids) for scripts."),
+    write: bool = typer.Option(False, "--write", help="Also write data/report/report.md and report.json."),
+    data_dir: Path = typer.Option(Path("data"), help="Folder holding metrics/ (the pipeline's data folder)."),
+) -> None:
+    """Show the E1 and E4 tables; a row whose stage has not run is marked 'not run'."""
+    from advtui.data.store import write_json
+    from advtui.report.tables import collect, markdown, rich_tables
+
+    result = collect(data_dir)
+    if write:
+        out = data_dir / "report"
+        out.mkdir(parents=True, exist_ok=True)
+        write_json(out / "report.json", result)
+        (out / "report.md").write_text(markdown(result))
+    if as_json:
+        print(json.dumps(result))
+        return
+    console = Console()
+    for table in rich_tables(result):
+        console.print(table)

@@ -1,0 +1,281 @@
+"""E2 and E3: the constructed datasets of Ilyas et al. and Springer et al.
+
+- D_R: invert the representation of a *robust* model (unbounded L2 steps), label := source label;
+- D_NR: invert the representation of the *standard* model within a small L2 ball around the start;
+- D_rand / D_det: targeted L2 PGD on the standard model, label := target (uniform / y+1 mod C);
+- zero_robust: one targeted example per class for every image (Springer: robust features uncorrelated);
+- neg_robust: targets y+1 mod C (Springer: robust features anti-correlated with the new label).
+
+Inversions start from a random image of another class (or from noise). Construction runs in chunks
+written as separate files; a rerun after an interrupt keeps every finished chunk whose settings match,
+and the final dataset is written atomically once all chunks are there. The random choices (starts,
+targets) are drawn for the whole set up front and the attacks use no random start, so the result does
+not depend on the chunk size or on where a run was interrupted.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+from advtui.attacks.inversion import invert, noise_starts, pick_other_starts
+from advtui.attacks.pgd import pgd_attack
+from advtui.data.imageset import ImageSet
+from advtui.data.probes import probe_agreement
+from advtui.data.store import load_artifact, params_digest, read_header, save_artifact
+from advtui.experiments.common import DataParams, load_classifier, natural_split
+from advtui.runtime import pick_device
+
+ProgressFn = Callable[[int, int, dict], None]
+"""``on_progress(done, total, info)`` after every chunk (``info``: running statistics of the chunk)."""
+
+
+@dataclass(frozen=True)
+class InversionConfig:
+    """Representation inversion: L2-normalised steps of ``step_size``, within ``eps`` of the start (null: unbounded)."""
+
+    steps: int = 1000
+    step_size: float = 1.0
+    eps: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.steps < 1:
+            raise ValueError(f"steps: must be >= 1, got {self.steps}; use a positive step count")
+        if not self.step_size > 0:
+            raise ValueError(f"step_size: must be > 0, got {self.step_size}; use a positive step")
+        if self.eps is not None and not self.eps > 0:
+            raise ValueError(f"eps: must be > 0 or null (unbounded), got {self.eps}")
+
+
+@dataclass(frozen=True)
+class RelabelConfig:
+    """Targeted PGD on the standard model (Ilyas: L2 eps 0.5, step 0.1, 100-200 steps)."""
+
+    norm: Literal["l2", "linf"] = "l2"
+    eps: float = 0.5
+    step_size: float = 0.1
+    steps: int = 100
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.eps) and self.eps > 0):
+            raise ValueError(f"eps: must be > 0, got {self.eps}; use a positive radius")
+        if not self.step_size > 0:
+            raise ValueError(f"step_size: must be > 0, got {self.step_size}; use a positive step")
+        if self.steps < 1:
+            raise ValueError(f"steps: must be >= 1, got {self.steps}; use a positive step count")
+
+
+@dataclass(frozen=True)
+class ConstructParams:
+    """Settings of every constructed dataset (``construct`` in params.yaml)."""
+
+    size: int | None = 1000
+    zero_robust_size: int | None = 200
+    chunk: int = 250
+    start: Literal["other", "noise"] = "other"
+    precision: Literal["float16", "float32"] = "float16"
+    robust: InversionConfig = field(default_factory=lambda: InversionConfig(steps=1000, step_size=1.0, eps=None))
+    nonrobust: InversionConfig = field(default_factory=lambda: InversionConfig(steps=1000, step_size=0.1, eps=0.5))
+    relabel: RelabelConfig = field(default_factory=RelabelConfig)
+    springer: RelabelConfig = field(default_factory=lambda: RelabelConfig(steps=200))
+
+    def __post_init__(self) -> None:
+        for name in ("size", "zero_robust_size"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name}: must be a positive count or null (all images), got {value}")
+        if self.chunk < 1:
+            raise ValueError(f"chunk: must be >= 1, got {self.chunk}; use e.g. 250 images per chunk")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How one constructed dataset is made."""
+
+    method: Literal["invert", "relabel"]
+    model: str  # the E1 source model it attacks or inverts
+    settings: str  # the ConstructParams field holding its attack settings
+    targets: Literal["random", "next", "all"] | None = None
+
+
+RECIPES: dict[str, Recipe] = {
+    "D_R": Recipe("invert", "robust_l2", "robust"),
+    "D_NR": Recipe("invert", "standard", "nonrobust"),
+    "D_rand": Recipe("relabel", "standard", "relabel", "random"),
+    "D_det": Recipe("relabel", "standard", "relabel", "next"),
+    "zero_robust": Recipe("relabel", "standard", "springer", "all"),
+    "neg_robust": Recipe("relabel", "standard", "springer", "next"),
+}
+
+
+def recipe(name: str) -> Recipe:
+    """The recipe of constructed dataset ``name``."""
+    if name not in RECIPES:
+        raise ValueError(f"dataset: unknown constructed dataset {name!r}; use one of {', '.join(RECIPES)}")
+    return RECIPES[name]
+
+
+@dataclass
+class Plan:
+    """Every per-image choice of a construction, drawn once: which natural image, start and label."""
+
+    source: Tensor  # index into the natural subset of the image whose features/label the result carries
+    start: Tensor  # index of the start image (-1: noise)
+    label: Tensor  # the assigned label
+    noise_seed: int
+
+
+def source_images(size: int | None, data: DataParams, seed: int) -> ImageSet:
+    """The first ``size`` natural training images of a seeded, class-balanced order (None: all).
+
+    Constructions start from these (their ``sources`` and ``starts`` index into them), and the natural
+    row of E4 trains on the same images, so every E4 row sees the same number of source images.
+    """
+    natural = natural_split(data, "train", seed)
+    return natural.select(min(size, len(natural)) if size is not None else None, seed)
+
+
+def make_plan(name: str, cfg: ConstructParams, labels: Tensor, num_classes: int, seed: int) -> Plan:
+    """Draw the starts and labels of dataset ``name`` for source images with ``labels``."""
+    rec = recipe(name)
+    gen = torch.Generator().manual_seed(seed)
+    n = len(labels)
+    idx = torch.arange(n)
+    if rec.method == "invert":
+        start = pick_other_starts(labels, gen) if cfg.start == "other" else torch.full((n,), -1, dtype=torch.long)
+        return Plan(idx, start, labels.clone(), seed)
+    if rec.targets == "random":
+        target = torch.randint(0, num_classes, (n,), generator=gen)
+    elif rec.targets == "next":
+        target = (labels + 1) % num_classes
+    else:  # one example per target class for every image
+        idx = idx.repeat_interleave(num_classes)
+        target = torch.arange(num_classes).repeat(n)
+    return Plan(idx, idx.clone(), target, seed)
+
+
+def _chunk_file(parts: Path, begin: int) -> Path:
+    return parts / f"chunk-{begin:07d}.safetensors"
+
+
+def _build_chunk(
+    rec: Recipe, cfg: ConstructParams, model, natural: ImageSet, plan: Plan, begin: int, end: int, device
+) -> dict[str, Tensor]:
+    src = plan.source[begin:end]
+    x_src = natural.float_images(src).to(device)
+    if rec.method == "invert":
+        inv: InversionConfig = getattr(cfg, rec.settings)
+        start_idx = plan.start[begin:end]
+        if cfg.start == "other":
+            x_start = natural.float_images(start_idx).to(device)
+        else:
+            gen = torch.Generator().manual_seed(plan.noise_seed * 1_000_003 + begin)
+            x_start = noise_starts(end - begin, x_src.shape[1:], gen, device)
+        with torch.no_grad():
+            target = model.features(x_src)
+        x_out = invert(model.features, x_start, target, steps=inv.steps, step_size=inv.step_size, eps=inv.eps)
+        with torch.no_grad():
+            err = (model.features(x_out) - target).norm(dim=1) / target.norm(dim=1).clamp_min(1e-12)
+        return {"images": x_out.cpu(), "start_images": x_start.cpu(), "repr_error": err.cpu()}
+    rel: RelabelConfig = getattr(cfg, rec.settings)
+    target = plan.label[begin:end].to(device)
+    x_out = pgd_attack(
+        model, x_src, target, norm=rel.norm, eps=rel.eps, step_size=rel.step_size, steps=rel.steps,
+        targeted=True, random_start=False,
+    )
+    with torch.no_grad():
+        hit = (model(x_out).argmax(1) == target).cpu()
+    return {"images": x_out.cpu(), "start_images": x_src.cpu(), "target_hit": hit}
+
+
+def construct_dataset(
+    name: str,
+    *,
+    cfg: ConstructParams,
+    data: DataParams,
+    seed: int,
+    device: str,
+    model_path: Path,
+    out: Path,
+    on_progress: ProgressFn | None = None,
+) -> dict:
+    """Build constructed dataset ``name`` into ``out`` (resumably) and return its construction metrics.
+
+    The artifact holds ``images`` (``cfg.precision``), ``labels`` (assigned), ``source_labels``,
+    ``sources`` and ``starts`` (indices into the natural subset; -1 = noise). On synthetic data the
+    metrics include the ground-truth probes' agreement with the assigned labels, the non-robust probe
+    reading what the construction added (result minus start).
+    """
+    rec = recipe(name)
+    dev = pick_device(device)
+    settings = getattr(cfg, rec.settings)
+    natural = source_images(cfg.zero_robust_size if rec.targets == "all" else cfg.size, data, seed)
+    plan = make_plan(name, cfg, natural.labels, natural.num_classes, seed)
+    identity = {
+        "dataset": name, "recipe": asdict(rec), "settings": asdict(settings), "start": cfg.start, "seed": seed,
+        "data": asdict(data), "model": read_header(model_path).get("params_digest", ""), "n": len(plan.label),
+    }
+    digest = params_digest(identity)
+    parts = out.parent / f".{out.stem}.parts"
+    parts.mkdir(parents=True, exist_ok=True)
+    model = load_classifier(model_path, dev)
+    total, started, done_now = len(plan.label), time.perf_counter(), 0
+    chunks: list[dict[str, Tensor]] = []
+    for begin in range(0, total, cfg.chunk):
+        end = min(begin + cfg.chunk, total)
+        path = _chunk_file(parts, begin)
+        cached = None
+        if path.exists():
+            try:
+                art = load_artifact(path, "dataset")
+                if art.params_digest == params_digest(identity | {"begin": begin, "end": end}):
+                    cached = art.tensors
+            except ValueError:
+                cached = None  # a damaged chunk is rebuilt
+        if cached is None:
+            cached = _build_chunk(rec, cfg, model, natural, plan, begin, end, dev)
+            save_artifact(path, cached, kind="dataset", arch=name, params=identity | {"begin": begin, "end": end})
+            done_now += end - begin
+        chunks.append(cached)
+        if on_progress is not None:
+            rate = done_now / max(time.perf_counter() - started, 1e-9)
+            info = {"images_per_s": rate}
+            if "target_hit" in cached:
+                info["target_hit"] = float(torch.cat([c["target_hit"] for c in chunks]).float().mean())
+            on_progress(end, total, info)
+
+    merged = {key: torch.cat([c[key] for c in chunks]) for key in chunks[0]}
+    images, starts_img = merged.pop("images"), merged.pop("start_images")
+    delta = (images - starts_img).flatten(1).norm(dim=1)
+    metrics: dict[str, object] = {
+        "dataset": name, "n": total, "method": rec.method, "model": str(model_path), "settings": asdict(settings),
+        "start": cfg.start if rec.method == "invert" else "source", "mean_l2_change": delta.mean().item(),
+        "seconds": time.perf_counter() - started,
+    }
+    if "target_hit" in merged:
+        metrics["target_hit_rate"] = merged["target_hit"].float().mean().item()
+    if "repr_error" in merged:
+        metrics["mean_repr_error"] = merged["repr_error"].mean().item()
+    if data.source == "synthetic":
+        metrics.update(probe_agreement(images, plan.label, data.synthetic, starts=starts_img))
+    dtype = torch.float16 if cfg.precision == "float16" else torch.float32
+    tensors = {
+        "images": images.to(dtype), "labels": plan.label, "source_labels": natural.labels[plan.source],
+        "sources": plan.source, "starts": plan.start,
+    }
+    if cfg.start == "noise" and rec.method == "invert":
+        tensors["start_images"] = starts_img.to(dtype)
+    save_artifact(
+        out, tensors, kind="dataset", arch=name, paradigm="", sources=[str(model_path)], params=identity,
+        extra={"classes": natural.classes, "construction": {k: v for k, v in metrics.items() if k != "settings"}},
+    )
+    shutil.rmtree(parts, ignore_errors=True)
+    return metrics

@@ -1,0 +1,93 @@
+"""E4: train a fresh classifier on each constructed set (and on natural data) and measure it on natural data.
+
+The question of Ilyas et al.: do the features a constructed set keeps *generalise* to the natural
+test set (clean accuracy), and are they robust (PGD accuracy of the model trained on them)?
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from advtui.data.probes import probe_agreement
+from advtui.data.sources import load_source
+from advtui.experiments.common import DataParams, ModelParams, image_size, natural_split, save_classifier
+from advtui.experiments.construct import ConstructParams, source_images
+from advtui.experiments.evaluation import AttackParams, ProgressFn, evaluate_classifier
+from advtui.models.registry import create_model
+from advtui.paradigms.augment import AugmentConfig
+from advtui.paradigms.supervised import train_classifier
+from advtui.paradigms.trainer import TrainConfig
+from advtui.runtime import pick_device, seed_everything
+
+#: Training sets of the E4 table, in its row order.
+TRAINING_SETS = ("natural", "D_R", "D_NR", "D_rand", "D_det", "zero_robust", "neg_robust")
+#: Sets trained with Springer et al.'s recipe for zero-/negative-robust classifiers.
+SPRINGER_SETS = ("zero_robust", "neg_robust")
+
+
+@dataclass(frozen=True)
+class RetrainParams:
+    """Recipes of the E4 classifiers: ``train`` (Ilyas), ``springer`` (zero-/negative-robust: Adam, lr 1e-4, no augmentation)."""
+
+    train: TrainConfig = field(default_factory=TrainConfig)
+    springer: TrainConfig = field(
+        default_factory=lambda: TrainConfig(optimizer="adam", lr=1e-4, weight_decay=0.0, augment=AugmentConfig())
+    )
+
+    def recipe(self, dataset: str) -> TrainConfig:
+        """The training recipe of the classifier trained on ``dataset``."""
+        return self.springer if dataset in SPRINGER_SETS else self.train
+
+
+def retrain(
+    dataset: str,
+    *,
+    dataset_path: Path | None,
+    retrain_params: RetrainParams,
+    construct: ConstructParams,
+    data: DataParams,
+    model: ModelParams,
+    attack: AttackParams,
+    seed: int,
+    device: str,
+    out: Path,
+    live_dir: Path | None = None,
+    on_progress: ProgressFn | None = None,
+    progress: bool = True,
+) -> dict:
+    """Train a classifier on ``dataset`` (a constructed artifact, or the natural subset the constructions
+    start from) and return its E4 row: clean accuracy and robust accuracy on the natural test set, the
+    attack settings, and on synthetic data the ground-truth probe agreement of natural data."""
+    if dataset not in TRAINING_SETS:
+        raise ValueError(f"dataset: unknown training set {dataset!r}; use one of {', '.join(TRAINING_SETS)}")
+    dev = pick_device(device)
+    seed_everything(seed)
+    if dataset == "natural":
+        train = source_images(construct.size, data, seed)
+    else:
+        if dataset_path is None or not Path(dataset_path).exists():
+            raise FileNotFoundError(
+                f"{dataset_path}: constructed dataset missing; run `dvc repro construct@{dataset}` first"
+            )
+        train = load_source("constructed", "train", root=str(dataset_path))
+    test = natural_split(data, "test", seed)
+    net = create_model(model.arch, num_classes=test.num_classes, img_size=image_size(test))
+    recipe = retrain_params.recipe(dataset)
+    fit_metrics = train_classifier(
+        net, train, recipe, None, checkpoint=Path(out).with_suffix(".ckpt"), live_dir=live_dir, device=dev,
+        seed=seed, eval_data=test, progress=progress,
+    )
+    row = evaluate_classifier(
+        net, test, attack.threats(), batch_size=attack.batch_size, device=dev, seed=seed, on_progress=on_progress
+    )
+    row.update(dataset=dataset, n_train=len(train), train_acc=fit_metrics.get("train_acc"), recipe=asdict(recipe))
+    if dataset == "natural" and data.source == "synthetic":
+        row.update(probe_agreement(train.float_images(), train.labels, data.synthetic))
+    save_classifier(
+        net, out, paradigm="supervised", sources=[str(dataset_path)] if dataset_path else [],
+        params={"seed": seed, "train": asdict(recipe), "model": asdict(model), "dataset": dataset},
+        extra={"trained_on": dataset},
+    )
+    Path(out).with_suffix(".ckpt").unlink(missing_ok=True)
+    return row

@@ -1,0 +1,89 @@
+"""The DVC pipeline end to end on tiny params: repro, no-op rerun, targeted rerun, push and pull.
+
+One test, since each step needs the one before; it runs the real `dvc` and `advtui stage` commands in a
+throw-away git repository holding this checkout's dvc.yaml and code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from advtui.pipeline.params import profile_path
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+
+def tiny_params() -> dict:
+    p = yaml.safe_load(profile_path("smoke").read_text())
+    p["data"].update(train_size=200, test_size=60)
+    p["sources"]["train"].update(epochs=1, batch_size=64)
+    for name in ("robust_l2", "robust_linf"):
+        p["sources"][name]["adversarial"].update(steps=1)
+    p["construct"].update(size=20, zero_robust_size=2, chunk=10)
+    for key in ("robust", "nonrobust", "relabel", "springer"):
+        p["construct"][key]["steps"] = 2
+    for key in ("train", "springer"):
+        p["retrain"][key].update(epochs=1, batch_size=64)
+    for key in ("l2", "linf"):
+        p["attack"][key]["steps"] = 2
+    return p
+
+
+def run(cmd: str, cwd: Path) -> str:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+    done = subprocess.run(cmd, shell=True, cwd=cwd, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, f"{cmd} failed:\n{done.stdout}\n{done.stderr}"
+    return done.stdout + done.stderr
+
+
+def digests(repo: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(repo)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted((repo / "data").rglob("*"))
+        if p.is_file() and p.name != ".gitignore" and "progress" not in p.parts
+    }
+
+
+def test_repro_rerun_push_pull(tmp_path):
+    repo, remote = tmp_path / "a", tmp_path / "remote"
+    repo.mkdir()
+    shutil.copy(ROOT / "dvc.yaml", repo)
+    shutil.copytree(ROOT / "advtui", repo / "advtui", ignore=shutil.ignore_patterns("__pycache__"))
+    (repo / "params.yaml").write_text(yaml.safe_dump(tiny_params(), sort_keys=False))
+    (repo / ".gitignore").write_text("/data/*\n__pycache__/\n")
+    run("git init -q && dvc init -q && dvc config core.autostage true && git add -A && git commit -qm init", repo)
+
+    out = run("dvc repro", repo)
+    assert "Running stage 'report'" in out
+    report = yaml.safe_load((repo / "data/report/report.json").read_text())
+    assert [row["dataset"] for row in report["E4"]] == ["natural", "D_R", "D_NR", "D_rand", "D_det", "zero_robust", "neg_robust"]
+    assert not any(row["missing"] for row in report["E4"])
+    run("git add -A && git commit -qm results", repo)
+
+    out = run("dvc repro", repo)
+    assert "Running stage" not in out  # a second repro does nothing
+
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["construct"]["relabel"]["steps"] = 3
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    out = run("dvc repro", repo)
+    ran = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
+    assert ran == {"construct@D_rand", "construct@D_det", "retrain@D_rand", "retrain@D_det", "report"}
+    run("git add -A && git commit -qm steps", repo)
+
+    run(f"dvc remote add -d local {remote} && git add -A && git commit -qm remote && dvc push", repo)
+    clone = tmp_path / "b"
+    run(f"git clone -q {repo} {clone}", tmp_path)
+    run("dvc pull", clone)
+    assert digests(clone) == digests(repo)
+    assert "up to date" in run("dvc status", clone)
