@@ -17,8 +17,10 @@ $(STAMP): pyproject.toml | $(PY)
 
 setup: $(STAMP)
 
+# The default smoke pipeline (E1-E4) through DVC, then the report. A second run does nothing.
 demo: $(STAMP)
-	$(VENV)/bin/advtui demo
+	PATH="$(abspath $(VENV))/bin:$$PATH" dvc repro
+	$(VENV)/bin/advtui report
 
 test: $(STAMP)
 	$(PY) -m pytest -n 2 -q
