@@ -13,6 +13,8 @@ import timm
 import torchvision
 from torch import nn
 from torchvision.models.inception import BasicConv2d
+from torchvision.models.vgg import cfgs as vgg_cfgs
+from torchvision.models.vgg import make_layers as make_vgg_layers
 
 from advtui.models.registry import register_model
 
@@ -71,7 +73,13 @@ def densenet121(img_size: int) -> tuple[nn.Module, int]:
 def vgg16(img_size: int) -> tuple[nn.Module, int]:
     """torchvision VGG-16-BN conv stack and global average pooling (the CIFAR VGG: one linear layer on
     512 features instead of the ImageNet 4096-wide MLP, at every size)."""
-    return _pooled(torchvision.models.vgg16_bn(weights=None).features), 512
+    # only the conv stack: building the whole vgg16_bn would initialise 120M unused MLP weights
+    features = make_vgg_layers(vgg_cfgs["D"], batch_norm=True)
+    for m in features.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            nn.init.zeros_(m.bias)
+    return _pooled(features), 512
 
 
 @register_model("mobilenetv2")

@@ -23,7 +23,7 @@ class Normalise(nn.Module):
         if len(mean) != len(std):
             raise ValueError(f"std: has {len(std)} channels but mean has {len(mean)}; give one value per channel for both")
         if any(s <= 0 for s in std):
-            raise ValueError(f"std: every value must be > 0, got {tuple(std)}; use the data's per-channel standard deviation")
+            raise ValueError(f"std: every value must be > 0, got {tuple(std)}; use the data's per-channel spread")
         self.register_buffer("mean", torch.tensor(tuple(mean), dtype=torch.float32).view(1, -1, 1, 1))
         self.register_buffer("std", torch.tensor(tuple(std), dtype=torch.float32).view(1, -1, 1, 1))
 

@@ -159,7 +159,8 @@ def _load_checkpoint(path: Path) -> dict[str, Any]:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises several unrelated types for a damaged file
-        raise ValueError(f"{path}: checkpoint cannot be read ({type(err).__name__}); delete it to train from scratch") from err
+        reason = type(err).__name__
+        raise ValueError(f"{path}: checkpoint cannot be read ({reason}); delete it to train from scratch") from err
 
 
 def _truncate_live_rows(live_dir: Path, next_step: int) -> None:
@@ -305,6 +306,7 @@ def fit(
 
         if start_epoch > 0:
             _truncate_live_rows(Path(live_dir), global_step)
+        # the pipeline's dvc.yaml declares plots and metrics, and `dvc exp run` saves experiments
         live = Live(dir=str(live_dir), resume=start_epoch > 0, save_dvc_exp=False, dvcyaml=None)
 
     bars = _Progress(progress, cfg.epochs, steps_per_epoch, start_epoch)
