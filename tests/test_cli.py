@@ -74,6 +74,9 @@ def test_train_attack_invert_preview_round_trip(workdir):
         (["train", "robust_l3"], "unknown name 'robust_l3'"),
         (["attack", "params.yaml"], "not a valid safetensors artifact"),
         (["profile", "use", "gpu"], "unknown profile 'gpu'"),
+        (["stage", "construct", "D_R"], "missing upstream artifact; run `dvc repro source@robust_l2`"),
+        (["stage", "retrain", "D_det"], "run `dvc repro construct@D_det`"),
+        (["stage", "construct", "D_X"], "unknown name 'D_X'"),
     ],
 )
 def test_user_errors_are_one_line(workdir, args, message):

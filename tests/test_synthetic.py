@@ -7,11 +7,14 @@ from dataclasses import replace
 
 import pytest
 import torch
+from torch import Tensor
 
-from advtui.data.probes import nonrobust_probe, probe_agreement, robust_probe
+from advtui.data.probes import colour_probe, nonrobust_probe, probe_agreement, robust_probe
 from advtui.data.synthetic import (
     SyntheticConfig,
+    class_colours,
     class_shapes,
+    high_pass,
     make_synthetic,
     nonrobust_patterns,
     render_masks,
@@ -172,3 +175,93 @@ def test_generation_is_vectorised():
     make_synthetic(CFG, 10_000, seed=0)
     # about 1.3 s on 2 cores; the bound only catches a per-image loop
     assert time.perf_counter() - start < 15
+
+
+CLASS_CFG = SyntheticConfig(colour="class")
+
+
+def test_class_colours_are_deterministic_and_well_separated():
+    colours = class_colours(CLASS_CFG)
+    assert colours.shape == (10, 3) and torch.equal(colours, class_colours(replace(CLASS_CFG, pattern_seed=0)))
+    assert torch.allclose(colours.abs().amax(dim=1), torch.ones(10))
+    unit = torch.nn.functional.normalize(colours, dim=1)
+    cosine = unit @ unit.T - 2 * torch.eye(10)
+    assert cosine.max() < 0.45  # at least 63 degrees apart
+    assert not torch.equal(colours, class_colours(replace(CLASS_CFG, pattern_seed=1)))
+    with pytest.raises(ValueError, match="^colour_jitter: "):
+        SyntheticConfig(colour_jitter=-0.1)
+    with pytest.raises(ValueError, match="^colour: "):
+        SyntheticConfig(colour="label")
+
+
+def test_class_colour_mode_changes_only_the_colour():
+    a = make_synthetic(CLASS_CFG, 300, seed=5)
+    b = make_synthetic(CFG, 300, seed=5)
+    assert torch.equal(a.images, make_synthetic(CLASS_CFG, 300, seed=5).images)
+    for key in ("shape_class", "pattern_class", "center", "scale"):
+        assert torch.equal(a.extras[key], b.extras[key])
+    assert torch.equal(a.labels, b.labels)
+    no_shape = replace(CLASS_CFG, robust_amplitude=0.0)
+    assert torch.equal(make_synthetic(no_shape, 300, seed=5).images, make_synthetic(replace(CFG, robust_amplitude=0.0), 300, seed=5).images)
+    colour = a.extras["colour"]
+    assert torch.allclose(colour.abs().amax(dim=1), torch.ones(300))
+    # each image's colour is its shape class's base colour plus jitter
+    unit = torch.nn.functional.normalize(class_colours(CLASS_CFG), dim=1)
+    nearest = (torch.nn.functional.normalize(colour, dim=1) @ unit.T).argmax(dim=1)
+    assert (nearest == a.extras["shape_class"]).float().mean() >= 0.97
+    assert (colour - class_colours(CLASS_CFG)[a.extras["shape_class"]]).abs().max() > 0.05
+
+
+@pytest.fixture(scope="module")
+def class_natural():
+    images = make_synthetic(CLASS_CFG, N, seed=7, split="test")
+    background = make_synthetic(replace(CLASS_CFG, robust_amplitude=0.0), N, seed=7, split="test").images
+    return images, background
+
+
+def test_colour_probe_reads_the_shape_class_colour(class_natural):
+    images, _ = class_natural
+    shape_class = images.extras["shape_class"]
+    assert (colour_probe(images.images, CLASS_CFG) == shape_class).float().mean() >= 0.95  # measured 1.00
+    gen = torch.Generator().manual_seed(2)
+    noisy = images.images + 0.1 * torch.randn(images.images.shape, generator=gen)
+    assert (colour_probe(noisy, CLASS_CFG) == shape_class).float().mean() >= 0.9  # measured 1.00
+    # a shape of class a painted with class b's colour: the colour probe reads b, the shape probe a
+    other = (shape_class + 3) % 10
+    repainted = images.images + 0.25 * render_masks(
+        CLASS_CFG, shape_class, images.extras["center"], images.extras["scale"]
+    )[:, None] * (class_colours(CLASS_CFG)[other] - images.extras["colour"])[:, :, None, None]
+    assert (colour_probe(repainted, CLASS_CFG) == other).float().mean() >= 0.9
+    assert (robust_probe(repainted, CLASS_CFG) == shape_class).float().mean() >= 0.9
+    agreement = probe_agreement(images.images, images.labels, CLASS_CFG)
+    assert 0.85 <= agreement["colour_agreement"] <= 0.95 and 0.85 <= agreement["robust_agreement"] <= 0.95
+    assert "colour_agreement" not in probe_agreement(images.images[:10], images.labels[:10], CFG)
+    with pytest.raises(ValueError, match="^colour: "):
+        colour_probe(images.images, CFG)
+
+
+def _smooth_noise(n: int, sigma: float, gen: torch.Generator) -> Tensor:
+    raw = torch.randn(n, 32, 32, generator=gen)
+    smooth = raw - high_pass(raw, sigma=sigma)
+    return smooth / smooth.flatten(1).std(dim=1).view(-1, 1, 1)
+
+
+def test_colour_probe_reads_shapeless_colour_patches(class_natural):
+    """Colour on no class shape: one irregular blob, or scattered patches (like inverted images' texture)."""
+    _, background = class_natural
+    gen = torch.Generator().manual_seed(3)
+    target = torch.randint(0, 10, (N,), generator=gen)
+    grid = torch.arange(32.0)
+    center = 15.5 + (torch.rand(N, 2, generator=gen) * 2 - 1) * 3
+    width = 4 + 2 * torch.rand(N, 1, 1, generator=gen)
+    envelope = torch.exp(-((grid[:, None] - center[:, 0, None, None]) ** 2 + (grid - center[:, 1, None, None]) ** 2) / (2 * width**2))
+    blob = ((envelope + 0.25 * _smooth_noise(N, 2.0, gen) - 0.5) * 4).clamp(0, 1)
+    texture_field = _smooth_noise(N, 1.5, gen)
+    patches = ((texture_field - texture_field.flatten(1).quantile(0.85, dim=1).view(-1, 1, 1)) * 3).clamp(0, 1) * (envelope > 0.05)
+    colour = class_colours(CLASS_CFG)[target][:, :, None, None]
+    for mask, amplitude, bound in ((blob, 0.25, 0.95), (patches, 0.2, 0.9)):  # measured 0.99, 0.99
+        x = (background + amplitude * colour * mask[:, None] + 0.05 * torch.randn(background.shape, generator=gen)).clamp(0, 1)
+        assert (colour_probe(x, CLASS_CFG) == target).float().mean() >= bound
+    # no colour patch: no preferred class
+    reads = colour_probe(background + 0.05 * torch.randn(background.shape, generator=gen), CLASS_CFG).bincount(minlength=10)
+    assert reads.max() < 0.3 * N

@@ -24,7 +24,6 @@ def invert(
     steps: int,
     step_size: float,
     eps: float | None = None,
-    generator: torch.Generator | None = None,
     modules: Sequence[nn.Module] | None = None,
 ) -> Tensor:
     """Move each start image until its representation is as close as possible to its target's.
@@ -36,7 +35,6 @@ def invert(
         steps: gradient steps (Li Table 3: 1000 for D_R and D_NR, 10000 from noise).
         step_size: absolute L2 step in pixel units (Li: 1.0 robust, 0.1 non-robust).
         eps: radius of the L2 ball around x_start the result must stay in; None = unbounded.
-        generator: passed to `pgd`; inversion starts exactly at x_start, so it draws no random numbers.
         modules: networks `feature_fn` runs, put in eval mode with parameter grads off during the
             inversion; inferred when `feature_fn` is a module or a bound method of one.
 
@@ -46,7 +44,7 @@ def invert(
     objective = RepresentationDistance(feature_fn, target_repr.detach(), modules=modules)
     return pgd(
         objective, x_start,
-        norm="l2", eps=eps, step_size=step_size, steps=steps, random_start=False, generator=generator,
+        norm="l2", eps=eps, step_size=step_size, steps=steps, random_start=False,
     )
 
 

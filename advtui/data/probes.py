@@ -8,6 +8,9 @@ generator's own shapes and patterns, never a trained model (a pipeline model "ag
   correlations of the three channels. The filters are unit-norm, so white noise scores every class alike, and
   smooth, so high-frequency noise and the planted pattern barely reach them: noisy, faint, partly drawn shapes
   (inverted images) still read correctly.
+- colour (``colour="class"`` only): the shape filters plus blurred disks, per channel, give the signed colour of
+  the best-fitting patch; the class whose base colour it is closest to (cosine) wins. The disks let it read
+  shapeless colour patches too (inverted images are source-coloured texture rather than shapes).
 - non-robust: correlation of the high-passed input with each class pattern at every shift, max over shifts
   (tiled patterns: all tile shifts at once by folding the image onto one tile; gratings: the magnitude of a
   complex correlation, which is shift-invariant, over the scale range).
@@ -19,11 +22,13 @@ import functools
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from advtui.data.synthetic import (
     SyntheticConfig,
     background_basis,
+    class_colours,
     grating_spec,
     high_pass,
     nonrobust_tiles,
@@ -80,6 +85,51 @@ def robust_probe(images: Tensor, cfg: SyntheticConfig) -> Tensor:
     return robust_scores(images, cfg).argmax(dim=1)
 
 
+@functools.lru_cache(maxsize=8)
+def _colour_filters(cfg: SyntheticConfig) -> Tensor:
+    """The colour probe's filters (F, H * W): the shape filters, plus blurred disks of three radii at every
+    integer shift of a wider range, made like them (background component removed, unit norm), for colour
+    patches that are no class shape (the texture of inverted images)."""
+    shift = math.ceil(cfg.jitter + cfg.radius_px / 2)
+    offsets = torch.arange(-shift, shift + 1, dtype=torch.float32)
+    fractions = torch.tensor([0.2, 0.4, 0.7])
+    fraction, dy, dx = (t.flatten() for t in torch.meshgrid(fractions, offsets, offsets, indexing="ij"))
+    grid = torch.arange(cfg.image_size, dtype=torch.float32) - (cfg.image_size - 1) / 2
+    distance = torch.hypot(grid[None, :, None] - dy[:, None, None], grid[None, None, :] - dx[:, None, None])
+    masks = (0.5 - distance + cfg.radius_px * fraction[:, None, None]).clamp(0.0, 1.0)
+    flat = (masks - high_pass(masks, sigma=_LOWPASS_SIGMA)).flatten(1)
+    basis, _ = torch.linalg.qr(background_basis(cfg))
+    disks = F.normalize(flat - (flat @ basis) @ basis.T, dim=1)
+    return torch.cat([_shape_filters(cfg).flatten(0, 1), disks])
+
+
+def colour_scores(images: Tensor, cfg: SyntheticConfig) -> Tensor:
+    """Per-class colour evidence (N, C) in [-1, 1] (``cfg.colour="class"`` only): the best response, over the
+    colour filters at every placement, of the image projected onto the class's unit base colour, over the
+    strongest colour-free response.
+
+    Signed, unlike ``robust_scores``: a filter on a hole or the surround of a patch reads the opposite colour,
+    so evidence for a colour is where it is present. The disks are needed because no shape filter fits a
+    shapeless patch, and then a holed shape (ring, frame) centred on it reads the opposite colour strongest;
+    on a class shape its own filter fits best and wins (a matched filter is the best unit filter for it)."""
+    if cfg.colour != "class":
+        raise ValueError(f"colour: the colour probe needs class colours, got colour={cfg.colour!r}; set colour: class in the synthetic params")
+    filters = _colour_filters(cfg)
+    palette = F.normalize(class_colours(cfg), dim=1)
+    scores = []
+    for chunk in torch.split(images, _CHUNK):
+        n = len(chunk)
+        response = (_as_float(chunk).reshape(n * 3, -1) @ filters.T).view(n, 3, -1)
+        signed = (palette @ response).amax(dim=2)
+        scores.append(signed / response.norm(dim=1).amax(dim=1, keepdim=True).clamp_min(1e-12))
+    return torch.cat(scores)
+
+
+def colour_probe(images: Tensor, cfg: SyntheticConfig) -> Tensor:
+    """Class (N,) whose base colour each image's robust part carries (``cfg.colour="class"`` only)."""
+    return colour_scores(images, cfg).argmax(dim=1)
+
+
 def nonrobust_scores(delta: Tensor, cfg: SyntheticConfig) -> Tensor:
     """Per-class pattern evidence (N, C): max over shifts of the correlation of the high-passed ``delta``
     with the unit-norm class pattern (default variant), or the magnitude of its correlation with the class
@@ -121,7 +171,8 @@ def nonrobust_probe(delta: Tensor, cfg: SyntheticConfig) -> Tensor:
 
 
 def probe_agreement(images: Tensor, labels: Tensor, cfg: SyntheticConfig, starts: Tensor | None = None) -> dict[str, float]:
-    """Share of images whose robust / non-robust probe reads ``labels``.
+    """Share of images whose robust (shape) / non-robust probe reads ``labels``, and with ``cfg.colour="class"``
+    also ``colour_agreement``, the colour probe of the whole image.
 
     ``starts``: the start images of a constructed set (same shape as ``images``); the non-robust probe then
     reads ``images - starts``, what the construction added, since an eps-bounded attack cannot erase the
@@ -136,7 +187,10 @@ def probe_agreement(images: Tensor, labels: Tensor, cfg: SyntheticConfig, starts
         if starts.shape != images.shape:
             raise ValueError(f"starts: shape {tuple(starts.shape)} != images {tuple(images.shape)}; pass each image's start image")
         delta = x - _as_float(starts)
-    return {
+    agreement = {
         "robust_agreement": (robust_probe(x, cfg) == labels).float().mean().item(),
         "nonrobust_agreement": (nonrobust_probe(delta, cfg) == labels).float().mean().item(),
     }
+    if cfg.colour == "class":
+        agreement["colour_agreement"] = (colour_probe(x, cfg) == labels).float().mean().item()
+    return agreement

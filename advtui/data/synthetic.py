@@ -3,16 +3,19 @@
 x = clip(background + robust(shape) + nonrobust(label), 0, 1) with
 
 - background: a smooth random colour field in [background_low, background_high], independent of the label;
-- robust part: a large filled class shape (its outline is the class) of ``robust_amplitude`` per channel, with
-  a per-image colour drawn independently of the class, jittered in position and scale; a fraction
-  ``wrong_shape_frac`` of the images carries another class's shape, so the robust part is not fully predictive;
+- robust part: a large filled class shape (its outline is the class) of ``robust_amplitude`` per channel,
+  jittered in position and scale; a fraction ``wrong_shape_frac`` of the images carries another class's
+  shape, so the robust part is not fully predictive. Its colour is drawn independently of the class
+  (``colour="random"``: the outline is the only robust feature) or is the shape class's base colour plus
+  jitter (``colour="class"``: colour is a second robust feature, read by ``probes.colour_probe``);
 - non-robust part, L2 norm ``nonrobust_norm`` per image, always of the label's class:
   ``variant="default"`` (Springer's Type C): a fixed high-passed sign tile repeated over the whole image;
   ``variant="entangled"`` (Type B): a class colour sine grating inside the drawn shape, moving and scaling with it.
 
 The class shapes and patterns depend only on the config (``pattern_seed``), never on the image seed: they
 define the classes. Every random draw is made whatever the amplitudes, so two configs that differ only in
-amplitudes give the same images part by part (``robust_amplitude=0`` or ``nonrobust_norm=0`` isolates a part).
+amplitudes give the same images part by part (``robust_amplitude=0`` or ``nonrobust_norm=0`` isolates a part),
+and two configs that differ only in ``colour`` / ``colour_jitter`` differ only in the shapes' colours.
 """
 
 from __future__ import annotations
@@ -93,6 +96,8 @@ class SyntheticConfig:
     wrong_shape_frac: float = 0.1
     variant: Literal["default", "entangled"] = "default"
     grating_period: float = 3.5
+    colour: Literal["random", "class"] = "random"
+    colour_jitter: float = 0.3
     pattern_seed: int = 0
 
     def __post_init__(self) -> None:
@@ -111,6 +116,8 @@ class SyntheticConfig:
             ("wrong_shape_frac", 0.0 <= self.wrong_shape_frac <= 1.0, "must lie in [0, 1]"),
             ("variant", self.variant in ("default", "entangled"), "must be 'default' or 'entangled'"),
             ("grating_period", self.grating_period * (1.0 - self.scale_jitter) > 2.0, "must stay above 2 pixels (Nyquist) at the smallest scale"),
+            ("colour", self.colour in ("random", "class"), "must be 'random' or 'class'"),
+            ("colour_jitter", self.colour_jitter >= 0.0, "must be >= 0"),
         ]
         for name, ok, rule in checks:
             if not ok:
@@ -146,6 +153,25 @@ def class_shapes(cfg: SyntheticConfig) -> list[str]:
     generator = torch.Generator().manual_seed(derive_seed(cfg.pattern_seed, "shapes"))
     names = list(SHAPES)
     return [names[i] for i in torch.randperm(len(names), generator=generator)[: cfg.num_classes].tolist()]
+
+
+def _icosahedron() -> Tensor:
+    """The 12 vertices (12, 3) of a regular icosahedron, scaled so that each one's strongest channel is 1:
+    12 directions at least 63.4 degrees apart (the best possible for 12), including each one's opposite."""
+    phi = (1.0 + math.sqrt(5.0)) / 2.0
+    vertices = []
+    for a in (-1.0, 1.0):
+        for b in (-phi, phi):
+            vertices += [(0.0, a, b), (a, b, 0.0), (b, 0.0, a)]
+    vertices_t = torch.tensor(vertices)
+    return vertices_t / vertices_t.abs().amax(dim=1, keepdim=True)
+
+
+def class_colours(cfg: SyntheticConfig) -> Tensor:
+    """Each class's base colour (C, 3) for ``colour="class"``: a seeded choice of icosahedron vertices, so any
+    two classes' colours are at least 63 degrees apart; strongest channel 1 (signed: brighter or darker)."""
+    generator = torch.Generator().manual_seed(derive_seed(cfg.pattern_seed, "colours"))
+    return _icosahedron()[torch.randperm(12, generator=generator)[: cfg.num_classes]]
 
 
 def render_masks(cfg: SyntheticConfig, shape_class: Tensor, center: Tensor, scale: Tensor) -> Tensor:
@@ -248,7 +274,8 @@ def make_synthetic(cfg: SyntheticConfig, n: int, seed: int, split: str = "train"
 
     Labels are balanced (``n`` split as evenly as possible over the classes) and shuffled. ``extras`` holds
     the ground truth: ``shape_class`` (class of the drawn shape), ``pattern_class`` (class of the planted
-    non-robust pattern, = label), ``center`` (row, col of the shape centre), ``scale`` and ``colour``.
+    non-robust pattern, = label), ``center`` (row, col of the shape centre), ``scale`` and ``colour`` (signed,
+    strongest channel 1; with ``cfg.colour="class"`` it follows ``shape_class``).
     """
     if n < 1:
         raise ValueError(f"n: must be >= 1, got {n}; ask for at least one image")
@@ -263,8 +290,10 @@ def make_synthetic(cfg: SyntheticConfig, n: int, seed: int, split: str = "train"
     center = (size - 1) / 2 + (torch.rand(n, 2, generator=generator) * 2 - 1) * cfg.jitter
     scale = 1 + (torch.rand(n, generator=generator) * 2 - 1) * cfg.scale_jitter
     colour = torch.rand(n, 3, generator=generator) * 2 - 1
+    if cfg.colour == "class":
+        colour = class_colours(cfg)[shape_class] + cfg.colour_jitter * colour
     # the strongest channel carries the full amplitude: a bright or dark shape of any hue, never a faint one
-    colour = colour / colour.abs().amax(dim=1, keepdim=True)
+    colour = colour / colour.abs().amax(dim=1, keepdim=True).clamp_min(1e-12)
     control = torch.rand(n, 3, cfg.background_grid, cfg.background_grid, generator=generator)
 
     field = (control.flatten(2) @ background_basis(cfg).T).view(n, 3, size, size)
