@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import pytest
@@ -11,68 +10,27 @@ from torch import nn
 
 from advtui.attacks.autoattack import autoattack, parse_log_message, run_autoattack
 from advtui.attacks.pgd import pgd_attack
+from linear_ground_truth import interior_points, linear_model, perturbation_norm, predict, untargeted_distance
 
 SHAPE = (3, 8, 8)
 FAST = ("apgd-ce", "apgd-t")  # the standard version's gradient attacks; FAB-T and Square take ~10 s more
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-def linear_model(n_classes: int = 10, seed: int = 0) -> nn.Sequential:
-    g = torch.Generator().manual_seed(seed)
-    d = math.prod(SHAPE)
-    lin = nn.Linear(d, n_classes)
-    with torch.no_grad():
-        lin.weight.copy_(torch.randn(n_classes, d, generator=g))
-        lin.bias.copy_(-(lin.weight @ torch.full((d,), 0.5)) + 0.1 * torch.randn(n_classes, generator=g))
-    return nn.Sequential(nn.Flatten(), lin)
-
-
-def points(n: int, seed: int) -> torch.Tensor:
-    return 0.3 + 0.4 * torch.rand((n, *SHAPE), generator=torch.Generator().manual_seed(seed))
-
-
-def predict(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    with torch.no_grad():
-        return model(x).argmax(1)
-
-
-def exact_distance(model: nn.Sequential, x: torch.Tensor, y: torch.Tensor, norm: str) -> torch.Tensor:
-    """Minimal `norm` distance to misclassification of a linear model (the box does not bind here)."""
-    w, b = model[1].weight.detach(), model[1].bias.detach()
-    logits = x.flatten(1) @ w.T + b
-    margin = logits.gather(1, y[:, None]) - logits
-    dual = (w[y][:, None, :] - w[None]).norm(p=2 if norm == "l2" else 1, dim=2)
-    dist = margin / dual
-    dist[torch.arange(len(y)), y] = math.inf
-    return dist.min(1).values
-
-
-def norms(x_adv: torch.Tensor, x: torch.Tensor, norm: str) -> torch.Tensor:
-    delta = (x_adv - x).flatten(1)
-    return delta.norm(dim=1) if norm == "l2" else delta.abs().amax(1)
-
 
 @pytest.mark.parametrize("norm", ["l2", "linf"])
 def test_sound_and_not_weaker_than_pgd(norm: str) -> None:
-    model = linear_model()
-    x = points(16, seed=1)
+    model = linear_model(SHAPE, 10, seed=0)
+    x = interior_points(16, SHAPE, seed=1)
     y = predict(model, x)
     y[0] = (y[0] + 1) % 10  # one point misclassified clean: never robust
-    dist = exact_distance(model, x, predict(model, x), norm)
+    dist = untargeted_distance(model, x, predict(model, x), norm)
     eps = dist.median().item()
     records: list[dict] = []
     result = run_autoattack(
         model, x, y, norm=norm, eps=eps, version="standard", batch_size=8, attacks=FAST, on_progress=records.append
     )
     assert result.clean_acc == 15 / 16 and not result.robust[0]
-    assert (norms(result.x_adv, x, norm) <= eps + 1e-4).all()
+    assert (perturbation_norm(result.x_adv, x, norm) <= eps + 1e-4).all()
     assert result.x_adv.min() >= 0 and result.x_adv.max() <= 1
     assert (predict(model, result.x_adv)[~result.robust] != y[~result.robust]).all()
     assert result.robust[dist > eps].all()  # nobody beats the exact distance
@@ -95,10 +53,10 @@ def test_sound_and_not_weaker_than_pgd(norm: str) -> None:
 
 
 def test_resume_continues_and_matches_an_uninterrupted_run(tmp_path: Path) -> None:
-    model = linear_model()
-    x = points(16, seed=2)
+    model = linear_model(SHAPE, 10, seed=0)
+    x = interior_points(16, SHAPE, seed=2)
     y = predict(model, x)
-    eps = exact_distance(model, x, y, "l2").median().item()
+    eps = untargeted_distance(model, x, y, "l2").median().item()
     settings = dict(norm="l2", eps=eps, version="standard", batch_size=8, attacks=FAST)
     reference = run_autoattack(model, x, y, **settings)
     state = tmp_path / "aa.pt"
@@ -129,7 +87,7 @@ class NoisyLinear(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.inner = linear_model()
+        self.inner = linear_model(SHAPE, 10, seed=0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.inner(x + 0.02 * torch.randn_like(x))
@@ -137,21 +95,21 @@ class NoisyLinear(nn.Module):
 
 def test_rand_version_on_a_randomised_model() -> None:
     model = NoisyLinear()
-    x = points(16, seed=3)
+    x = interior_points(16, SHAPE, seed=3)
     y = predict(model.inner, x)
-    eps = 2 * exact_distance(model.inner, x, y, "linf").median().item()
+    eps = 2 * untargeted_distance(model.inner, x, y, "linf").median().item()
     rng_before = torch.get_rng_state()
     result = run_autoattack(model, x, y, norm="linf", eps=eps, version="rand", batch_size=16)
     assert torch.equal(torch.get_rng_state(), rng_before)  # the package's reseeding does not leak
     assert list(result.per_attack) == ["apgd-ce", "apgd-dlr"]
-    assert (norms(result.x_adv, x, "linf") <= eps + 1e-4).all()
+    assert (perturbation_norm(result.x_adv, x, "linf") <= eps + 1e-4).all()
     assert result.robust_acc < result.clean_acc
     assert result.robust_acc <= 0.25
 
 
 def test_autoattack_returns_images_and_eps_zero_is_clean() -> None:
-    model = linear_model()
-    x = points(4, seed=4)
+    model = linear_model(SHAPE, 10, seed=0)
+    x = interior_points(4, SHAPE, seed=4)
     y = predict(model, x)
     x_adv = autoattack(model, x, y, norm="l2", eps=0.0, version="standard", batch_size=4)
     assert torch.equal(x_adv, x)
@@ -170,12 +128,16 @@ def test_autoattack_returns_images_and_eps_zero_is_clean() -> None:
 def test_bad_settings_raise(kwargs: dict, field: str) -> None:
     settings = dict(norm="l2", eps=0.1, version="standard", batch_size=4) | kwargs
     with pytest.raises(ValueError, match=f"^{field}:"):
-        run_autoattack(linear_model(), points(4, seed=5), torch.zeros(4, dtype=torch.long), **settings)
+        run_autoattack(
+            linear_model(SHAPE, 10, seed=0), interior_points(4, SHAPE, seed=5), torch.zeros(4, dtype=torch.long),
+            **settings,
+        )
 
 
 def test_impossible_attacks_for_the_model_raise() -> None:
     with pytest.raises(ValueError, match="^attacks: apgd-t needs at least 4 classes"):
-        run_autoattack(linear_model(3), points(4, seed=6), torch.zeros(4, dtype=torch.long),
+        run_autoattack(linear_model(SHAPE, 3, seed=0), interior_points(4, SHAPE, seed=6),
+                       torch.zeros(4, dtype=torch.long),
                        norm="l2", eps=0.1, version="standard", batch_size=4, attacks=FAST)
     small = nn.Sequential(nn.Flatten(), nn.Linear(16, 10))
     with pytest.raises(ValueError, match="^attacks: square"):

@@ -10,42 +10,10 @@ import torch
 from torch import nn
 
 from advtui.attacks.evaluate import AttackSpec, robust_accuracy, spec_names
+from linear_ground_truth import interior_points, linear_model, predict, untargeted_distance
 
 SHAPE = (1, 4, 4)
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-def linear_model(shape: tuple[int, ...], n_classes: int, seed: int) -> nn.Sequential:
-    g = torch.Generator().manual_seed(seed)
-    d = math.prod(shape)
-    lin = nn.Linear(d, n_classes)
-    with torch.no_grad():
-        lin.weight.copy_(torch.randn(n_classes, d, generator=g))
-        lin.bias.copy_(-(lin.weight @ torch.full((d,), 0.5)) + 0.1 * torch.randn(n_classes, generator=g))
-    return nn.Sequential(nn.Flatten(), lin)
-
-
-def exact_distance(model: nn.Sequential, x: torch.Tensor, y: torch.Tensor, norm: str) -> torch.Tensor:
-    """Minimal `norm` distance to misclassification of a linear model (the box does not bind here)."""
-    w, b = model[1].weight.detach(), model[1].bias.detach()
-    logits = x.flatten(1) @ w.T + b
-    margin = logits.gather(1, y[:, None]) - logits
-    dual = (w[y][:, None, :] - w[None]).norm(p=2 if norm == "l2" else 1, dim=2)
-    dist = margin / dual
-    dist[torch.arange(len(y)), y] = math.inf
-    return dist.min(1).values
-
-
-def predict(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    with torch.no_grad():
-        return model(x).argmax(1)
 
 
 Case = tuple[nn.Sequential, torch.Tensor, torch.Tensor, dict[str, AttackSpec], dict[str, torch.Tensor]]
@@ -70,7 +38,7 @@ def two_competitor_case(n: int | None = None) -> Case:
         lin.weight[2, 0], lin.bias[2] = alpha, -0.72 * alpha
     model = nn.Sequential(nn.Flatten(), lin)
     eps = {"l2": 0.12, "linf": 0.035}
-    x = 0.3 + 0.4 * torch.rand((4000, *SHAPE), generator=torch.Generator().manual_seed(1))
+    x = interior_points(4000, SHAPE, seed=1)
     x = x[predict(model, x) == 0]
     logits = model(x).detach()
     w = lin.weight.detach()
@@ -149,9 +117,9 @@ def test_resume_from_state_dir(tmp_path: Path) -> None:
 
 def test_autoattack_spec_only_adds_breaks_and_stays_sound() -> None:
     model = linear_model((3, 8, 8), 10, seed=2)
-    x = 0.3 + 0.4 * torch.rand((16, 3, 8, 8), generator=torch.Generator().manual_seed(3))
+    x = interior_points(16, (3, 8, 8), seed=3)
     y = predict(model, x)
-    dist = exact_distance(model, x, y, "linf")
+    dist = untargeted_distance(model, x, y, "linf")
     eps = dist.median().item()
     pgd_spec = AttackSpec(kind="pgd", norm="linf", eps=eps, steps=10, step_size=eps / 4)
     aa_spec = AttackSpec(kind="autoattack", norm="linf", eps=eps, version="rand")

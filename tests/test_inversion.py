@@ -12,13 +12,6 @@ SHAPE = (3, 4, 4)
 D = 48
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 class LinearFeatures(nn.Module):
     """features(x) = M flatten(x), with M square and invertible; a BatchNorm to check eval mode."""

@@ -2,70 +2,20 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
 from torch import nn
 
 from advtui.attacks.objectives import CrossEntropy, TargetedCrossEntropy
 from advtui.attacks.pgd import attack_mode, pgd, pgd_attack
-
-DUAL = {"l2": 2, "linf": 1}
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny models: extra threads only add contention on a shared 2-core machine.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-def linear_model(shape: tuple[int, ...], n_classes: int, seed: int, scale: float = 1.0) -> nn.Sequential:
-    """flatten + Linear with decision boundaries through the middle of the [0, 1] box."""
-    g = torch.Generator().manual_seed(seed)
-    d = math.prod(shape)
-    lin = nn.Linear(d, n_classes)
-    with torch.no_grad():
-        lin.weight.copy_(torch.randn(n_classes, d, generator=g) * scale)
-        lin.bias.copy_(-(lin.weight @ torch.full((d,), 0.5)) + 0.1 * scale * torch.randn(n_classes, generator=g))
-    return nn.Sequential(nn.Flatten(), lin)
-
-
-def interior_points(n: int, shape: tuple[int, ...], seed: int) -> torch.Tensor:
-    return 0.3 + 0.4 * torch.rand((n, *shape), generator=torch.Generator().manual_seed(seed))
-
-
-def logits_of(model: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
-    with torch.no_grad():
-        return model(x)
-
-
-def hyperplane_distance(
-    model: nn.Sequential, x: torch.Tensor, y: torch.Tensor, other: torch.Tensor, norm: str
-) -> torch.Tensor:
-    """Distance (in `norm`) from x to the hyperplane where class `other` ties with class y."""
-    w = model[1].weight.detach()
-    logits = logits_of(model, x)
-    margin = logits.gather(1, y[:, None]).squeeze(1) - logits.gather(1, other[:, None]).squeeze(1)
-    return margin / (w[y] - w[other]).norm(p=DUAL[norm], dim=1)
-
-
-def untargeted_distance(model: nn.Sequential, x: torch.Tensor, y: torch.Tensor, norm: str) -> torch.Tensor:
-    """Exact minimal distance to misclassification: min over j != y of margin_j / ||w_y - w_j||_dual."""
-    n_classes = model[1].out_features
-    dists = torch.stack(
-        [hyperplane_distance(model, x, y, torch.full_like(y, j), norm) for j in range(n_classes)], dim=1
-    )
-    dists[torch.arange(len(y)), y] = math.inf
-    return dists.min(1).values
-
-
-def perturbation_norm(x_adv: torch.Tensor, x: torch.Tensor, norm: str) -> torch.Tensor:
-    delta = (x_adv - x).flatten(1)
-    return delta.norm(dim=1) if norm == "l2" else delta.abs().amax(1)
+from linear_ground_truth import (
+    hyperplane_distance,
+    interior_points,
+    linear_model,
+    logits_of,
+    perturbation_norm,
+    untargeted_distance,
+)
 
 
 def misclassified(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -36,7 +36,7 @@ def test_rows_join_results_probes_and_published_figures(tmp_path):
     assert rows["D_R"]["published_robust_acc"] == 48.0
     assert {row["model"]: row["missing"] for row in report["E1"]} == {"standard": False, "robust_l2": True, "robust_linf": True}
     text = markdown(report)
-    assert "| D_det | 75.0 | 0.0 | 0.0 | 44 | 0 | 2.0 | 97.0 |" in text and "not run" in text
+    assert "| D_det | 75.0 | 0.0 | 0.0 | 44/0 | 2.0 | — | 97.0 |" in text and "not run" in text
 
 
 def test_cli_json_and_write(tmp_path, monkeypatch):
