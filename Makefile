@@ -9,10 +9,13 @@ STAMP := $(VENV)/.advtui-installed
 $(PY):
 	python3 -m venv $(VENV)
 
+# The tested versions of every dependency: pip resolves them without backtracking (unpinned, a fresh
+# resolve spends many minutes trying old dvc/dulwich releases). `make CONSTRAINTS= setup` resolves freely.
+CONSTRAINTS ?= constraints.txt
+
 # Reinstall only when the project's dependencies change.
-$(STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install --upgrade pip
-	$(PY) -m pip install -e '.[dev]'
+$(STAMP): pyproject.toml $(CONSTRAINTS) | $(PY)
+	$(PY) -m pip install -e '.[dev]' $(if $(CONSTRAINTS),-c $(CONSTRAINTS))
 	touch $(STAMP)
 
 setup: $(STAMP)

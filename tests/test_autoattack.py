@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from advtui.attacks.autoattack import autoattack, parse_log_message, run_autoattack
+from advtui.attacks.autoattack import parse_log_message, run_autoattack
 from advtui.attacks.pgd import pgd_attack
 from linear_ground_truth import interior_points, linear_model, perturbation_norm, predict, untargeted_distance
 
@@ -111,7 +111,7 @@ def test_autoattack_returns_images_and_eps_zero_is_clean() -> None:
     model = linear_model(SHAPE, 10, seed=0)
     x = interior_points(4, SHAPE, seed=4)
     y = predict(model, x)
-    x_adv = autoattack(model, x, y, norm="l2", eps=0.0, version="standard", batch_size=4)
+    x_adv = run_autoattack(model, x, y, norm="l2", eps=0.0, version="standard", batch_size=4).x_adv
     assert torch.equal(x_adv, x)
 
 

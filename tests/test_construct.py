@@ -68,21 +68,27 @@ def test_d_det_plants_the_target_pattern_and_keeps_the_shape(tmp_path, standard_
     assert metrics["robust_agreement"] < 0.2
 
 
+def count_chunks_and_crash_on_second(monkeypatch) -> dict:
+    """Make the construction count the chunks it builds and die (as on Ctrl-C) at its second chunk."""
+    real, calls = construct_mod._build_chunk, {"n": 0}
+
+    def build(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(construct_mod, "_build_chunk", build)
+    return calls
+
+
 def test_interrupted_construction_resumes_to_the_same_dataset(tmp_path, standard_model, monkeypatch):
     whole = tmp_path / "whole.safetensors"
     construct_dataset("D_NR", cfg=CFG, data=DATA, seed=0, device="cpu", model_path=standard_model, out=whole)
 
     out = tmp_path / "D_NR.safetensors"
     out.write_bytes(b"previous artifact")
-    real, calls = construct_mod._build_chunk, {"n": 0}
-
-    def crash_on_second_chunk(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(construct_mod, "_build_chunk", crash_on_second_chunk)
+    calls = count_chunks_and_crash_on_second(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         construct_dataset("D_NR", cfg=CFG, data=DATA, seed=0, device="cpu", model_path=standard_model, out=out)
     assert out.read_bytes() == b"previous artifact"  # a failed stage leaves what was there
@@ -97,19 +103,10 @@ def test_interrupted_construction_resumes_to_the_same_dataset(tmp_path, standard
 
 def test_changed_settings_do_not_reuse_old_chunks(tmp_path, standard_model, monkeypatch):
     out = tmp_path / "D_rand.safetensors"
-    real, calls = construct_mod._build_chunk, {"n": 0}
-
-    def crash_after_first(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(construct_mod, "_build_chunk", crash_after_first)
+    calls = count_chunks_and_crash_on_second(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         construct_dataset("D_rand", cfg=CFG, data=DATA, seed=0, device="cpu", model_path=standard_model, out=out)
-    monkeypatch.setattr(construct_mod, "_build_chunk", lambda *a, **k: calls.__setitem__("n", calls["n"] + 1) or real(*a, **k))
-    calls["n"] = 0
+    calls["n"] = 10  # past the crash; count the chunks the rerun builds
     other = ConstructParams(**{**CFG.__dict__, "relabel": RelabelConfig(steps=3)})
     construct_dataset("D_rand", cfg=other, data=DATA, seed=0, device="cpu", model_path=standard_model, out=out)
-    assert calls["n"] == 3  # every chunk rebuilt with the new settings
+    assert calls["n"] == 10 + 3  # every chunk rebuilt with the new settings

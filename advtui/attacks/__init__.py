@@ -1,6 +1,6 @@
 """Attacks: the one PGD loop, its objectives, representation inversion, AutoAttack, robust accuracy."""
 
-from advtui.attacks.autoattack import AutoAttackResult, autoattack, run_autoattack
+from advtui.attacks.autoattack import AutoAttackResult, run_autoattack
 from advtui.attacks.evaluate import AttackSpec, RobustResult, robust_accuracy
 from advtui.attacks.inversion import invert, noise_starts, pick_other_starts
 from advtui.attacks.objectives import CrossEntropy, Objective, RepresentationDistance, TargetedCrossEntropy
@@ -15,7 +15,6 @@ __all__ = [
     "RobustResult",
     "TargetedCrossEntropy",
     "attack_mode",
-    "autoattack",
     "invert",
     "noise_starts",
     "pgd",

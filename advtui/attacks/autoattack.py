@@ -339,22 +339,3 @@ def run_autoattack(
             save_state(path, state)
     return AutoAttackResult(x_adv, state["robust"].clone(), state["clean"].clone(), dict(state["per_attack"]))
 
-
-def autoattack(
-    model: nn.Module,
-    x: Tensor,
-    y: Tensor,
-    *,
-    norm: Literal["l2", "linf"],
-    eps: float,
-    version: Version,
-    batch_size: int,
-    state_path: Path | str | None = None,
-    on_progress: ProgressFn | None = None,
-    seed: int = 0,
-) -> Tensor:
-    """AutoAttack adversarial images for (x, y); see `run_autoattack` (which also returns robust flags)."""
-    return run_autoattack(
-        model, x, y, norm=norm, eps=eps, version=version, batch_size=batch_size,
-        state_path=state_path, on_progress=on_progress, seed=seed,
-    ).x_adv
