@@ -31,7 +31,7 @@ def workdir(tmp_path, monkeypatch):
 def test_help_lists_the_commands_and_version():
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
-    for command in ("train", "attack", "invert", "dataset", "profile", "demo", "models"):
+    for command in ("train", "attack", "invert", "dataset", "profile", "stage", "report", "models"):
         assert command in result.output
     version = runner.invoke(app, ["--version"])
     assert version.exit_code == 0 and version.output.startswith("advtui ")

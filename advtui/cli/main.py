@@ -7,7 +7,6 @@ import typer
 from advtui import __version__
 from advtui.cli import dataset, profile
 from advtui.cli.attack import attack
-from advtui.cli.demo import demo
 from advtui.cli.invert import invert
 from advtui.cli.report import report
 from advtui.cli.stage import stage
@@ -47,7 +46,6 @@ def models() -> None:
 app.command()(train)
 app.command()(attack)
 app.command()(invert)
-app.command()(demo)
 app.command()(stage)
 app.command()(report)
 app.add_typer(dataset.app, name="dataset")

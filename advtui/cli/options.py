@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+import time
 from pathlib import Path
 
 import typer
@@ -18,9 +20,6 @@ def params_from(path: Path) -> Params:
 
 def progress_printer(label: str):
     """A progress callback that redraws one status line on stderr: images done, robust accuracy, rate."""
-    import sys
-    import time
-
     started = time.perf_counter()
 
     def show(done: int, total: int, robust: float) -> None:
