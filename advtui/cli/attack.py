@@ -10,7 +10,8 @@ from rich.console import Console
 from rich.table import Table
 
 from advtui.cli.errors import guarded
-from advtui.cli.options import ParamsOption, params_from, progress_printer
+from advtui.cli.options import ParamsOption, progress_printer
+from advtui.pipeline.params import load_params
 
 
 @guarded
@@ -39,7 +40,7 @@ def attack(
     from advtui.experiments.evaluation import evaluate_classifier
     from advtui.runtime import pick_device
 
-    params = params_from(params_file)
+    params = load_params(params_file)
     defaults = {"l2": params.attack.l2, "linf": params.attack.linf}
     if norm is not None and norm not in defaults:
         raise ValueError(f"--norm: unknown norm {norm!r}; use l2 or linf")

@@ -8,7 +8,8 @@ import typer
 from rich.console import Console
 
 from advtui.cli.errors import guarded
-from advtui.cli.options import ParamsOption, params_from
+from advtui.cli.options import ParamsOption
+from advtui.pipeline.params import load_params
 
 app = typer.Typer(help="Look at datasets: the natural data of the params, or a constructed set.", no_args_is_help=True)
 
@@ -30,7 +31,7 @@ def preview(
     from advtui.experiments.common import natural_split
     from advtui.report.gallery import image_row
 
-    params = params_from(params_file)
+    params = load_params(params_file)
     if source == "natural":
         data = natural_split(params.data, split, params.seed)
     else:

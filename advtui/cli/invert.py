@@ -8,7 +8,8 @@ import typer
 from rich.console import Console
 
 from advtui.cli.errors import guarded
-from advtui.cli.options import ParamsOption, params_from
+from advtui.cli.options import ParamsOption
+from advtui.pipeline.params import load_params
 
 
 @guarded
@@ -38,7 +39,7 @@ def invert(
 
     if start not in ("other", "noise"):
         raise ValueError(f"--start: unknown start {start!r}; use other or noise")
-    params = params_from(params_file)
+    params = load_params(params_file)
     device = pick_device(params.device)
     model = load_classifier(model_path, device)
     data = natural_split(params.data, "train", params.seed)

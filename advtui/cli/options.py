@@ -1,21 +1,15 @@
-"""Options shared by several commands, and the params they load."""
+"""Options and progress output shared by several commands."""
 
 from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
 
 import typer
 
-from advtui.pipeline.params import PARAMS_FILE, Params, load_params
+from advtui.pipeline.params import PARAMS_FILE
 
 ParamsOption = typer.Option(PARAMS_FILE, "--params", "-p", help="Params file to read (see `advtui profile --help`).")
-
-
-def params_from(path: Path) -> Params:
-    """Load and validate params (a bad file raises a one-line ParamsError, shown by `guarded`)."""
-    return load_params(path)
 
 
 def progress_printer(label: str):

@@ -8,7 +8,8 @@ import typer
 from rich.console import Console
 
 from advtui.cli.errors import guarded
-from advtui.cli.options import ParamsOption, params_from
+from advtui.cli.options import ParamsOption
+from advtui.pipeline.params import load_params
 
 FAMILIES = {
     "source": "E1: train a source model (standard, robust_l2, robust_linf)",
@@ -31,6 +32,6 @@ def stage(
     run, names = STAGES[family]
     if name not in names:
         raise ValueError(f"stage {family}: unknown name {name!r}; use one of {', '.join(names)}")
-    result = run(params_from(params_file), name)
+    result = run(load_params(params_file), name)
     shown = {k: v for k, v in result.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     Console().print(f"[green]{family}@{name} done[/] " + ", ".join(f"{k} {v:.4g}" for k, v in shown.items()))

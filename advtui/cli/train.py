@@ -9,7 +9,8 @@ import typer
 from rich.console import Console
 
 from advtui.cli.errors import guarded
-from advtui.cli.options import ParamsOption, params_from
+from advtui.cli.options import ParamsOption
+from advtui.pipeline.params import load_params
 from advtui.experiments.sources import SOURCE_MODELS
 
 
@@ -28,7 +29,7 @@ def train(
     """
     from advtui.experiments.sources import train_source
 
-    params = params_from(params_file)
+    params = load_params(params_file)
     if epochs is not None:
         train_cfg = dataclasses.replace(params.sources.train, epochs=epochs)
         params = dataclasses.replace(params, sources=dataclasses.replace(params.sources, train=train_cfg))

@@ -223,7 +223,6 @@ def construct_dataset(
         "dataset": name, "recipe": asdict(rec), "settings": asdict(settings), "start": cfg.start, "seed": seed,
         "data": asdict(data), "model": read_header(model_path).get("params_digest", ""), "n": len(plan.label),
     }
-    digest = params_digest(identity)
     parts = out.parent / f".{out.stem}.parts"
     parts.mkdir(parents=True, exist_ok=True)
     model = load_classifier(model_path, dev)
@@ -232,17 +231,18 @@ def construct_dataset(
     for begin in range(0, total, cfg.chunk):
         end = min(begin + cfg.chunk, total)
         path = _chunk_file(parts, begin)
+        chunk_identity = identity | {"begin": begin, "end": end}
         cached = None
         if path.exists():
             try:
                 art = load_artifact(path, "dataset")
-                if art.params_digest == params_digest(identity | {"begin": begin, "end": end}):
+                if art.params_digest == params_digest(chunk_identity):
                     cached = art.tensors
             except ValueError:
                 cached = None  # a damaged chunk is rebuilt
         if cached is None:
             cached = _build_chunk(rec, cfg, model, natural, plan, begin, end, dev)
-            save_artifact(path, cached, kind="dataset", arch=name, params=identity | {"begin": begin, "end": end})
+            save_artifact(path, cached, kind="dataset", arch=name, params=chunk_identity)
             done_now += end - begin
         chunks.append(cached)
         if on_progress is not None:
