@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from advtui.pipeline.params import PROFILES, load_params, parse_params, profile_path, use_profile
-from advtui.pipeline.schema import ParamsError
+from advtui.schema import ParamsError
 
 
 def smoke() -> dict:

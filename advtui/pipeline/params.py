@@ -21,7 +21,7 @@ from advtui.experiments.construct import ConstructParams
 from advtui.experiments.evaluation import AttackParams
 from advtui.experiments.retrain import RetrainParams
 from advtui.experiments.sources import SourceModels
-from advtui.pipeline.schema import ParamsError, build
+from advtui.schema import ParamsError, build
 
 PARAMS_FILE = Path("params.yaml")
 PROFILES = ("smoke", "cpu", "paper")
