@@ -1,0 +1,102 @@
+"""The Results screen: the report's tables (every experiment), sortable, beside the papers' figures.
+
+Reads the metrics files through :mod:`advtui.tui.resultsdata` (no torch) and polls them in a thread
+worker, so a stage that finishes while the screen is open shows up without a key press.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static
+
+from advtui.tui.resultsdata import ExperimentTable, load_tables, metrics_signature
+from advtui.tui.widgets.table import ResultsTable
+
+EMPTY_HINT = ("No results yet: no stage has written its metrics. Run the pipeline from the Pipeline screen, "
+              "or `dvc repro` in a shell; each row below names the stage that fills it.")
+
+
+class ResultsScreen(Screen):
+    """Every experiment's table; rows that have not run are marked with the stage to run."""
+
+    CSS_PATH = "results.tcss"
+    BINDINGS = [
+        Binding("s", "sort", "Sort column"),
+        Binding("r", "reload", "Reload"),
+        Binding("tab", "focus_next", "Next table", show=False),
+        Binding("shift+tab", "focus_previous", "Previous table", show=False),
+    ]
+
+    def __init__(self, root: Path, poll_s: float = 2.0, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.root = Path(root)
+        self.poll_s = poll_s
+        self._signature: tuple | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(EMPTY_HINT, id="results-hint")
+        yield VerticalScroll(id="results-body")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.title = "advtui results"
+        self.action_reload()
+        if self.poll_s > 0:
+            self.set_interval(self.poll_s, self._poll)
+
+    def action_reload(self) -> None:
+        """Read the metrics files again and show them."""
+        self._signature = metrics_signature(self.root)
+        self.show(load_tables(self.root))
+
+    def action_sort(self) -> None:
+        """Sort the focused table by the column under its cursor (again: reverse)."""
+        table = self.focused if isinstance(self.focused, ResultsTable) else self.query(ResultsTable).first(None)
+        if table is not None:
+            table.sort_by_cursor()
+
+    def show(self, tables: list[ExperimentTable]) -> None:
+        """Show ``tables``: update the existing table of each experiment (keeping its sort), add new ones."""
+        body = self.query_one("#results-body", VerticalScroll)
+        ran = any(len(t.rows) > t.n_missing for t in tables)
+        self.query_one("#results-hint", Static).display = not ran
+        for table in tables:
+            existing = body.query(f"#table-{table.experiment}")
+            if existing:
+                existing.first(ResultsTable).show(table)
+                body.query_one(f"#legend-{table.experiment}", Static).update(self._legend(table))
+                continue
+            body.mount(Static(f"[b]{table.title}[/b]", classes="results-title"))
+            body.mount(ResultsTable(table, id=f"table-{table.experiment}"))
+            body.mount(Static(self._legend(table), id=f"legend-{table.experiment}", classes="results-legend"))
+        if self.focused is None and tables:
+            self.call_after_refresh(lambda: self.set_focus(body.query(ResultsTable).first()))
+
+    @staticmethod
+    def _legend(table: ExperimentTable) -> str:
+        todo = [mark.split("dvc repro ", 1)[1] for mark in table.marks.values() if "dvc repro " in mark]
+        missing = f"[b]{table.n_missing} of {len(table.rows)} not run[/b]"
+        if todo:
+            missing += f": dvc repro {' '.join(todo)}"
+        return (missing + ". " if table.n_missing else "") + table.legend
+
+    def _poll(self) -> None:
+        self._check_metrics()
+
+    @work(thread=True, exclusive=True, group="results-poll")
+    def _check_metrics(self) -> None:
+        signature = metrics_signature(self.root)
+        if signature != self._signature:
+            tables = load_tables(self.root)
+            self.app.call_from_thread(self._apply, signature, tables)
+
+    def _apply(self, signature: tuple, tables: list[ExperimentTable]) -> None:
+        self._signature = signature
+        self.show(tables)
