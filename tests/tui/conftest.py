@@ -19,7 +19,11 @@ since ``git``/``dvc`` calls take a second or two here):
   * ``source@standard`` committed to ``dvc.lock`` (its deps are small stand-in files), so it reads
     "up to date"; every other stage has no lock entry ("never run").
 
-Nothing in either folder depends on the clock or on process ids, so snapshots of them are stable.
+- ``tiny_project``: a git + DVC project whose ``dvc.yaml`` has one real, quick stage family,
+  ``retrain@tiny`` and ``retrain@quick`` (``fake_stage.py``: DVCLive rows and a progress file over about
+  ``TINY_SECONDS`` s, no torch); for tests that start, watch and stop runs.
+
+Nothing in the first two folders depends on the clock or on process ids, so snapshots of them are stable.
 """
 
 from __future__ import annotations
@@ -62,6 +66,21 @@ ATTACKS = {
     "linf": [{"kind": "pgd", "norm": "linf", "eps": 0.0156863, "steps": 20, "step_size": 0.0039216,
               "restarts": 1, "version": "standard", "name": "pgd20-linf-eps0.0156863"}],
 }
+TINY_STEPS, TINY_DELAY = 30, 0.1
+TINY_SECONDS = TINY_STEPS * TINY_DELAY + 0.6
+TINY_DVC_YAML = f"""stages:
+  retrain:
+    foreach: [tiny, quick]
+    do:
+      cmd: python fake_stage.py ${{item}} {TINY_STEPS} {TINY_DELAY}
+      deps: [fake_stage.py]
+      outs:
+        - data/live/E4/${{item}}:
+            persist: true
+      metrics:
+        - data/metrics/E4/${{item}}.json:
+            persist: true
+"""
 STEPS_PER_EPOCH = 10
 EPOCHS = 4
 
@@ -101,6 +120,10 @@ def _make_fresh(root: Path) -> None:
     for name in ("dvc.yaml", "params.yaml"):
         shutil.copy(REPO / name, root / name)
     (root / ".gitignore").write_text("/data/*\n/.advtui/\n")
+    _init_repo(root)
+
+
+def _init_repo(root: Path) -> None:
     _run(["git", "init", "-q", "-b", "main"], root)
     _run(["git", "config", "user.email", "test@example.com"], root)
     _run(["git", "config", "user.name", "test"], root)
@@ -140,9 +163,15 @@ def _fill(root: Path) -> None:
 def _project_templates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("tui-projects")
     _make_fresh(base / "fresh")
+    tiny = base / "tiny"
+    tiny.mkdir()
+    (tiny / "dvc.yaml").write_text(TINY_DVC_YAML)
+    (tiny / "params.yaml").write_text("seed: 0\n")
+    shutil.copy(Path(__file__).parent / "fake_stage.py", tiny / "fake_stage.py")
+    _init_repo(tiny)
     shutil.copytree(base / "fresh", base / "filled", symlinks=True)
     _fill(base / "filled")
-    return {"fresh": base / "fresh", "filled": base / "filled"}
+    return {"fresh": base / "fresh", "filled": base / "filled", "tiny": tiny}
 
 
 @pytest.fixture
@@ -158,4 +187,12 @@ def fake_project(_project_templates: dict[str, Path], tmp_path: Path) -> Path:
     """A project part-way through the smoke pipeline, with fixed data (see the module docstring)."""
     root = tmp_path / "project"
     shutil.copytree(_project_templates["filled"], root, symlinks=True)
+    return root
+
+
+@pytest.fixture
+def tiny_project(_project_templates: dict[str, Path], tmp_path: Path) -> Path:
+    """A project with two quick real stages, retrain@tiny and retrain@quick (see the module docstring)."""
+    root = tmp_path / "tiny"
+    shutil.copytree(_project_templates["tiny"], root, symlinks=True)
     return root

@@ -1,0 +1,236 @@
+"""The pipeline as the app shows it: every stage of ``dvc.yaml`` (foreach/matrix expanded), its state and
+the params that differ from the committed ones.
+
+States: ``up to date`` (in ``dvc.lock`` and not reported by ``dvc status``), ``changed`` (reported),
+``never run`` (no lock entry), and from the run records ``running`` and ``failed`` / ``stopped``.
+``dvc status`` takes a second or two, so callers run ``dvc_status`` in a worker thread.
+No textual import: this is plain data, testable alone.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from advtui.tui.runs import StageHistory, dvc_executable
+
+#: Experiment group of each stage family, in display order; a family not listed forms its own group.
+GROUPS = {
+    "source": "E1 source models",
+    "construct": "E2/E3 constructed datasets",
+    "retrain": "E4 retraining",
+    "report": "report",
+}
+UP_TO_DATE, CHANGED, NEVER_RUN, RUNNING, FAILED, STOPPED, UNKNOWN = (
+    "up to date", "changed", "never run", "running", "failed", "stopped", "…")
+_VAR = re.compile(r"\$\{\s*([^}]+?)\s*\}")
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One (expanded) stage of dvc.yaml."""
+
+    name: str
+    family: str
+    cmd: str
+    deps: tuple[str, ...] = ()
+    outs: tuple[str, ...] = ()
+    params: tuple[str, ...] = ()
+
+    @property
+    def group(self) -> str:
+        """The experiment it belongs to (E1, E2/E3, E4, report, or its family's name)."""
+        return GROUPS.get(self.family, self.family)
+
+    @property
+    def progress_file(self) -> str:
+        """Its live progress file (``advtui.pipeline.progress``'s naming)."""
+        return f"data/progress/{self.name.replace('@', '-')}.json"
+
+    @property
+    def live_dir(self) -> str | None:
+        """Its DVCLive folder: the out under ``data/live/``, if it has one."""
+        return next((out for out in self.outs if out.startswith("data/live/")), None)
+
+
+def _lookup(scope: dict[str, Any], expr: str) -> Any:
+    value: Any = scope
+    for part in expr.split("."):
+        if not isinstance(value, dict) or part not in value:
+            raise ValueError(f"dvc.yaml: cannot resolve ${{{expr}}}; define it in vars, foreach or matrix")
+        value = value[part]
+    return value
+
+
+def _interpolate(obj: Any, scope: dict[str, Any]) -> Any:
+    if isinstance(obj, str):
+        whole = _VAR.fullmatch(obj)
+        if whole:
+            return _lookup(scope, whole.group(1))
+        return _VAR.sub(lambda m: str(_lookup(scope, m.group(1))), obj)
+    if isinstance(obj, list):
+        return [_interpolate(v, scope) for v in obj]
+    if isinstance(obj, dict):
+        return {_interpolate(k, scope): _interpolate(v, scope) for k, v in obj.items()}
+    return obj
+
+
+def _paths(entries: Any) -> tuple[str, ...]:
+    """Paths (or params keys) of a deps/outs/params list, whose items are strings or one-key mappings."""
+    found: list[str] = []
+    for entry in entries or []:
+        if isinstance(entry, dict):
+            for key, value in entry.items():
+                # params: {file.yaml: [keys]} names keys of another file; deps/outs: {path: {options}}
+                found.extend(str(v) for v in value) if isinstance(value, list) else found.append(str(key))
+        else:
+            found.append(str(entry))
+    return tuple(found)
+
+
+def _stage(name: str, family: str, body: dict[str, Any]) -> Stage:
+    cmd = body.get("cmd", "")
+    cmd = " && ".join(cmd) if isinstance(cmd, list) else str(cmd)
+    outs = _paths(body.get("outs")) + _paths(body.get("metrics")) + _paths(body.get("plots"))
+    return Stage(name, family, cmd, _paths(body.get("deps")), outs, _paths(body.get("params")))
+
+
+def _expand(family: str, spec: dict[str, Any], scope: dict[str, Any]) -> list[Stage]:
+    if "foreach" in spec:
+        items = spec["foreach"]
+        pairs = items.items() if isinstance(items, dict) else ((str(v), v) for v in items)
+        return [_stage(f"{family}@{key}", family, _interpolate(spec["do"], {**scope, "key": key, "item": item}))
+                for key, item in pairs]
+    if "matrix" in spec:
+        matrix = spec["matrix"]
+        body = {k: v for k, v in spec.items() if k != "matrix"}
+        stages = []
+        for combo in itertools.product(*(matrix[k] for k in matrix)):
+            item = dict(zip(matrix, combo))
+            suffix = "-".join(str(v) for v in combo)
+            stages.append(_stage(f"{family}@{suffix}", family, _interpolate(body, {**scope, "item": item})))
+        return stages
+    return [_stage(family, family, _interpolate(spec, scope))]
+
+
+def load_stages(root: Path) -> list[Stage]:
+    """Every stage of ``root/dvc.yaml`` in file order, foreach/matrix expanded (as ``dvc stage list``)."""
+    path = root / "dvc.yaml"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no dvc.yaml here; start advtui in the project folder (or pass its path)")
+    doc = yaml.safe_load(path.read_text()) or {}
+    scope: dict[str, Any] = {}
+    for entry in doc.get("vars", []) or []:
+        if isinstance(entry, dict):
+            scope.update(entry)
+        elif (root / str(entry)).exists():  # a params file named in vars
+            scope.update(yaml.safe_load((root / str(entry)).read_text()) or {})
+    params_file = root / "params.yaml"
+    if params_file.exists():
+        scope = {**(yaml.safe_load(params_file.read_text()) or {}), **scope}
+    stages: list[Stage] = []
+    for family, spec in (doc.get("stages") or {}).items():
+        stages.extend(_expand(family, spec or {}, scope))
+    return stages
+
+
+def grouped(stages: list[Stage]) -> list[tuple[str, list[Stage]]]:
+    """Stages by experiment group: the known groups in their order, then new families as they appear."""
+    groups: dict[str, list[Stage]] = {label: [] for label in GROUPS.values()}
+    for stage in stages:
+        groups.setdefault(stage.group, []).append(stage)
+    return [(label, members) for label, members in groups.items() if members]
+
+
+def locked_stages(root: Path) -> set[str]:
+    """Stages with an entry in ``dvc.lock`` (they have run at least once)."""
+    lock = root / "dvc.lock"
+    if not lock.exists():
+        return set()
+    doc = yaml.safe_load(lock.read_text()) or {}
+    return set((doc.get("stages") or {}).keys())
+
+
+def dvc_status(root: Path, timeout: float = 60.0) -> dict[str, Any]:
+    """``dvc status --json``: the stages whose deps, params or outs changed. Blocks ~1-2 s: use a worker.
+
+    Raises RuntimeError with DVC's message when it fails (e.g. not a DVC repository).
+    """
+    proc = subprocess.run([dvc_executable(), "status", "--json"], cwd=root, capture_output=True, text=True,
+                          timeout=timeout)
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["dvc status failed"])[-1]
+        raise RuntimeError(f"dvc status: {last}")
+    out = proc.stdout.strip()
+    return json.loads(out) if out.startswith("{") else {}
+
+
+def stage_state(name: str, status: dict[str, Any] | None, locked: set[str], history: dict[str, StageHistory],
+                live: str | None = None) -> str:
+    """One stage's state from DVC's view and the run records; ``status`` None means not known yet."""
+    if name == live:
+        return RUNNING
+    last = history.get(name)
+    if last is not None and last.state in ("failed", "stopped", "lost"):
+        # A failed stage stays failed until a later run finishes it (which DVC then locks).
+        return STOPPED if last.state == "stopped" else FAILED
+    if name not in locked:
+        return NEVER_RUN
+    if status is None:
+        return UNKNOWN
+    return CHANGED if name in status else UP_TO_DATE
+
+
+def _flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(obj, dict):
+        flat: dict[str, Any] = {}
+        for key, value in obj.items():
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        return flat
+    return {prefix[:-1]: obj}
+
+
+@dataclass(frozen=True)
+class ParamChange:
+    """One params.yaml value that differs from the committed file."""
+
+    key: str
+    old: Any
+    new: Any
+
+
+def params_diff(root: Path) -> list[ParamChange]:
+    """Values of ``params.yaml`` that differ from ``git show HEAD:params.yaml`` (nothing outside git)."""
+    current = root / "params.yaml"
+    if not current.exists():
+        return []
+    proc = subprocess.run(["git", "show", "HEAD:params.yaml"], cwd=root, capture_output=True, text=True, timeout=10)
+    if proc.returncode != 0:
+        return []
+    old = _flatten(yaml.safe_load(proc.stdout) or {})
+    new = _flatten(yaml.safe_load(current.read_text()) or {})
+    return [ParamChange(key, old.get(key), new.get(key)) for key in sorted(old.keys() | new.keys())
+            if old.get(key) != new.get(key)]
+
+
+def stage_param_changes(stage: Stage, changes: list[ParamChange]) -> list[ParamChange]:
+    """The changes among the params keys ``stage`` reads (a key covers everything under it)."""
+    return [c for c in changes if any(c.key == k or c.key.startswith(f"{k}.") for k in stage.params)]
+
+
+@dataclass
+class PipelineState:
+    """A snapshot of everything the pipeline screen shows, gathered off the UI thread."""
+
+    stages: list[Stage] = field(default_factory=list)
+    status: dict[str, Any] | None = None
+    status_error: str | None = None
+    locked: set[str] = field(default_factory=set)
+    changes: list[ParamChange] = field(default_factory=list)

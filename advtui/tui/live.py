@@ -1,0 +1,128 @@
+"""Reading what a stage writes while it runs: DVCLive ``.tsv`` series, its progress JSON, its log's tail.
+
+Readers are incremental and cheap (a poll reads only the bytes appended since the last one), because the
+monitor polls several times a second. DVCLive may rewrite a file (on resume it drops rows logged after the
+checkpoint); a file that shrank or was replaced is read again from the start. No textual import.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+#: The curves the monitor draws: (title, [(series label, tsv path under the DVCLive folder)]).
+LOSS_SERIES = (("train loss", "plots/metrics/train/loss.tsv"), ("epoch train loss", "plots/metrics/epoch/train_loss.tsv"))
+ACC_SERIES = (("train acc", "plots/metrics/train/acc.tsv"), ("test acc", "plots/metrics/epoch/test_acc.tsv"))
+
+
+@dataclass
+class TsvSeries:
+    """One DVCLive ``step<TAB>value`` file, read incrementally."""
+
+    path: Path
+    steps: list[float] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
+    _offset: int = 0
+    _inode: int | None = None
+
+    def poll(self) -> bool:
+        """Read rows appended since the last poll; True when the series changed."""
+        try:
+            stat = self.path.stat()
+        except OSError:
+            changed = bool(self.steps)
+            self._reset()
+            return changed
+        changed = False
+        if stat.st_ino != self._inode or stat.st_size < self._offset:
+            changed = bool(self.steps)
+            self._reset()
+            self._inode = stat.st_ino
+        if stat.st_size == self._offset:
+            return changed
+        with open(self.path, "rb") as handle:
+            handle.seek(self._offset)
+            chunk = handle.read(stat.st_size - self._offset)
+        end = chunk.rfind(b"\n") + 1  # a half-written last row waits for the next poll
+        self._offset += end
+        for line in chunk[:end].decode(errors="replace").splitlines():
+            parts = line.split("\t")
+            try:
+                # DVCLive writes "step\t<name>" (older versions put a timestamp first): value last, step before it
+                step, value = float(parts[-2]), float(parts[-1])
+            except (ValueError, IndexError):
+                continue  # the header
+            self.steps.append(step)
+            self.values.append(value)
+            changed = True
+        return changed
+
+    def _reset(self) -> None:
+        self.steps, self.values, self._offset, self._inode = [], [], 0, None
+
+
+@dataclass
+class LiveCurves:
+    """The loss and accuracy series of one DVCLive folder."""
+
+    folder: Path
+    loss: list[tuple[str, TsvSeries]] = field(default_factory=list)
+    acc: list[tuple[str, TsvSeries]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.loss = [(label, TsvSeries(self.folder / rel)) for label, rel in LOSS_SERIES]
+        self.acc = [(label, TsvSeries(self.folder / rel)) for label, rel in ACC_SERIES]
+
+    def poll(self) -> bool:
+        """Poll every series; True when any changed."""
+        return any([series.poll() for _, series in (*self.loss, *self.acc)])
+
+    @property
+    def empty(self) -> bool:
+        """No row in any series yet."""
+        return not any(series.steps for _, series in (*self.loss, *self.acc))
+
+
+def read_progress(path: Path) -> dict[str, Any] | None:
+    """A stage's progress record (``advtui.pipeline.progress``), or None when absent or unreadable."""
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def tail(path: Path, lines: int = 200, max_bytes: int = 256 * 1024) -> list[str]:
+    """The last ``lines`` lines of a text file (reads at most ``max_bytes`` from its end)."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as handle:
+            handle.seek(max(0, size - max_bytes))
+            data = handle.read()
+    except OSError:
+        return []
+    text = data.decode(errors="replace").replace("\r", "\n")
+    return text.splitlines()[-lines:]
+
+
+def mtime(path: Path) -> float | None:
+    """Modification time, None when absent (the pollers' cheap change test)."""
+    try:
+        return os.stat(path).st_mtime
+    except OSError:
+        return None
+
+
+def format_eta(seconds: float | None) -> str:
+    """``1h02m``, ``3m05s``, ``42s``, or ``—``."""
+    if seconds is None or seconds != seconds or seconds < 0:
+        return "—"
+    seconds = int(round(seconds))
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    if seconds >= 60:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds}s"

@@ -1,0 +1,49 @@
+"""Detached runs (advtui.tui.runs) on a real DVC project with a quick stand-in stage, without the app."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+
+from advtui.tui import runs
+from advtui.tui.live import LiveCurves, read_progress
+
+
+def _wait(predicate, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def _reload(root: Path, record: runs.RunRecord) -> runs.RunRecord:
+    return runs.RunRecord.load(runs.record_path(root, record.id))
+
+
+def test_run_records_each_stage_and_its_exit(tiny_project: Path) -> None:
+    record = runs.start_run(tiny_project, ["retrain@tiny"])
+    assert runs.live_run(tiny_project).id == record.id
+    _wait(lambda: not runs.is_alive(_reload(tiny_project, record)))
+    done = _reload(tiny_project, record)
+    assert done.returncode == 0, (tiny_project / done.log).read_text()
+    assert [s.stage for s in done.stages] == ["retrain@tiny"]
+    history = runs.stage_history(tiny_project)["retrain@tiny"]
+    assert history.state == "done" and 2.0 < history.duration < 60
+    assert runs.live_run(tiny_project) is None
+    assert "step 29" in (tiny_project / done.log).read_text()
+    curves = LiveCurves(tiny_project / "data/live/E4/tiny")
+    curves.poll()
+    assert len(curves.loss[0][1].steps) == 30 and curves.acc[1][1].values[-1] > 0.8
+    assert read_progress(tiny_project / "data/progress/retrain-tiny.json")["state"] == "done"
+
+
+def test_stop_is_clean_and_recorded(tiny_project: Path) -> None:
+    record = runs.start_run(tiny_project, ["retrain@tiny"])
+    _wait(lambda: (tiny_project / "data/progress/retrain-tiny.json").exists())
+    assert runs.stop_run(tiny_project, record, grace=10) == "stopped"
+    done = _reload(tiny_project, record)
+    assert done.stopped_by == signal.SIGINT and done.returncode != 0
+    assert runs.stage_history(tiny_project)["retrain@tiny"].state == "stopped"
+    # nothing of the run is left behind
+    assert runs.live_run(tiny_project) is None
