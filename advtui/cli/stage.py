@@ -15,6 +15,7 @@ FAMILIES = {
     "source": "E1: train a source model (standard, robust_l2, robust_linf)",
     "construct": "E2/E3: build a constructed dataset (D_R, D_NR, D_rand, D_det, zero_robust, neg_robust)",
     "retrain": "E4: train on a training set (natural or constructed) and measure on natural test data",
+    "gallery": "main: natural images beside their D_R, D_NR, D_rand, D_det versions, for the app's Gallery",
 }
 
 

@@ -19,6 +19,7 @@ from advtui.data.store import atomic_path
 from advtui.experiments.common import DataParams, ModelParams
 from advtui.experiments.construct import ConstructParams
 from advtui.experiments.evaluation import AttackParams
+from advtui.experiments.gallery import GalleryParams
 from advtui.experiments.retrain import RetrainParams
 from advtui.experiments.sources import SourceModels
 from advtui.schema import ParamsError, build
@@ -40,6 +41,7 @@ class Params:
     attack: AttackParams = field(default_factory=AttackParams)
     construct: ConstructParams = field(default_factory=ConstructParams)
     retrain: RetrainParams = field(default_factory=RetrainParams)
+    gallery: GalleryParams = field(default_factory=GalleryParams)
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:

@@ -11,8 +11,9 @@ from pathlib import Path
 
 from advtui.data.store import write_json
 from advtui.experiments.common import natural_split
-from advtui.experiments.construct import RECIPES, construct_dataset, recipe
+from advtui.experiments.construct import RECIPES, construct_dataset, recipe, source_images
 from advtui.experiments.evaluation import evaluate_classifier
+from advtui.experiments.gallery import GALLERY_MODELS, GALLERY_SETS, build_gallery
 from advtui.experiments.retrain import TRAINING_SETS, retrain
 from advtui.experiments.sources import SOURCE_MODELS, train_source
 from advtui.pipeline.params import Params
@@ -30,6 +31,16 @@ def model_path(name: str) -> Path:
 def dataset_path(name: str) -> Path:
     """A constructed dataset (E2, E3)."""
     return DATA / "datasets" / f"{name}.safetensors"
+
+
+def retrained_path(name: str) -> Path:
+    """Weights of the E4 classifier trained on training set ``name``."""
+    return DATA / "retrained" / f"{name}.safetensors"
+
+
+def gallery_path() -> Path:
+    """The gallery the terminal app draws (advtui.tui.galleryfile reads it at the same place)."""
+    return DATA / "gallery" / "gallery.safetensors"
 
 
 def metrics_path(experiment: str, name: str) -> Path:
@@ -93,7 +104,7 @@ def run_retrain(params: Params, name: str) -> dict:
     row = retrain(
         name, dataset_path=path, retrain_params=params.retrain, construct=params.construct, data=params.data,
         model=params.model, attack=params.attack, seed=params.seed, device=params.device,
-        out=DATA / "retrained" / f"{name}.safetensors", live_dir=live_dir("E4", name),
+        out=retrained_path(name), live_dir=live_dir("E4", name),
         on_progress=lambda t, d, n, r: progress.update(f"attack {t}", d, n, robust_acc=r),
     )
     write_json(metrics_path("E4", name), row)
@@ -101,8 +112,21 @@ def run_retrain(params: Params, name: str) -> dict:
     return row
 
 
+def run_gallery(params: Params, name: str) -> dict:
+    """The gallery: ``gallery.n`` natural images beside their constructed versions, with predictions."""
+    if name != "main":
+        raise ValueError(f"gallery: unknown name {name!r}; use main")
+    datasets = {s: _require(dataset_path(s), f"construct@{s}") for s in GALLERY_SETS}
+    models = {m: _require(retrained_path(m), "retrain@natural") if m == "natural" else _require(model_path(m), f"source@{m}")
+              for m in GALLERY_MODELS}
+    natural = source_images(params.construct.size, params.data, params.seed)
+    return build_gallery(n=params.gallery.n, natural=natural, datasets=datasets, models=models, out=gallery_path(),
+                         device=params.device)
+
+
 STAGES = {
     "source": (run_source, SOURCE_MODELS),
     "construct": (run_construct, tuple(RECIPES)),
     "retrain": (run_retrain, TRAINING_SETS),
+    "gallery": (run_gallery, ("main",)),
 }

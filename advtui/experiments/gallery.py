@@ -1,0 +1,137 @@
+"""The gallery: a few source images beside their constructed versions, for the terminal app to draw.
+
+For each chosen natural image the gallery stores its D_R, D_NR, D_rand and D_det versions (the constructed
+images whose ``sources`` index is that image), their labels, the perturbation that made each (constructed
+minus its start image: another image or noise for the inversions, the source itself for the relabelled
+sets), and what three models predict on every one of them: the E4 classifier trained on natural data and
+the standard and L2-robust source models. Images are float16, labels and predictions int64; the header
+carries the class names and captions. The TUI reads the file with NumPy only
+(:mod:`advtui.tui.galleryfile` documents the layout).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from advtui.data.imageset import ImageSet
+from advtui.data.store import load_artifact, save_artifact
+from advtui.experiments.common import load_classifier
+from advtui.runtime import pick_device
+
+#: Constructed sets shown beside each natural image, with the captions the app shows.
+GALLERY_SETS: dict[str, str] = {
+    "D_R": "robust features: inverted through the L2-robust model, label kept",
+    "D_NR": "non-robust features: inverted through the standard model within a small ball, label kept",
+    "D_rand": "targeted PGD on the standard model towards a random label, relabelled",
+    "D_det": "targeted PGD on the standard model towards y+1, relabelled",
+}
+#: Models whose predictions are shown (name: description); their weights are the stage's deps.
+GALLERY_MODELS: dict[str, str] = {
+    "natural": "E4 model trained on natural data",
+    "standard": "standard source model",
+    "robust_l2": "L2-robust source model",
+}
+
+
+@dataclass(frozen=True)
+class GalleryParams:
+    """``gallery`` in params.yaml: how many source images to show."""
+
+    n: int = 8
+
+    def __post_init__(self) -> None:
+        if self.n < 1:
+            raise ValueError(f"n: must be >= 1, got {self.n}; show at least one source image")
+
+
+def pick_sources(labels: Tensor, candidates: Tensor, n: int) -> Tensor:
+    """``n`` indices from ``candidates`` (sorted natural indices): the classes take turns, each giving its
+    lowest remaining index, so the choice is deterministic and shows every class before repeating one."""
+    queues = [candidates[labels[candidates] == c].tolist() for c in range(int(labels.max()) + 1)]
+    chosen: list[int] = []
+    while len(chosen) < n and any(queues):
+        for queue in queues:
+            if queue and len(chosen) < n:
+                chosen.append(queue.pop(0))
+    return torch.tensor(chosen, dtype=torch.long)
+
+
+def _versions(name: str, tensors: dict[str, Tensor], natural: ImageSet, chosen: Tensor) -> dict[str, Tensor]:
+    """The constructed images of ``chosen`` natural images in set ``name``, their labels, starts and deltas."""
+    sources, starts = tensors["sources"], tensors["starts"]
+    rows = torch.stack([torch.nonzero(sources == s).flatten()[0] for s in chosen.tolist()])
+    if not torch.equal(tensors["source_labels"][rows], natural.labels[chosen]):
+        raise ValueError(f"dataset {name}: was built from other natural images than the active params give; "
+                         f"rerun `dvc repro construct@{name}`")
+    images = tensors["images"][rows].float()
+    start_idx = starts[rows]
+    if bool((start_idx >= 0).all()):
+        start_images = natural.float_images(start_idx)
+    elif "start_images" in tensors:
+        start_images = tensors["start_images"][rows].float()
+    else:
+        raise ValueError(f"dataset {name}: noise starts without their start images; rerun `dvc repro construct@{name}`")
+    return {"images": images, "labels": tensors["labels"][rows], "starts": start_idx, "delta": images - start_images}
+
+
+@torch.no_grad()
+def _predict(model, images: Tensor, device: torch.device) -> Tensor:
+    return model(images.to(device)).argmax(1).cpu()
+
+
+def build_gallery(
+    *,
+    n: int,
+    natural: ImageSet,
+    datasets: dict[str, Path],
+    models: dict[str, Path],
+    out: Path,
+    device: str = "cpu",
+) -> dict:
+    """Write the gallery of ``n`` natural images (``natural``: the subset the constructions index into)
+    and their versions in ``datasets`` (name: artifact), with the predictions of ``models``, to ``out``.
+
+    Only images present in every dataset are chosen. Returns the stage's metrics: the count and, per set
+    and model, how often the model predicts the set's label on the shown images.
+    """
+    dev = pick_device(device)
+    present = torch.ones(len(natural), dtype=torch.bool)
+    arts = {}
+    for name, path in datasets.items():
+        arts[name] = load_artifact(path, "dataset", arch=name).tensors
+        sources = arts[name]["sources"]
+        if len(sources) and int(sources.max()) >= len(natural):
+            raise ValueError(f"{path}: indexes {int(sources.max()) + 1} natural images, the active params give "
+                             f"{len(natural)}; rerun `dvc repro construct@{name}`")
+        mask = torch.zeros(len(natural), dtype=torch.bool)
+        mask[sources] = True
+        present &= mask
+    chosen = pick_sources(natural.labels, torch.nonzero(present).flatten(), n)
+    if not len(chosen):
+        raise ValueError("gallery: no natural image appears in every constructed set; rebuild them with `dvc repro construct`")
+    shown = {"natural": {"images": natural.float_images(chosen), "labels": natural.labels[chosen]}}
+    shown |= {name: _versions(name, tensors, natural, chosen) for name, tensors in arts.items()}
+    tensors: dict[str, Tensor] = {"index": chosen}
+    metrics: dict[str, float | int] = {"n": len(chosen)}
+    nets = {name: load_classifier(path, dev) for name, path in models.items()}
+    for name, version in shown.items():
+        tensors[f"images/{name}"] = version["images"].to(torch.float16)
+        tensors[f"labels/{name}"] = version["labels"]
+        if "delta" in version:
+            tensors[f"delta/{name}"] = version["delta"].to(torch.float16)
+            tensors[f"starts/{name}"] = version["starts"]
+        for model, net in nets.items():
+            preds = _predict(net, version["images"], dev)
+            tensors[f"preds/{model}/{name}"] = preds
+            metrics[f"{model}_on_{name}"] = float((preds == version["labels"]).float().mean())
+    save_artifact(
+        out, tensors, kind="dataset", arch="gallery", sources=[str(p) for p in [*datasets.values(), *models.values()]],
+        params={"n": n, "index": chosen.tolist()},
+        extra={"classes": natural.classes, "sets": list(shown), "captions": {"natural": "the source image", **GALLERY_SETS},
+               "models": {m: GALLERY_MODELS.get(m, m) for m in models}},
+    )
+    return metrics
