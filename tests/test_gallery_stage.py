@@ -33,11 +33,8 @@ def tiny_params(seed: int = 0):
     return parse_params(raw)
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    """A project folder with tiny (untrained) models and tiny constructed sets at the pipeline's paths."""
-    root = tmp_path_factory.mktemp("project")
-    params = tiny_params()
+def make_project(root, params) -> None:
+    """Tiny (untrained) models and tiny constructed sets at the pipeline's paths under ``root``."""
     seed_everything(0)
     for name, path in {"standard": stages.model_path("standard"), "robust_l2": stages.model_path("robust_l2"),
                        "natural": stages.retrained_path("natural")}.items():
@@ -46,6 +43,13 @@ def project(tmp_path_factory):
         model = stages.model_path(stages.recipe(name).model)
         construct_dataset(name, cfg=params.construct, data=params.data, seed=0, device="cpu",
                           model_path=root / model, out=root / stages.dataset_path(name))
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    """A project folder holding the gallery stage's deps."""
+    root, params = tmp_path_factory.mktemp("project"), tiny_params()
+    make_project(root, params)
     return root, params
 
 

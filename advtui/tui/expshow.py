@@ -65,7 +65,8 @@ def _run(state: dict[str, Any], kind: str, baseline: str | None) -> ExpRun:
     rev = str(state.get("rev") or "")
     name = state.get("name") or (rev if rev == "workspace" else rev[:7])
     return ExpRun(
-        name=str(name), rev=rev, state=kind, baseline=baseline, timestamp=str(data.get("timestamp") or "")[:16],
+        name=str(name), rev=rev, state=kind, baseline=baseline,
+        timestamp=str(data.get("timestamp") or "")[5:16].replace("T", " "),  # MM-DD HH:MM
         params=_files(data.get("params"), lambda p: "" if p == "params.yaml" else p),
         metrics=_files(data.get("metrics"), _metric_name),
         error=(error or {}).get("msg") if isinstance(error, dict) else None,
@@ -96,6 +97,11 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _short(key: str) -> str:
+    """A column header: the last two parts of a dotted params key (construct.relabel.steps: relabel.steps)."""
+    return ".".join(key.split(".")[-2:])
+
+
 def comparison(runs: list[ExpRun], all_columns: bool = False) -> ExperimentTable:
     """The runs as one sortable table: the params that differ between runs (all with ``all_columns``) and
     the headline metrics (all numeric metrics with ``all_columns``)."""
@@ -119,8 +125,10 @@ def comparison(runs: list[ExpRun], all_columns: bool = False) -> ExperimentTable
         row.update({f"m:{k}": run.metrics.get(k) for k in metrics})
         rows.append(row)
     columns = [Column("name", "experiment", "text"), Column("state", "state", "text"), Column("created", "created", "text")]
-    columns += [Column(f"p:{k}", k, "text" if any(isinstance(r.params.get(k), str) for r in runs) else "num") for k in params]
-    columns += [Column(f"m:{k}", k.replace(":", " "), "pct" if k.rsplit(":", 1)[-1] in HEADLINE else "num") for k in metrics]
+    columns += [Column(f"p:{k}", _short(k), "text" if any(isinstance(r.params.get(k), str) for r in runs) else "num")
+                for k in params]
+    columns += [Column(f"m:{k}", _short(k).replace("_acc", "").replace(":", " "),
+                       "pct" if k.rsplit(":", 1)[-1] in HEADLINE else "num") for k in metrics]
     n_exps = sum(1 for r in runs if r.baseline is not None)
     legend = (f"{n_exps} experiment(s). Params columns: values that differ between runs; metrics: accuracies (%) "
               "and agreements. a: all params and metrics.")

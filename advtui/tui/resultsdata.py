@@ -121,6 +121,8 @@ def format_cell(column: Column, value: Any) -> str:
     if column.kind == "threat":
         if not isinstance(value, dict) or not value.get("eps"):
             return "none"
+        if value.get("norm") == "linf":  # Linf radii are read in 1/255 steps of the pixel range
+            return f"linf eps {value['eps'] * 255:.3g}/255"
         return f"{value.get('norm')} eps {value['eps']:g}"
     if isinstance(value, float):
         return f"{value:.4g}"

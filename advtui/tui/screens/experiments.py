@@ -26,7 +26,7 @@ class ExperimentsScreen(Screen):
     BINDINGS = [
         Binding("s", "sort", "Sort column"),
         Binding("a", "toggle_all", "All columns"),
-        Binding("r", "reload", "Refresh"),
+        Binding("ctrl+r", "reload", "Refresh", key_display="^r"),
     ]
 
     def __init__(self, root: Path, **kwargs) -> None:

@@ -77,11 +77,12 @@ class GalleryScreen(Screen):
 
     CSS_PATH = "gallery.tcss"
     BINDINGS = [
-        Binding("right,n", "move(1)", "Next image"),
-        Binding("left,p", "move(-1)", "Previous image"),
-        Binding("home", "jump(0)", "First", show=False),
-        Binding("end", "jump(-1)", "Last", show=False),
-        Binding("r", "reload", "Reload"),
+        # priority: the arrows move between images even while the scrolled gallery has the focus
+        Binding("right,n", "move(1)", "Next image", key_display="→/n", priority=True),
+        Binding("left,b", "move(-1)", "Previous image", key_display="←/b", priority=True),
+        Binding("home", "jump(0)", "First", show=False, priority=True),
+        Binding("end", "jump(-1)", "Last", show=False, priority=True),
+        Binding("ctrl+r", "reload", "Reload", key_display="^r"),
     ]
 
     def __init__(self, root: Path, poll_s: float = 5.0, **kwargs) -> None:

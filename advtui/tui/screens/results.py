@@ -28,7 +28,7 @@ class ResultsScreen(Screen):
     CSS_PATH = "results.tcss"
     BINDINGS = [
         Binding("s", "sort", "Sort column"),
-        Binding("r", "reload", "Reload"),
+        Binding("ctrl+r", "reload", "Reload", key_display="^r"),
         Binding("tab", "focus_next", "Next table", show=False),
         Binding("shift+tab", "focus_previous", "Previous table", show=False),
     ]

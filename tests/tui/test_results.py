@@ -1,0 +1,120 @@
+"""The Results screen: our numbers beside the published ones, a mark naming the stage for every missing
+row, sorting by any column, and a refresh when a stage writes its metrics."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from advtui.tui.resultsdata import load_tables, metrics_stages, sort_rows
+from advtui.tui.screens.results import ResultsScreen
+from advtui.tui.widgets.table import ResultsTable
+
+from tui_projects import E4_RESULTS
+from screenhost import ScreenHost, settle
+
+pytestmark = pytest.mark.anyio  # async tests run on asyncio through anyio's pytest plugin
+
+
+def cells(table: ResultsTable, row: str) -> dict[str, str]:
+    """The row's cells by column key (the report row's key; "_note" for the note column)."""
+    values = table.get_row(row)
+    return {str(col.key.value): str(v) for col, v in zip(table.ordered_columns, values)}
+
+
+async def test_fresh_clone_shows_every_row_as_not_run_with_its_stage(fresh_project):
+    app = ScreenHost(lambda: ResultsScreen(fresh_project))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert screen.query_one("#results-hint").display  # the "no results yet" hint
+        e4 = screen.query_one("#table-E4", ResultsTable)
+        assert e4.row_order == ["natural", "D_R", "D_NR", "D_rand", "D_det", "zero_robust", "neg_robust"]
+        for name in e4.row_order:
+            assert cells(e4, name)["_note"] == f"not run: dvc repro retrain@{name}"
+        d_r = cells(e4, "D_R")
+        assert d_r["clean_acc"] == "— not run" and d_r["robust_acc"] == "—"
+        assert (d_r["published_clean_acc"], d_r["published_robust_acc"]) == ("84", "48")
+        e1 = screen.query_one("#table-E1", ResultsTable)
+        assert cells(e1, "robust_l2")["_note"] == "not run: dvc repro source@robust_l2"
+
+
+async def test_our_numbers_beside_the_papers_and_the_missing_mark(fake_project):
+    app = ScreenHost(lambda: ResultsScreen(fake_project))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert not app.screen.query_one("#results-hint").display
+        e4 = app.screen.query_one("#table-E4", ResultsTable)
+        d_r = cells(e4, "D_R")
+        ours = (d_r["clean_acc"], d_r["robust_acc"], d_r["robust_agreement"], d_r["nonrobust_agreement"])
+        assert ours == ("86.6", "9.4", "23.3", "80.9")
+        headers = [str(c.label) for c in e4.ordered_columns]
+        assert headers[1:5] == ["clean %", "paper", "L2 %", "paper"]  # each published figure beside ours
+        assert (d_r["published_clean_acc"], d_r["published_robust_acc"]) == ("84", "48")
+        neg = cells(e4, "neg_robust")
+        assert neg["clean_acc"] == "— not run" and neg["_note"] == "not run: dvc repro retrain@neg_robust"
+        assert cells(e4, "D_det")["_note"] == ""
+        legend = str(app.screen.query_one("#legend-E4").render())
+        assert "1 of 7 not run: dvc repro retrain@neg_robust" in legend
+
+
+async def test_sorting_a_column_reorders_rows_and_a_second_press_reverses(fake_project):
+    app = ScreenHost(lambda: ResultsScreen(fake_project))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        e4 = app.screen.query_one("#table-E4", ResultsTable)
+        e4.focus()
+        await pilot.press("right", "right", "right", "s")  # the "L2 %" column
+        await pilot.pause()
+        # ascending; ties keep the report order; the row that has not run stays last
+        assert e4.row_order == ["D_NR", "D_rand", "D_det", "zero_robust", "natural", "D_R", "neg_robust"]
+        assert str(e4.ordered_columns[3].label) == "L2 % ▲"
+        await pilot.press("s")
+        await pilot.pause()
+        assert e4.row_order == ["D_R", "natural", "D_NR", "D_rand", "D_det", "zero_robust", "neg_robust"]
+        assert str(e4.ordered_columns[3].label) == "L2 % ▼"
+
+
+async def test_a_stage_that_finishes_appears_without_a_key_press(fake_project):
+    app = ScreenHost(lambda: ResultsScreen(fake_project, poll_s=0.05))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        e4 = app.screen.query_one("#table-E4", ResultsTable)
+        e4.sort_by("clean_acc")
+        metrics = fake_project / "data" / "metrics" / "E4" / "neg_robust.json"
+        metrics.write_text(json.dumps({"dataset": "neg_robust", "clean_acc": 0.219, "robust_acc_l2": 0.0}))
+        for _ in range(40):
+            await pilot.pause(0.05)
+            if cells(e4, "neg_robust")["clean_acc"] == "21.9":
+                break
+        assert cells(e4, "neg_robust")["clean_acc"] == "21.9"
+        assert e4.row_order[0] == "neg_robust"  # the sort survives the refresh
+        assert "_note" not in cells(e4, "neg_robust")  # nothing is missing any more
+
+
+def test_unknown_experiments_get_columns_from_their_rows(fake_project, monkeypatch):
+    rows = [{"model": "a", "missing": False, "clean_acc": 0.5, "published_clean_acc": 61.0, "eps": 0.5, "how": {"x": 1}},
+            {"model": "b", "missing": True, "published_clean_acc": 70.0}]
+    monkeypatch.setattr("advtui.tui.resultsdata.collect", lambda data: {"E4": [], "E5": rows})
+    (table,) = [t for t in load_tables(fake_project) if t.experiment == "E5"]
+    assert [(c.key, c.kind) for c in table.columns] == [
+        ("model", "text"), ("clean_acc", "pct"), ("published_clean_acc", "paper"), ("eps", "num")]
+    assert table.cells(rows[0]) == ["a", "50.0", "61", "0.5", ""]
+    assert table.cells(rows[1]) == ["b", "— not run", "70", "—", "not run"]  # E5 has no stage in this dvc.yaml
+
+
+def test_missing_marks_come_from_dvc_yaml(fresh_project):
+    stages = metrics_stages(fresh_project)
+    assert stages["data/metrics/E4/D_det.json"] == "retrain@D_det"
+    assert stages["data/metrics/construct/D_R.json"] == "construct@D_R"
+    rows = [{"dataset": n, "clean_acc": v[0]} for n, v in E4_RESULTS.items()] + [{"dataset": "x", "clean_acc": None}]
+    assert [r["dataset"] for r in sort_rows(rows, "clean_acc", reverse=True)][-2:] == ["D_R", "x"]
+
+
+def test_snapshot_80x24(fake_project, snap_compare):
+    assert snap_compare(ScreenHost(lambda: ResultsScreen(fake_project, poll_s=0)), terminal_size=(80, 24))
+
+
+def test_snapshot_120x40(fake_project, snap_compare):
+    assert snap_compare(ScreenHost(lambda: ResultsScreen(fake_project, poll_s=0)), terminal_size=(120, 40))
