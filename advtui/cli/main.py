@@ -1,21 +1,76 @@
-"""The `advtui` command: every stage and report by hand (`advtui --help`)."""
+"""The `advtui` command: every stage and report by hand (`advtui --help`); no arguments opens the app."""
 
 from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
 
 import typer
 
 from advtui import __version__
-from advtui.cli import dataset, profile
-from advtui.cli.attack import attack
-from advtui.cli.invert import invert
-from advtui.cli.report import report
-from advtui.cli.stage import stage
-from advtui.cli.train import train
 
-app = typer.Typer(
+
+class _Advtui(typer.Typer):
+    """The command group, with its commands registered on first use.
+
+    The command modules import the pipeline and so torch (seconds); bare ``advtui`` opens the terminal
+    app, which must start in about a second, so it never imports them.
+    """
+
+    _loading = False
+
+    @property
+    def registered_commands(self) -> list:
+        self._load()
+        return self._commands
+
+    @registered_commands.setter
+    def registered_commands(self, value: list) -> None:
+        self._commands = value
+
+    @property
+    def registered_groups(self) -> list:
+        self._load()
+        return self._groups
+
+    @registered_groups.setter
+    def registered_groups(self, value: list) -> None:
+        self._groups = value
+
+    def _load(self) -> None:
+        if self._loading or not hasattr(self, "_groups") or not hasattr(self, "_commands"):
+            return
+        self._loading = True
+        from advtui.cli import dataset, profile
+        from advtui.cli.attack import attack
+        from advtui.cli.invert import invert
+        from advtui.cli.report import report
+        from advtui.cli.stage import stage
+        from advtui.cli.train import train
+
+        for command in (models, train, attack, invert, stage, report, tui):
+            self.command()(command)
+        self.add_typer(dataset.app, name="dataset")
+        self.add_typer(profile.app, name="profile")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if not args and not kwargs and len(sys.argv) == 1:
+            return open_app(Path.cwd())
+        return super().__call__(*args, **kwargs)
+
+
+def open_app(root: Path) -> None:
+    """Run the terminal app on project folder ``root``."""
+    from advtui.tui.app import AdvtuiApp
+
+    AdvtuiApp(root).run()
+
+
+app = _Advtui(
     name="advtui",
-    help="Robust and non-robust features of neural networks: build datasets, train, attack, report.",
-    no_args_is_help=True,
+    help="Robust and non-robust features of neural networks: build datasets, train, attack, report. "
+         "No arguments: the terminal app.",
     pretty_exceptions_enable=False,
     add_completion=False,
 )
@@ -34,7 +89,6 @@ def main(
     """advtui: robust and non-robust features, reproducibly."""
 
 
-@app.command()
 def models() -> None:
     """List the registered model architectures."""
     from advtui.models.registry import list_models
@@ -43,10 +97,6 @@ def models() -> None:
         print(name)
 
 
-app.command()(train)
-app.command()(attack)
-app.command()(invert)
-app.command()(stage)
-app.command()(report)
-app.add_typer(dataset.app, name="dataset")
-app.add_typer(profile.app, name="profile")
+def tui(root: Path = typer.Argument(Path("."), help="Project folder (holding dvc.yaml).")) -> None:
+    """Open the terminal app (the same as `advtui` with no arguments)."""
+    open_app(root)

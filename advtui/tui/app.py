@@ -1,0 +1,161 @@
+"""The advtui terminal app: one mode per screen, switched by single keys from anywhere.
+
+``AdvtuiApp(root)`` watches the project folder ``root`` (the one holding ``dvc.yaml``). It never runs ML
+code itself: runs are detached ``dvc repro`` processes (:mod:`advtui.tui.runs`) and every screen reads
+files. The app imports neither torch nor model code, so it starts in about a second.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from collections.abc import Callable
+from pathlib import Path
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding
+from textual.screen import Screen
+
+from advtui.tui import runs
+from advtui.tui.screens.dialogs import QuitDialog
+from advtui.tui.screens.help import HelpScreen
+from advtui.tui.screens.monitor import MonitorScreen
+from advtui.tui.screens.pipeline import PipelineScreen
+
+#: mode -> (module, screen class, footer label). Results, Gallery and Experiments live in their own
+#: modules; a mode whose module is absent is left out (its key then says so instead of failing).
+SCREENS: dict[str, tuple[str, str, str]] = {
+    "pipeline": ("advtui.tui.screens.pipeline", "PipelineScreen", "Pipeline"),
+    "monitor": ("advtui.tui.screens.monitor", "MonitorScreen", "Monitor"),
+    "results": ("advtui.tui.screens.results", "ResultsScreen", "Results"),
+    "gallery": ("advtui.tui.screens.gallery", "GalleryScreen", "Gallery"),
+    "experiments": ("advtui.tui.screens.experiments", "ExperimentsScreen", "Experiments"),
+}
+#: Seconds between checks for a live run (cheap: a few small JSON files and /proc lookups).
+RUN_POLL_S = 0.5
+
+
+def screen_classes() -> dict[str, type[Screen]]:
+    """The screen class of every mode whose module exists."""
+    found = {}
+    for mode, (module, name, _) in SCREENS.items():
+        if importlib.util.find_spec(module) is not None:
+            found[mode] = getattr(importlib.import_module(module), name)
+    return found
+
+
+class AdvtuiApp(App):
+    """Drive the pipeline, watch it live, read the results, look at the images."""
+
+    TITLE = "advtui"
+    CSS_PATH = "app.tcss"
+    ENABLE_COMMAND_PALETTE = False
+    # priority: the screen keys work from every screen, whatever its own bindings.
+    BINDINGS = [
+        Binding("p", "show('pipeline')", "Pipeline", priority=True),
+        Binding("m", "show('monitor')", "Monitor", priority=True),
+        Binding("r", "show('results')", "Results", priority=True),
+        Binding("g", "show('gallery')", "Gallery", priority=True),
+        Binding("e", "show('experiments')", "Experiments", priority=True),
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("q", "quit_app", "Quit", priority=True),
+    ]
+
+    def __init__(self, root: Path | None = None, poll_s: float = 0.25) -> None:
+        super().__init__()
+        self.root = (root or Path.cwd()).resolve()
+        self.poll_s = poll_s
+        #: The live run this app shows (started here, or found at start-up: re-attached).
+        self.current_run: runs.RunRecord | None = None
+        self.attached = False
+        factories: dict[str, Callable[[], Screen]] = {
+            "pipeline": lambda: PipelineScreen(self.root),
+            "monitor": lambda: MonitorScreen(self.root, poll_s=self.poll_s),
+        }
+        for mode, cls in screen_classes().items():
+            factories.setdefault(mode, lambda cls=cls: cls(self.root))
+        for mode, factory in factories.items():
+            self.add_mode(mode, factory)
+        self.modes_available = tuple(factories)
+
+    def on_mount(self) -> None:
+        self.current_run = runs.live_run(self.root)
+        self.attached = self.current_run is not None
+        self.switch_mode("pipeline")
+        if self.attached:
+            self.notify(f"Re-attached to run {self.current_run.id} ({' '.join(self.current_run.targets) or 'all'})")
+        self.set_interval(RUN_POLL_S, self._poll_run)
+
+    def action_show(self, mode: str) -> None:
+        """Switch to screen ``mode``."""
+        if mode not in self.modes_available:
+            self.notify(f"The {mode} screen is not part of this install", severity="warning")
+            return
+        if self.current_mode != mode:
+            self.switch_mode(mode)
+
+    def action_help(self) -> None:
+        """Show every key of every screen."""
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.help_sections()))
+
+    def help_sections(self) -> list[tuple[str, list]]:
+        """(title, bindings) per screen, app-wide keys first: what the help screen lists."""
+        classes = {"pipeline": PipelineScreen, "monitor": MonitorScreen, **screen_classes()}
+        sections = [("Everywhere", list(self.BINDINGS))]
+        sections += [(SCREENS[mode][2], list(cls.BINDINGS)) for mode, cls in classes.items()]
+        return sections
+
+    def start_run(self, targets: list[str]) -> None:
+        """Start ``dvc repro TARGETS`` (everything when empty) detached, unless a run is live already."""
+        if self.current_run is not None and runs.is_alive(self.current_run):
+            self.notify("A run is live already; stop it first (s on the Pipeline screen)", severity="warning")
+            return
+        self.current_run = runs.start_run(self.root, targets)
+        self.notify(f"Started dvc repro {' '.join(targets) or '(whole pipeline)'}")
+
+    @work(thread=True, exclusive=True, group="stop")
+    def stop_run(self) -> str | None:
+        """Stop the live run cleanly (SIGINT to its process group, then SIGTERM), off the UI thread."""
+        record = self.current_run
+        if record is None:
+            return None
+        self.call_from_thread(self.notify, f"Stopping run {record.id}…")
+        result = runs.stop_run(self.root, record)
+        self.call_from_thread(self.notify, f"Run {record.id} {result}")
+        return result
+
+    @work(thread=True, exclusive=True, group="run-poll")
+    def _poll_run(self) -> None:
+        record = self.current_run
+        if record is not None:
+            try:
+                record = runs.RunRecord.load(runs.record_path(self.root, record.id))
+            except (OSError, ValueError):
+                record = None
+        if record is None or not runs.is_alive(record):
+            # the run ended, or another advtui (or a shell) started one meanwhile
+            record = runs.live_run(self.root) or record
+        self.call_from_thread(setattr, self, "current_run", record)
+
+    def action_quit_app(self) -> None:
+        """Quit; when a run is live, ask whether to stop it or leave it running."""
+        record = self.current_run
+        if record is None or not runs.is_alive(record):
+            self.exit()
+            return
+
+        def answered(choice: str | None) -> None:
+            if choice == "stop":
+                self.stop_run()
+                self._exit_after_stop()
+            elif choice == "leave":
+                self.exit(message=f"advtui: run {record.id} left running; run `advtui` here to re-attach")
+
+        self.push_screen(QuitDialog(record), answered)
+
+    @work(exclusive=True, group="quit")
+    async def _exit_after_stop(self) -> None:
+        await self.workers.wait_for_complete([w for w in self.workers if w.group == "stop"])
+        self.exit()

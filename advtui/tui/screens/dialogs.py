@@ -1,0 +1,119 @@
+"""Small modal screens: quit while a run is live, pick a profile, pick a stage, read a log."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Label, Log, OptionList
+from textual.widgets.option_list import Option
+
+from advtui.tui import live, runs
+
+
+class QuitDialog(ModalScreen[str | None]):
+    """Quitting while a run is live: stop it, leave it running (re-attach later), or stay."""
+
+    BINDINGS = [
+        Binding("s", "choose('stop')", "Stop the run and quit"),
+        Binding("l", "choose('leave')", "Leave it running and quit"),
+        Binding("escape", "choose(None)", "Cancel"),
+    ]
+
+    def __init__(self, record: runs.RunRecord) -> None:
+        super().__init__()
+        self.record = record
+
+    def compose(self) -> ComposeResult:
+        what = " ".join(self.record.targets) or "the whole pipeline"
+        with Vertical(classes="dialog"):
+            yield Label(f"A run is live: dvc repro {what}.")
+            yield Label("Leave it running (reopen advtui here to re-attach) or stop it?")
+            with Horizontal(classes="buttons"):
+                yield Button("[s] Stop it", id="stop", variant="error")
+                yield Button("[l] Leave running", id="leave", variant="primary")
+                yield Button("[esc] Cancel", id="cancel")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(None if event.button.id == "cancel" else event.button.id)
+
+    def action_choose(self, choice: str | None) -> None:
+        """Close with ``choice``."""
+        self.dismiss(choice)
+
+
+class ChoiceDialog(ModalScreen[str | None]):
+    """Pick one of several names (a profile, a stage to replay)."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, title: str, choices: list[tuple[str, str]], highlighted: str | None = None) -> None:
+        """``choices``: (value, label) pairs."""
+        super().__init__()
+        self.title_text = title
+        self.choices = choices
+        self.highlighted = highlighted
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.title_text)
+            yield OptionList(*(Option(label, id=value) for value, label in self.choices))
+            yield Label("enter: choose · esc: cancel", classes="hint")
+
+    def on_mount(self) -> None:
+        options = self.query_one(OptionList)
+        values = [value for value, _ in self.choices]
+        if self.highlighted in values:
+            options.highlighted = values.index(self.highlighted)
+        options.focus()
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id)
+
+    def action_cancel(self) -> None:
+        """Close without a choice."""
+        self.dismiss(None)
+
+
+class LogScreen(ModalScreen[None]):
+    """A run's log, following it while it grows."""
+
+    BINDINGS = [Binding("escape,l", "close", "Close")]
+
+    def __init__(self, path: Path, title: str, poll_s: float = 0.5) -> None:
+        super().__init__()
+        self.path = path
+        self.title_text = title
+        self.poll_s = poll_s
+        self._seen: float | None = None
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog wide"):
+            yield Label(self.title_text)
+            yield Log(max_lines=2000, id="log-view")
+            yield Label("esc: close", classes="hint")
+
+    def on_mount(self) -> None:
+        self._read()
+        self.set_interval(self.poll_s, self._read)
+
+    @work(thread=True, exclusive=True)
+    def _read(self) -> None:
+        stamp = live.mtime(self.path)
+        if stamp == self._seen:
+            return
+        self._seen = stamp
+        self.app.call_from_thread(self._show, live.tail(self.path, 2000))
+
+    def _show(self, lines: list[str]) -> None:
+        view = self.query_one(Log)
+        view.clear()
+        view.write_lines(lines or [f"{self.path.name}: empty so far"])
+
+    def action_close(self) -> None:
+        """Back to the screen below."""
+        self.dismiss(None)

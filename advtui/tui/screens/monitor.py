@@ -1,0 +1,223 @@
+"""The Monitor screen: the running stage's loss and accuracy curves, its progress and its log, live.
+
+It follows the live run's current stage; ``c`` picks any stage with files to replay (a finished run's
+curves and last progress). Files are polled a few times a second in a thread worker, which reads only
+what was appended; the screen redraws only what changed, and polls nothing while it is not shown.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Log, Static
+
+from advtui.tui import dvcstate, live, runs
+from advtui.tui.screens.dialogs import ChoiceDialog, LogScreen
+from advtui.tui.widgets.curves import CurvePlot, Series
+from advtui.tui.widgets.progress import ProgressPanel
+
+IDLE_HINT = "No stage is running. c: choose a stage to replay from its files · p: Pipeline screen to start one"
+LOG_LINES = 200
+
+
+@dataclass
+class Reading:
+    """What one poll found; None fields are unchanged since the last poll."""
+
+    stage: str | None
+    title: str
+    loss: list[Series] | None = None
+    acc: list[Series] | None = None
+    progress: dict[str, Any] | None = None
+    progress_changed: bool = False
+    log: list[str] | None = None
+    no_curves: str = "no rows yet"
+
+
+@dataclass
+class _Watch:
+    """The files of the stage being watched, and what was last read from them."""
+
+    stage: dvcstate.Stage | None
+    curves: live.LiveCurves | None
+    log: Path | None
+    progress_mtime: float | None = None
+    log_mtime: float | None = None
+    first: bool = True
+
+
+class MonitorScreen(Screen):
+    """Live curves, progress and log of the running stage (or a replay of a finished one)."""
+
+    BINDINGS = [
+        Binding("c", "choose", "Choose stage"),
+        Binding("f", "follow", "Follow run"),
+        Binding("l", "log", "Full log"),
+    ]
+
+    def __init__(self, root: Path, poll_s: float = 0.25, stage: str | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.root = root
+        self.poll_s = poll_s
+        self.following = stage is None
+        self.requested = stage
+        self.frames = 0  # polls that redrew something (measured by bench/tui.py)
+        self._watch: _Watch | None = None
+        self._stages: list[dvcstate.Stage] = []
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(IDLE_HINT, id="monitor-title")
+        with Horizontal(id="plots"):
+            yield CurvePlot("loss", id="loss-plot")
+            yield CurvePlot("accuracy", ylim=(0.0, 1.0), id="acc-plot")
+        yield ProgressPanel(id="progress")
+        yield Log(max_lines=LOG_LINES, id="monitor-log")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.title = "advtui monitor"
+        self.set_interval(self.poll_s, self._tick)
+        self._tick()
+
+    def on_screen_resume(self) -> None:
+        self._tick()
+
+    def _tick(self) -> None:
+        if self.is_current:
+            self._read()
+
+    # -- reading (thread worker) ---------------------------------------------------------------------
+
+    def _stage_named(self, name: str) -> dvcstate.Stage | None:
+        if not any(s.name == name for s in self._stages):
+            try:
+                self._stages = dvcstate.load_stages(self.root)
+            except (FileNotFoundError, ValueError):
+                self._stages = []
+        return next((s for s in self._stages if s.name == name), None)
+
+    def _log_of(self, name: str, run: runs.RunRecord | None) -> Path | None:
+        if run is not None and run.current_stage == name:
+            return self.root / run.log
+        last = runs.stage_history(self.root).get(name)
+        if last is None:
+            return None
+        try:
+            return self.root / runs.RunRecord.load(runs.record_path(self.root, last.run_id)).log
+        except (OSError, ValueError):
+            return None
+
+    @work(thread=True, exclusive=True, group="monitor-read")
+    def _read(self) -> None:
+        run = self.app.current_run
+        alive = run is not None and runs.is_alive(run)
+        name = run.current_stage if self.following and alive else self.requested
+        watch = self._watch
+        if watch is None or (watch.stage.name if watch.stage else None) != name:
+            stage = self._stage_named(name) if name else None
+            folder = self.root / stage.live_dir if stage and stage.live_dir else None
+            watch = _Watch(stage, live.LiveCurves(folder) if folder else None, self._log_of(name, run) if name else None)
+            self._watch = watch
+        reading = Reading(name, self._title(watch.stage, run, alive))
+        if watch.stage is None:
+            if watch.first:
+                reading.loss, reading.acc, reading.progress_changed, reading.log = [], [], True, []
+        else:
+            if watch.curves is None:
+                if watch.first:
+                    reading.loss, reading.acc = [], []
+                    reading.no_curves = "this stage logs no curves"
+            elif watch.curves.poll() or watch.first:
+                reading.loss = [(label, list(s.steps), list(s.values)) for label, s in watch.curves.loss]
+                reading.acc = [(label, list(s.steps), list(s.values)) for label, s in watch.curves.acc]
+            progress_file = self.root / watch.stage.progress_file
+            stamp = live.mtime(progress_file)
+            if stamp != watch.progress_mtime or watch.first:
+                watch.progress_mtime = stamp
+                reading.progress, reading.progress_changed = live.read_progress(progress_file), True
+            if watch.log is None and name is not None and alive and run.current_stage == name:
+                watch.log = self.root / run.log
+            stamp = live.mtime(watch.log) if watch.log else None
+            if stamp != watch.log_mtime or watch.first:
+                watch.log_mtime = stamp
+                reading.log = live.tail(watch.log, LOG_LINES) if watch.log else [
+                    "no log: this stage has not run from advtui (its curves and progress come from its files)"]
+        watch.first = False
+        self.app.call_from_thread(self._apply, reading)
+
+    def _title(self, stage: dvcstate.Stage | None, run: runs.RunRecord | None, alive: bool) -> str:
+        if stage is None:
+            return IDLE_HINT if self.requested is None else f"{self.requested}: no such stage in dvc.yaml"
+        if alive and run is not None and run.current_stage == stage.name:
+            elapsed = live.format_eta(time.time() - run.stages[-1].started) if run.stages else "—"
+            return f"● {stage.name} · running for {elapsed} · f: follow the run · c: another stage"
+        return f"{stage.name} · replay from its files · c: another stage · f: follow the live run"
+
+    # -- showing (UI thread) ---------------------------------------------------------------------------
+
+    def _apply(self, reading: Reading) -> None:
+        self.query_one("#monitor-title", Static).update(reading.title)
+        drew = False
+        if reading.loss is not None:
+            self.query_one("#loss-plot", CurvePlot).show(reading.loss, reading.no_curves)
+            drew = True
+        if reading.acc is not None:
+            self.query_one("#acc-plot", CurvePlot).show(reading.acc, reading.no_curves)
+            drew = True
+        if reading.progress_changed:
+            self.query_one("#progress", ProgressPanel).show(reading.progress if reading.stage else None)
+            drew = True
+        if reading.log is not None:
+            view = self.query_one("#monitor-log", Log)
+            view.clear()
+            view.write_lines(reading.log)
+            drew = True
+        self.frames += drew
+
+    # -- actions -------------------------------------------------------------------------------------
+
+    def watch_stage(self, name: str | None) -> None:
+        """Replay ``name`` (None: follow the live run)."""
+        self.following = name is None
+        self.requested = name
+        self._watch = None
+        self._tick()
+
+    def action_choose(self) -> None:
+        """Pick a stage with files to replay (curves, progress)."""
+        try:
+            stages = dvcstate.load_stages(self.root)
+        except (FileNotFoundError, ValueError) as err:
+            self.notify(str(err), severity="error")
+            return
+        choices = [(s.name, s.name) for s in stages
+                   if (s.live_dir and (self.root / s.live_dir).exists()) or (self.root / s.progress_file).exists()]
+        if not choices:
+            self.notify("No stage has written curves or progress yet: run one from the Pipeline screen (p)",
+                        severity="warning")
+            return
+        self.app.push_screen(ChoiceDialog("Replay the files of stage:", choices, self.requested), self._chosen)
+
+    def _chosen(self, name: str | None) -> None:
+        if name:
+            self.watch_stage(name)
+
+    def action_follow(self) -> None:
+        """Follow the live run's current stage again."""
+        self.watch_stage(None)
+
+    def action_log(self) -> None:
+        """The whole log of the watched stage's run."""
+        if self._watch is None or self._watch.log is None:
+            self.notify("No log for this stage", severity="warning")
+            return
+        self.app.push_screen(LogScreen(self._watch.log, self._watch.stage.name if self._watch.stage else "log"))
