@@ -1,0 +1,135 @@
+"""The Gallery screen on a small fixed gallery file: it draws each source image's row, moves between
+them, and says which stage to run when there is no gallery (or a broken one)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors.numpy import save_file
+
+from advtui.tui.galleryfile import GALLERY_FILE, read_gallery
+from advtui.tui.screens.gallery import GalleryScreen, GalleryTile, tile_width
+from advtui.tui.widgets.image import HalfBlockImage
+from screenhost import ScreenHost, settle
+
+pytestmark = pytest.mark.anyio
+
+CLASSES = ["ring", "tee", "crescent"]
+SETS = ["natural", "D_R", "D_NR", "D_rand", "D_det"]
+MODELS = {"natural": "E4 model trained on natural data", "standard": "standard source model",
+          "robust_l2": "L2-robust source model"}
+
+
+def image(cls: int, shift: float = 0.0) -> np.ndarray:
+    """An 8x8 image whose colour says its class (and ``shift`` its set), so each tile is recognisable."""
+    rgb = np.zeros((3, 8, 8), dtype=np.float32)
+    rgb[cls] = np.linspace(0.2, 1.0, 8)[None, :]
+    return np.clip(rgb + shift, 0, 1)
+
+
+def write_gallery(root: Path) -> Path:
+    """Three source images (one per class) in the documented layout, with fixed labels and predictions."""
+    n, tensors = 3, {"index": np.array([4, 0, 7], dtype=np.int64)}
+    labels = {"natural": [0, 1, 2], "D_R": [0, 1, 2], "D_NR": [0, 1, 2], "D_rand": [2, 0, 0], "D_det": [1, 2, 0]}
+    for k, name in enumerate(SETS):
+        tensors[f"images/{name}"] = np.stack([image(c, 0.05 * k) for c in range(n)]).astype(np.float16)
+        tensors[f"labels/{name}"] = np.array(labels[name], dtype=np.int64)
+        if name != "natural":
+            delta = np.zeros((n, 3, 8, 8), dtype=np.float32)
+            delta[:, :, ::2, ::2] = 0.01 * k  # a faint checker, visible only magnified
+            tensors[f"delta/{name}"] = delta.astype(np.float16)
+            tensors[f"starts/{name}"] = np.array([1, 2, 0] if name in ("D_R", "D_NR") else [4, 0, 7], dtype=np.int64)
+        for m, model in enumerate(MODELS):
+            tensors[f"preds/{model}/{name}"] = np.array([(m + i) % 3 for i in range(n)], dtype=np.int64)
+    meta = {"kind": "dataset", "arch": "gallery", "classes": json.dumps(CLASSES), "sets": json.dumps(SETS),
+            "models": json.dumps(MODELS), "captions": json.dumps({s: s for s in SETS})}
+    path = root / GALLERY_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(path), metadata=meta)
+    return path
+
+
+def top_left_colour(widget: HalfBlockImage) -> str:
+    """The colour of the image's top-left pixel as drawn (the first half-block's foreground)."""
+    return str(widget.content.spans[0].style.color.triplet)
+
+
+def title(app) -> str:
+    return str(app.screen.query_one("#gallery-title").render())
+
+
+def caption(app, k: int) -> str:
+    return str(list(app.screen.query(GalleryTile))[k].query_one(".tile-caption").render())
+
+
+async def test_fresh_clone_says_which_stage_makes_the_gallery(fresh_project):
+    app = ScreenHost(lambda: GalleryScreen(fresh_project))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        hint = app.screen.query_one("#gallery-hint")
+        assert hint.display and "dvc repro gallery" in str(hint.render())
+        assert not app.screen.query(GalleryTile)
+        await pilot.press("right", "left", "end")  # nothing to move through: no crash
+
+
+async def test_draws_each_row_and_moves_between_source_images(tmp_path):
+    write_gallery(tmp_path)
+    app = ScreenHost(lambda: GalleryScreen(tmp_path))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert not app.screen.query_one("#gallery-hint").display
+        assert [str(t.query_one(".tile-caption").render()).split("\n")[0] for t in app.screen.query(GalleryTile)] == SETS
+        assert title(app).startswith("source 1/3 · natural image #4, class ring")
+        assert caption(app, 4).split("\n")[:2] == ["D_det", "y tee"]  # D_det relabels ring -> tee
+        natural = app.screen.query(HalfBlockImage).first()
+        assert top_left_colour(natural) == "ColorTriplet(red=51, green=0, blue=0)"  # class 0: red, 0.2 * 255
+        await pilot.press("right")
+        await pilot.pause()
+        assert title(app).startswith("source 2/3 · natural image #0, class tee")
+        assert caption(app, 4).split("\n")[1] == "y crescent"
+        assert top_left_colour(natural) == "ColorTriplet(red=0, green=51, blue=0)"  # class 1: green
+        await pilot.press("left", "left")  # wraps around to the last
+        await pilot.pause()
+        assert title(app).startswith("source 3/3 · natural image #7, class crescent")
+        await pilot.press("home")
+        await pilot.pause()
+        assert title(app).startswith("source 1/3")
+
+
+async def test_a_broken_file_names_the_stage_to_rerun(tmp_path):
+    path = tmp_path / GALLERY_FILE
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"not a safetensors file")
+    app = ScreenHost(lambda: GalleryScreen(tmp_path))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert "rerun `dvc repro gallery`" in str(app.screen.query_one("#gallery-hint").render())
+
+
+def test_reader_gives_each_tile_its_label_predictions_and_perturbation(tmp_path):
+    gallery = read_gallery(write_gallery(tmp_path))
+    natural, d_r, *_, d_det = gallery.row(2)
+    assert (natural.label, natural.delta, natural.start) == (2, None, None)
+    assert d_det.label == 0 and d_det.preds == {"natural": 2, "standard": 0, "robust_l2": 1}
+    assert d_r.start == 0 and np.isclose(d_r.delta.max(), 0.01, atol=1e-3)
+    with pytest.raises(FileNotFoundError, match="dvc repro gallery"):
+        read_gallery(tmp_path / "nothing.safetensors")
+
+
+def test_tiles_fit_the_terminal():
+    assert tile_width(80, 24, 5) == 10  # 5 tiles of 10 cells; image + perturbation + captions in 24 rows
+    assert tile_width(120, 40, 5) == 22
+    assert tile_width(300, 100, 5) == 32  # never wider than a 32-pixel image needs
+
+
+def test_snapshot_80x24(tmp_path, snap_compare):
+    write_gallery(tmp_path)
+    assert snap_compare(ScreenHost(lambda: GalleryScreen(tmp_path, poll_s=0)), terminal_size=(80, 24), press=["right"])
+
+
+def test_snapshot_120x40(tmp_path, snap_compare):
+    write_gallery(tmp_path)
+    assert snap_compare(ScreenHost(lambda: GalleryScreen(tmp_path, poll_s=0)), terminal_size=(120, 40))
