@@ -111,7 +111,8 @@ def comparison(runs: list[ExpRun], all_columns: bool = False) -> ExperimentTable
         params += [k for k in run.params if k not in params]
         metrics += [k for k, v in run.metrics.items() if k not in metrics and _is_number(v)]
     if not all_columns:
-        params = [k for k in params if _differs([r.params.get(k) for r in runs])]
+        read = [r for r in runs if r.params]  # a failed or queued run without params changes nothing
+        params = [k for k in params if _differs([r.params.get(k) for r in read])]
         metrics = [k for k in metrics if k.rsplit(":", 1)[-1] in HEADLINE]
     names: dict[str, int] = {}
     rows = []
@@ -132,6 +133,7 @@ def comparison(runs: list[ExpRun], all_columns: bool = False) -> ExperimentTable
     n_exps = sum(1 for r in runs if r.baseline is not None)
     legend = (f"{n_exps} experiment(s). Params columns: values that differ between runs; metrics: accuracies (%) "
               "and agreements. a: all params and metrics.")
+    legend += "".join(f" {run.name}: {run.error}." for run in runs if run.error)
     return ExperimentTable(experiment="exp", title="dvc exp show", legend=legend, columns=columns, rows=rows, marks={})
 
 
