@@ -31,9 +31,9 @@ GALLERY_SETS: dict[str, str] = {
 }
 #: Models whose predictions are shown (name: description); their weights are the stage's deps.
 GALLERY_MODELS: dict[str, str] = {
-    "natural": "E4 model trained on natural data",
-    "standard": "standard source model",
-    "robust_l2": "L2-robust source model",
+    "natural": "E4 natural-data model",
+    "standard": "standard source",
+    "robust_l2": "L2-robust source",
 }
 
 

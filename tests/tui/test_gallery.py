@@ -19,8 +19,7 @@ pytestmark = pytest.mark.anyio
 
 CLASSES = ["ring", "tee", "crescent"]
 SETS = ["natural", "D_R", "D_NR", "D_rand", "D_det"]
-MODELS = {"natural": "E4 model trained on natural data", "standard": "standard source model",
-          "robust_l2": "L2-robust source model"}
+MODELS = {"natural": "E4 natural-data model", "standard": "standard source", "robust_l2": "L2-robust source"}
 
 
 def image(cls: int, shift: float = 0.0) -> np.ndarray:

@@ -6,6 +6,7 @@ refreshes.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from textual import work
@@ -17,6 +18,10 @@ from textual.widgets import Footer, Header, Static
 
 from advtui.tui.expshow import HINT, ExpRun, comparison, run_exp_show
 from advtui.tui.widgets.table import ResultsTable
+
+
+#: Coming back to the screen re-reads `dvc exp show` when the last read is older than this (it costs seconds).
+STALE_S = 60.0
 
 
 class ExperimentsScreen(Screen):
@@ -34,6 +39,7 @@ class ExperimentsScreen(Screen):
         self.root = Path(root)
         self.runs: list[ExpRun] = []
         self.all_columns = False
+        self._fetched = 0.0
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -45,9 +51,16 @@ class ExperimentsScreen(Screen):
         self.title = "advtui experiments"
         self.action_reload()
 
+    def on_screen_resume(self) -> None:
+        if self._fetched and time.monotonic() - self._fetched > STALE_S:
+            self.action_reload()
+
     def action_reload(self) -> None:
         """Run `dvc exp show --json` again (in a worker)."""
-        self.query_one("#exp-status", Static).update("Reading `dvc exp show` ...")
+        self._fetched = time.monotonic()
+        status = self.query_one("#exp-status", Static)
+        status.update("Reading `dvc exp show` ...")
+        status.display = True
         self._fetch()
 
     @work(thread=True, exclusive=True, group="exp-show")

@@ -167,7 +167,7 @@ class GalleryScreen(Screen):
             (f"source {self.position + 1}/{len(gallery)}", "bold"),
             f" · natural image #{int(gallery.index[self.position])}, class {gallery.class_name(natural.label)}"
             f" · ←/→ move\n",
-            ("y: the set's label; predictions (green: = y): " + legend + "; Δ: constructed minus start, magnified", "dim"),
+            (f"y label; predicted by {legend} (green: = y); Δ: L2 change from start #, magnified", "dim"),
         )
         self.query_one("#gallery-title", Static).update(title)
 
