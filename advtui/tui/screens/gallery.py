@@ -67,7 +67,9 @@ class GalleryTile(Vertical):
             note = ""
         else:
             start = "noise" if tile.start == -1 else f"#{tile.start}"
-            note = f"Δ {float(np.linalg.norm(tile.delta)):.2f} ←{start}"
+            note = f"Δ {float(np.linalg.norm(tile.delta)):.2f}"
+            if len(note) + len(start) + 2 <= cells:  # the start only where it fits on the line
+                note += f" ←{start}"
         self.query_one(".tile-delta-caption", Static).update(Text(note, no_wrap=True, overflow="ellipsis"))
         self.query_one(".tile-delta-caption", Static).styles.width = cells
 

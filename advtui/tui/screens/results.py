@@ -18,8 +18,8 @@ from textual.widgets import Footer, Header, Static
 from advtui.tui.resultsdata import ExperimentTable, load_tables, metrics_signature
 from advtui.tui.widgets.table import ResultsTable
 
-EMPTY_HINT = ("No results yet: no stage has written its metrics. Run the pipeline from the Pipeline screen, "
-              "or `dvc repro` in a shell; each row below names the stage that fills it.")
+EMPTY_HINT = ("No results yet: run the pipeline (Pipeline screen, or `dvc repro` in a shell); "
+              "each row's note names the stage that fills it.")
 
 
 class ResultsScreen(Screen):
