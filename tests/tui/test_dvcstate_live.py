@@ -1,0 +1,70 @@
+"""Stage list and state (advtui.tui.dvcstate) against DVC itself; incremental DVCLive readers (live)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from advtui.tui import dvcstate
+from advtui.tui.live import TsvSeries, format_eta, tail
+from advtui.tui.runs import StageHistory
+
+DVC = str(Path(sys.executable).parent / "dvc")
+
+
+def test_expanded_stages_are_dvcs_own(fresh_project: Path) -> None:
+    out = subprocess.run([DVC, "stage", "list", "--all", "--name-only"], cwd=fresh_project, capture_output=True,
+                         text=True, check=True).stdout.split()
+    assert [s.name for s in dvcstate.load_stages(fresh_project)] == out
+
+
+def test_matrix_and_new_families_form_their_own_group(tmp_path: Path) -> None:
+    (tmp_path / "dvc.yaml").write_text(
+        "stages:\n  probe:\n    matrix:\n      model: [a, b]\n      eps: [1, 2]\n"
+        "    cmd: run ${item.model} ${item.eps}\n    outs:\n      - data/live/P/${item.model}-${item.eps}\n"
+        "  source:\n    cmd: train\n")
+    stages = dvcstate.load_stages(tmp_path)
+    assert [s.name for s in stages] == ["probe@a-1", "probe@a-2", "probe@b-1", "probe@b-2", "source"]
+    assert stages[1].cmd == "run a 2" and stages[1].live_dir == "data/live/P/a-2"
+    assert [label for label, _ in dvcstate.grouped(stages)] == ["E1 source models", "probe"]
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    subprocess.run([DVC, "init", "-q"], cwd=tmp_path, check=True)
+    listed = subprocess.run([DVC, "stage", "list", "--all", "--name-only"], cwd=tmp_path, capture_output=True,
+                            text=True, check=True).stdout.split()
+    assert [s.name for s in stages] == listed
+
+
+def test_state_rules() -> None:
+    history = {"b": StageHistory("b", "r1", 0.0, 5.0, "failed"), "c": StageHistory("c", "r1", 0.0, 5.0, "done")}
+    locked, status = {"a", "c", "d"}, {"d": [{"changed deps": {}}]}
+    assert dvcstate.stage_state("a", status, locked, history) == dvcstate.UP_TO_DATE
+    assert dvcstate.stage_state("b", status, locked, history) == dvcstate.FAILED
+    assert dvcstate.stage_state("d", status, locked, history) == dvcstate.CHANGED
+    assert dvcstate.stage_state("e", status, locked, history) == dvcstate.NEVER_RUN
+    assert dvcstate.stage_state("a", None, locked, history) == dvcstate.UNKNOWN
+    assert dvcstate.stage_state("c", status, locked, history, live="c") == dvcstate.RUNNING
+
+
+def test_tsv_reads_only_whole_new_rows_and_restarts_on_rewrite(tmp_path: Path) -> None:
+    path = tmp_path / "loss.tsv"
+    series = TsvSeries(path)
+    assert not series.poll()
+    path.write_text("step\tloss\n0\t2.0\n1\t1.5\n2\t1.")  # the last row is half written
+    assert series.poll() and series.steps == [0, 1] and series.values == [2.0, 1.5]
+    with open(path, "a") as handle:
+        handle.write("2\n")
+    assert series.poll() and series.values == [2.0, 1.5, 1.2]
+    assert not series.poll()
+    replacement = tmp_path / "new.tsv"  # a resumed run rewrites the file without its last rows
+    replacement.write_text("step\tloss\n0\t2.0\n")
+    os.replace(replacement, path)
+    assert series.poll() and series.steps == [0]
+
+
+def test_tail_and_eta(tmp_path: Path) -> None:
+    log = tmp_path / "run.log"
+    log.write_text("".join(f"line {i}\n" for i in range(500)) + "epoch 3/4\r epoch 4/4\n")
+    assert tail(log, 3) == ["line 499", "epoch 3/4", " epoch 4/4"]
+    assert [format_eta(s) for s in (None, 42, 185, 3720)] == ["—", "42s", "3m05s", "1h02m"]
