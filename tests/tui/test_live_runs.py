@@ -6,12 +6,16 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
+import pytest
+
 from textual.widgets import DataTable, Label
 
 from advtui.tui import runs
 from advtui.tui.app import AdvtuiApp
 from advtui.tui.widgets.curves import CurvePlot
 from pilots import settle, until
+
+pytestmark = pytest.mark.slow  # each waits for a few seconds of a real (stand-in) stage under DVC
 
 
 def _state(app: AdvtuiApp, stage: str) -> str:
