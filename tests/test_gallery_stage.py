@@ -21,10 +21,11 @@ from advtui.tui.galleryfile import GALLERY_FILE, read_gallery
 N_SHOWN = 4
 
 
-def tiny_params(seed: int = 0):
+def tiny_params(seed: int = 0, start: str = "other"):
     """The smoke profile shrunk to 200 natural images, constructions on 30 of them in 2 steps."""
     raw = yaml.safe_load(profile_path("smoke").read_text())
     raw["seed"] = seed
+    raw["construct"]["start"] = start
     raw["data"].update(train_size=200, test_size=20)
     raw["construct"].update(size=30, chunk=30)
     for key in ("robust", "nonrobust", "relabel"):
@@ -94,6 +95,20 @@ def test_gallery_refuses_datasets_built_from_other_images(project, monkeypatch):
     monkeypatch.chdir(root)
     with pytest.raises(ValueError, match="rerun `dvc repro construct@"):
         stages.run_gallery(tiny_params(seed=1), "main")  # another seed draws other natural images
+
+
+def test_inversions_from_noise_keep_their_noise_start_as_the_perturbation_base(tmp_path, monkeypatch):
+    params = tiny_params(start="noise")
+    make_project(tmp_path, params)
+    monkeypatch.chdir(tmp_path)
+    stages.run_gallery(params, "main")
+    gallery = read_gallery(tmp_path / GALLERY_FILE)
+    for name in ("D_R", "D_NR"):
+        data = load_artifact(stages.dataset_path(name), "dataset").tensors
+        rows = [int(torch.nonzero(data["sources"] == i)[0]) for i in gallery.index.tolist()]
+        assert (gallery.tensors[f"starts/{name}"] == -1).all()
+        expected = (data["images"][rows].float() - data["start_images"][rows].float()).numpy()
+        np.testing.assert_allclose(gallery.tensors[f"delta/{name}"], expected, atol=2e-3)
 
 
 def test_gallery_path_is_where_the_app_reads():
