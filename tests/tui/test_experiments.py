@@ -86,6 +86,9 @@ async def test_runs_side_by_side_sort_and_toggle_columns(tmp_path, recorded):
         await pilot.press("a")
         await pilot.pause()
         assert len(table.columns) > narrow
+        await pilot.press(*["right"] * 8, "a")  # back, with the cursor past the narrow table's last column
+        await pilot.pause()
+        assert len(table.columns) == narrow and table.cursor_column < narrow
 
 
 def test_snapshot_80x24(tmp_path, recorded, snap_compare):

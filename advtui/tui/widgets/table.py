@@ -18,19 +18,21 @@ class ResultsTable(DataTable):
         self.reverse = False
 
     def on_mount(self) -> None:
-        for column in self.table.shown_columns:
-            self.add_column(column.header, key=column.key)
+        self._add_columns()
         self._fill()
 
     def show(self, table: ExperimentTable) -> None:
-        """Show new rows for the same experiment, keeping the cursor and the sort order."""
-        if [c.key for c in table.shown_columns] != [c.key for c in self.table.shown_columns]:
-            self.table = table
-            self.clear(columns=True)
-            self.on_mount()
-            return
+        """Show new rows (and columns, when they changed), keeping the cursor and the sort order."""
+        changed = [c.key for c in table.shown_columns] != [c.key for c in self.table.shown_columns]
         self.table = table
+        if changed:
+            self.clear(columns=True)
+            self._add_columns()
         self._fill()
+
+    def _add_columns(self) -> None:
+        for column in self.table.shown_columns:
+            self.add_column(column.header, key=column.key)
 
     def sort_by(self, key: str) -> None:
         """Sort by column ``key``: ascending first, and reversed when it is already the sort column."""
