@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -137,19 +139,33 @@ def comparison(runs: list[ExpRun], all_columns: bool = False) -> ExperimentTable
     return ExperimentTable(experiment="exp", title="dvc exp show", legend=legend, columns=columns, rows=rows, marks={})
 
 
-def run_exp_show(root: Path, timeout: float = 300.0) -> list[ExpRun]:
-    """Run `dvc exp show --json` in ``root`` and parse it; a failure raises RuntimeError with DVC's last line."""
+def run_exp_show(root: Path, timeout: float = 300.0, cancelled: Callable[[], bool] = lambda: False) -> list[ExpRun]:
+    """Run `dvc exp show --json` in ``root`` and parse it; a failure raises RuntimeError with DVC's last line.
+
+    ``cancelled`` is polled while DVC runs; when it turns true DVC is killed, so quitting the app never
+    waits for it (worker threads are joined at interpreter exit).
+    """
     try:
-        done = subprocess.run(
-            [sys.executable, "-m", "dvc", "exp", "show", "--json"], cwd=root, capture_output=True, text=True,
-            timeout=timeout, check=False,
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "dvc", "exp", "show", "--json"], cwd=root, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True,
         )
-    except (OSError, subprocess.TimeoutExpired) as err:
-        raise RuntimeError(f"dvc exp show did not finish ({err}); run it in a shell to see why") from None
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
+    except OSError as err:
+        raise RuntimeError(f"dvc exp show could not start ({err}); check that DVC is installed") from None
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            out, err = proc.communicate(timeout=0.2)
+            break
+        except subprocess.TimeoutExpired:
+            if cancelled() or time.monotonic() > deadline:
+                proc.kill()
+                proc.communicate()
+                raise RuntimeError("dvc exp show was stopped (cancelled or over its time limit)") from None
+    if proc.returncode != 0:
+        last = (err.strip().splitlines() or ["(no output)"])[-1]
         raise RuntimeError(f"dvc exp show failed: {last}")
     try:
-        return parse_exp_show(json.loads(done.stdout or "[]"))
-    except json.JSONDecodeError as err:
-        raise RuntimeError(f"dvc exp show --json printed no JSON ({err}); check the DVC version") from None
+        return parse_exp_show(json.loads(out or "[]"))
+    except json.JSONDecodeError as error:
+        raise RuntimeError(f"dvc exp show --json printed no JSON ({error}); check the DVC version") from None

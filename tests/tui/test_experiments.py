@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -56,6 +57,13 @@ def test_dvc_outside_a_repository_gives_a_one_line_reason(tmp_path):
         run_exp_show(tmp_path)
 
 
+def test_a_cancelled_read_stops_dvc_at_once(fresh_project):
+    started = time.monotonic()
+    with pytest.raises(RuntimeError, match="stopped"):
+        run_exp_show(fresh_project, cancelled=lambda: True)
+    assert time.monotonic() - started < 1.0  # DVC alone takes seconds
+
+
 async def test_fresh_clone_has_no_experiments_and_says_how_to_run_one(fresh_project):
     app = ScreenHost(lambda: ExperimentsScreen(fresh_project))
     async with app.run_test(size=(80, 24)) as pilot:
@@ -69,7 +77,7 @@ async def test_fresh_clone_has_no_experiments_and_says_how_to_run_one(fresh_proj
 @pytest.fixture
 def recorded(monkeypatch):
     """Answer `dvc exp show` with the recorded payload (no DVC run)."""
-    monkeypatch.setattr("advtui.tui.screens.experiments.run_exp_show", lambda root: parse_exp_show(PAYLOAD))
+    monkeypatch.setattr("advtui.tui.screens.experiments.run_exp_show", lambda root, **_: parse_exp_show(PAYLOAD))
 
 
 async def test_runs_side_by_side_sort_and_toggle_columns(tmp_path, recorded):

@@ -15,6 +15,7 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
+from textual.worker import get_current_worker
 
 from advtui.tui.expshow import HINT, ExpRun, comparison, run_exp_show
 from advtui.tui.widgets.table import ResultsTable
@@ -65,11 +66,13 @@ class ExperimentsScreen(Screen):
 
     @work(thread=True, exclusive=True, group="exp-show")
     def _fetch(self) -> None:
+        worker = get_current_worker()
         try:
-            runs, problem = run_exp_show(self.root), None
+            runs, problem = run_exp_show(self.root, cancelled=lambda: worker.is_cancelled), None
         except RuntimeError as err:
             runs, problem = [], str(err)
-        self.app.call_from_thread(self.show_runs, runs, problem)
+        if not worker.is_cancelled:
+            self.app.call_from_thread(self.show_runs, runs, problem)
 
     def show_runs(self, runs: list[ExpRun], problem: str | None = None) -> None:
         """Show ``runs`` (``problem``: why DVC gave none)."""
