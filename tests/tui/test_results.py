@@ -76,6 +76,17 @@ async def test_sorting_a_column_reorders_rows_and_a_second_press_reverses(fake_p
         assert str(e4.ordered_columns[3].label) == "L2 % ▼"
 
 
+async def test_clicking_a_header_sorts_by_it(fake_project):
+    app = ScreenHost(lambda: ResultsScreen(fake_project, poll_s=0))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        e4 = app.screen.query_one("#table-E4", ResultsTable)
+        x = sum(col.get_render_width(e4) for col in e4.ordered_columns[:3]) + 1  # inside the "L2 %" header
+        await pilot.click("#table-E4", offset=(x, 0))
+        await pilot.pause()
+        assert e4.sort_key == "robust_acc" and e4.row_order[-3:] == ["natural", "D_R", "neg_robust"]
+
+
 async def test_a_stage_that_finishes_appears_without_a_key_press(fake_project):
     app = ScreenHost(lambda: ResultsScreen(fake_project, poll_s=0.05))
     async with app.run_test(size=(120, 40)) as pilot:
