@@ -129,24 +129,21 @@ def format_cell(column: Column, value: Any) -> str:
     return str(value)
 
 
-def sort_key(value: Any) -> tuple[int, Any]:
-    """A key that orders numbers and text and puts missing values last (in either direction, see sort_rows)."""
-    if value is None:
-        return (1, 0)
+def sort_value(value: Any) -> float | str:
+    """What a cell sorts by: numbers by value, attack settings by their radius, anything else as text."""
     if isinstance(value, dict):
-        return (0, float(value.get("eps") or 0.0))
+        return float(value.get("eps") or 0.0)
     if isinstance(value, (int, float)):
-        return (0, float(value))
-    return (0, str(value))
+        return float(value)
+    return str(value)
 
 
 def sort_rows(rows: list[dict[str, Any]], key: str, reverse: bool = False) -> list[dict[str, Any]]:
-    """``rows`` ordered by ``key``; rows without a value (missing, not run) stay last either way."""
+    """``rows`` ordered by ``key`` (ties keep their order); rows without a value (not run) stay last either way."""
     have = [r for r in rows if r.get(key) is not None]
     lack = [r for r in rows if r.get(key) is None]
-    mixed = {type(sort_key(r.get(key))[1]) for r in have}
-    by = (lambda r: str(sort_key(r.get(key))[1])) if len(mixed) > 1 else (lambda r: sort_key(r.get(key)))
-    return sorted(have, key=by, reverse=reverse) + lack
+    mixed = len({type(sort_value(r[key])) for r in have}) > 1
+    return sorted(have, key=lambda r: str(sort_value(r[key])) if mixed else sort_value(r[key]), reverse=reverse) + lack
 
 
 def _expand(template: str, key: str, item: Any) -> str:

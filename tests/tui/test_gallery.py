@@ -44,7 +44,7 @@ def write_gallery(root: Path) -> Path:
         for m, model in enumerate(MODELS):
             tensors[f"preds/{model}/{name}"] = np.array([(m + i) % 3 for i in range(n)], dtype=np.int64)
     meta = {"kind": "dataset", "arch": "gallery", "classes": json.dumps(CLASSES), "sets": json.dumps(SETS),
-            "models": json.dumps(MODELS), "captions": json.dumps({s: s for s in SETS})}
+            "models": json.dumps(MODELS), "captions": json.dumps({s: f"how {s} is made" for s in SETS})}
     path = root / GALLERY_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(path), metadata=meta)
@@ -83,6 +83,7 @@ async def test_draws_each_row_and_moves_between_source_images(tmp_path):
         assert [str(t.query_one(".tile-caption").render()).split("\n")[0] for t in app.screen.query(GalleryTile)] == SETS
         assert title(app).startswith("source 1/3 · natural image #4, class ring")
         assert caption(app, 4).split("\n")[:2] == ["D_det", "y tee"]  # D_det relabels ring -> tee
+        assert "D_rand: how D_rand is made" in str(app.screen.query_one("#gallery-captions").render())
         natural = app.screen.query(HalfBlockImage).first()
         assert top_left_colour(natural) == "ColorTriplet(red=51, green=0, blue=0)"  # class 0: red, 0.2 * 255
         await pilot.press("right")

@@ -106,6 +106,7 @@ class GalleryScreen(Screen):
         yield Static(id="gallery-title")
         with VerticalScroll(id="gallery-body"):
             yield Horizontal(id="gallery-row")
+            yield Static(id="gallery-captions")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -145,9 +146,12 @@ class GalleryScreen(Screen):
     def _build(self) -> None:
         row = self.query_one("#gallery-row", Horizontal)
         row.remove_children()
+        captions = self.query_one("#gallery-captions", Static)
         if self.gallery is None:
             self.query_one("#gallery-title", Static).update("")
+            captions.update("")
             return
+        captions.update(Text("\n".join(f"{name}: {text}" for name, text in self.gallery.captions.items()), style="dim"))
         row.mount_all(GalleryTile() for _ in self.gallery.sets)
         self.call_after_refresh(self._draw)
 
