@@ -111,5 +111,13 @@ def test_inversions_from_noise_keep_their_noise_start_as_the_perturbation_base(t
         np.testing.assert_allclose(gallery.tensors[f"delta/{name}"], expected, atol=2e-3)
 
 
+def test_missing_inputs_name_the_stage_to_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"run `dvc repro construct@D_R`"):
+        stages.run_gallery(tiny_params(), "main")
+    with pytest.raises(ValueError, match="use main"):
+        stages.run_gallery(tiny_params(), "other")
+
+
 def test_gallery_path_is_where_the_app_reads():
     assert stages.gallery_path() == GALLERY_FILE
