@@ -15,6 +15,7 @@ from typing import Any
 
 #: The curves the monitor draws: (title, [(series label, tsv path under the DVCLive folder)]).
 LOSS_SERIES = (("train loss", "plots/metrics/train/loss.tsv"), ("epoch train loss", "plots/metrics/epoch/train_loss.tsv"))
+_TAIL_BYTES = 256 * 1024  # how far back from the end a (re)started tail begins
 ACC_SERIES = (("train acc", "plots/metrics/train/acc.tsv"), ("test acc", "plots/metrics/epoch/test_acc.tsv"))
 
 
@@ -84,6 +85,41 @@ class LiveCurves:
     def empty(self) -> bool:
         """No row in any series yet."""
         return not any(series.steps for _, series in (*self.loss, *self.acc))
+
+
+@dataclass
+class LogTail:
+    """A growing log file, read incrementally: each poll returns only the complete lines appended."""
+
+    path: Path
+    keep: int = 200
+    _offset: int = 0
+    _inode: int | None = None
+
+    def poll(self) -> tuple[bool, list[str]]:
+        """(restarted, lines): ``restarted`` when the file is new, replaced or shorter (show ``lines`` alone)."""
+        try:
+            stat = self.path.stat()
+        except OSError:
+            restarted = self._inode is not None
+            self._offset, self._inode = 0, None
+            return restarted, []
+        restarted = stat.st_ino != self._inode or stat.st_size < self._offset
+        if restarted:
+            self._inode = stat.st_ino
+            self._offset = max(0, stat.st_size - _TAIL_BYTES)
+        if stat.st_size == self._offset:
+            return restarted, []
+        with open(self.path, "rb") as handle:
+            handle.seek(self._offset)
+            chunk = handle.read(stat.st_size - self._offset)
+        end = chunk.rfind(b"\n") + 1
+        start = 0
+        if restarted and self._offset > 0:
+            start = chunk.find(b"\n") + 1  # began mid-file: drop the partial first line
+        self._offset += end
+        lines = chunk[start:end].decode(errors="replace").replace("\r", "\n").splitlines()
+        return restarted, lines[-self.keep:]
 
 
 def read_progress(path: Path) -> dict[str, Any] | None:

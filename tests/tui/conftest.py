@@ -38,12 +38,15 @@ from pathlib import Path
 import pytest
 from tui_projects import TINY_DVC_YAML, fill_project, init_repo, make_fresh
 
+HERE = Path(__file__).parent
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    here = Path(__file__).parent
-    for item in items:
-        if Path(str(item.fspath)).parent == here and inspect.iscoroutinefunction(getattr(item, "obj", None)):
-            item.add_marker(pytest.mark.anyio)
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: object) -> None:
+    # Marked as the functions are collected (not later), so anyio parametrizes them like any marked test
+    # and plugins that index the collected items (syrupy's snapshot report) see the final items.
+    if inspect.iscoroutinefunction(obj) and name.startswith("test") and Path(str(collector.path)).parent == HERE:
+        pytest.mark.usefixtures("anyio_backend")(pytest.mark.anyio(obj))
 
 
 @pytest.fixture(scope="session")

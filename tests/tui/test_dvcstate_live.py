@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from advtui.tui import dvcstate
-from advtui.tui.live import TsvSeries, format_eta, tail
+from advtui.tui.live import LogTail, TsvSeries, format_eta, tail
 from advtui.tui.runs import StageHistory
 
 DVC = str(Path(sys.executable).parent / "dvc")
@@ -68,3 +68,17 @@ def test_tail_and_eta(tmp_path: Path) -> None:
     log.write_text("".join(f"line {i}\n" for i in range(500)) + "epoch 3/4\r epoch 4/4\n")
     assert tail(log, 3) == ["line 499", "epoch 3/4", " epoch 4/4"]
     assert [format_eta(s) for s in (None, 42, 185, 3720)] == ["—", "42s", "3m05s", "1h02m"]
+
+
+def test_log_tail_returns_only_new_whole_lines(tmp_path: Path) -> None:
+    log = tmp_path / "run.log"
+    reader = LogTail(log, keep=3)
+    assert reader.poll() == (False, [])
+    log.write_text("a\nb\nc\nd\npart")
+    assert reader.poll() == (True, ["b", "c", "d"])
+    with open(log, "a") as handle:
+        handle.write("ial\ne\n")
+    assert reader.poll() == (False, ["partial", "e"])
+    assert reader.poll() == (False, [])
+    log.write_text("new\n")  # a new run's log in the same place
+    assert reader.poll() == (True, ["new"])

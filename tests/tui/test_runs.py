@@ -47,3 +47,17 @@ def test_stop_is_clean_and_recorded(tiny_project: Path) -> None:
     assert runs.stage_history(tiny_project)["retrain@tiny"].state == "stopped"
     # nothing of the run is left behind
     assert runs.live_run(tiny_project) is None
+
+
+def test_a_failing_stage_reads_failed(tiny_project: Path) -> None:
+    from advtui.tui import dvcstate
+
+    with open(tiny_project / "dvc.yaml", "a") as handle:
+        handle.write("  broken:\n    cmd: python -c \"import sys; print('boom'); sys.exit(3)\"\n")
+    record = runs.start_run(tiny_project, ["broken"])
+    _wait(lambda: not runs.is_alive(_reload(tiny_project, record)))
+    done = _reload(tiny_project, record)
+    assert done.returncode != 0 and runs.outcome(done) == "failed"
+    history = runs.stage_history(tiny_project)
+    assert dvcstate.stage_state("broken", {}, set(), history) == dvcstate.FAILED
+    assert "boom" in (tiny_project / done.log).read_text()

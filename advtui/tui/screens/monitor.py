@@ -1,6 +1,6 @@
 """The Monitor screen: the running stage's loss and accuracy curves, its progress and its log, live.
 
-It follows the live run's current stage; ``c`` picks any stage with files to replay (a finished run's
+It follows the live (else the last) run's current stage; ``c`` picks any stage with files to replay (a finished run's
 curves and last progress). Files are polled a few times a second in a thread worker, which reads only
 what was appended; the screen redraws only what changed, and polls nothing while it is not shown.
 """
@@ -39,6 +39,7 @@ class Reading:
     progress: dict[str, Any] | None = None
     progress_changed: bool = False
     log: list[str] | None = None
+    log_restarted: bool = False
     no_curves: str = "no rows yet"
 
 
@@ -48,9 +49,8 @@ class _Watch:
 
     stage: dvcstate.Stage | None
     curves: live.LiveCurves | None
-    log: Path | None
+    log: live.LogTail | None
     progress_mtime: float | None = None
-    log_mtime: float | None = None
     first: bool = True
 
 
@@ -105,22 +105,24 @@ class MonitorScreen(Screen):
                 self._stages = []
         return next((s for s in self._stages if s.name == name), None)
 
-    def _log_of(self, name: str, run: runs.RunRecord | None) -> Path | None:
+    def _log_of(self, name: str, run: runs.RunRecord | None) -> live.LogTail | None:
         if run is not None and run.current_stage == name:
-            return self.root / run.log
+            return live.LogTail(self.root / run.log, LOG_LINES)
         last = runs.stage_history(self.root).get(name)
         if last is None:
             return None
         try:
-            return self.root / runs.RunRecord.load(runs.record_path(self.root, last.run_id)).log
+            record = runs.RunRecord.load(runs.record_path(self.root, last.run_id))
         except (OSError, ValueError):
             return None
+        return live.LogTail(self.root / record.log, LOG_LINES)
 
     @work(thread=True, exclusive=True, group="monitor-read")
     def _read(self) -> None:
         run = self.app.current_run
         alive = run is not None and runs.is_alive(run)
-        name = run.current_stage if self.following and alive else self.requested
+        # following: the live run's stage, and once the run ends its last stage stays on view
+        name = (run.current_stage if run is not None else None) if self.following else self.requested
         watch = self._watch
         if watch is None or (watch.stage.name if watch.stage else None) != name:
             stage = self._stage_named(name) if name else None
@@ -130,7 +132,8 @@ class MonitorScreen(Screen):
         reading = Reading(name, self._title(watch.stage, run, alive))
         if watch.stage is None:
             if watch.first:
-                reading.loss, reading.acc, reading.progress_changed, reading.log = [], [], True, []
+                reading.loss, reading.acc, reading.progress_changed = [], [], True
+                reading.log, reading.log_restarted = [], True
         else:
             if watch.curves is None:
                 if watch.first:
@@ -145,12 +148,14 @@ class MonitorScreen(Screen):
                 watch.progress_mtime = stamp
                 reading.progress, reading.progress_changed = live.read_progress(progress_file), True
             if watch.log is None and name is not None and alive and run.current_stage == name:
-                watch.log = self.root / run.log
-            stamp = live.mtime(watch.log) if watch.log else None
-            if stamp != watch.log_mtime or watch.first:
-                watch.log_mtime = stamp
-                reading.log = live.tail(watch.log, LOG_LINES) if watch.log else [
-                    "no log: this stage has not run from advtui (its curves and progress come from its files)"]
+                watch.log = live.LogTail(self.root / run.log, LOG_LINES)
+            if watch.log is not None:
+                restarted, lines = watch.log.poll()
+                if restarted or lines or watch.first:
+                    reading.log, reading.log_restarted = lines, restarted or watch.first
+            elif watch.first:
+                reading.log, reading.log_restarted = [
+                    "no log: this stage has not run from advtui (its curves and progress come from its files)"], True
         watch.first = False
         self.app.call_from_thread(self._apply, reading)
 
@@ -160,6 +165,8 @@ class MonitorScreen(Screen):
         if alive and run is not None and run.current_stage == stage.name:
             elapsed = live.format_eta(time.time() - run.stages[-1].started) if run.stages else "—"
             return f"● {stage.name} · running for {elapsed} · f: follow the run · c: another stage"
+        if self.following and run is not None and run.current_stage == stage.name:
+            return f"{stage.name} · last run {runs.outcome(run)} · c: another stage"
         return f"{stage.name} · replay from its files · c: another stage · f: follow the live run"
 
     # -- showing (UI thread) ---------------------------------------------------------------------------
@@ -178,8 +185,9 @@ class MonitorScreen(Screen):
             drew = True
         if reading.log is not None:
             view = self.query_one("#monitor-log", Log)
-            view.clear()
-            view.write_lines(reading.log)
+            if reading.log_restarted:
+                view.clear()
+            view.write_lines(reading.log)  # only the new lines: the log is not redrawn from scratch
             drew = True
         self.frames += drew
 
@@ -220,4 +228,4 @@ class MonitorScreen(Screen):
         if self._watch is None or self._watch.log is None:
             self.notify("No log for this stage", severity="warning")
             return
-        self.app.push_screen(LogScreen(self._watch.log, self._watch.stage.name if self._watch.stage else "log"))
+        self.app.push_screen(LogScreen(self._watch.log.path, self._watch.stage.name if self._watch.stage else "log"))
