@@ -14,6 +14,7 @@ from advtui.tui import runs
 from advtui.tui.app import AdvtuiApp
 from advtui.tui.widgets.curves import CurvePlot
 from pilots import settle, until
+from tui_projects import TINY_STEPS
 
 pytestmark = pytest.mark.slow  # each waits for a few seconds of a real (stand-in) stage under DVC
 
@@ -43,15 +44,16 @@ async def test_run_a_stage_and_watch_it_finish(tiny_project: Path) -> None:
         await _start(pilot, "retrain@tiny")
         await until(pilot, lambda: _state(app, "retrain@tiny") == "running", what="state running")
         await pilot.press("m")
-        await until(pilot, lambda: _loss_points(app) >= 3, what="first curve points")
+        await until(pilot, lambda: _loss_points(app) >= 1, what="first curve points")
         first = _loss_points(app)
-        await until(pilot, lambda: _loss_points(app) > first + 5, what="the curve to grow")
+        assert first < TINY_STEPS
+        await until(pilot, lambda: _loss_points(app) > first, what="the curve to grow")
         label = app.screen.query_one("#progress-label", Label)
         await until(pilot, lambda: "train: " in str(label.render()), what="training progress")
         await until(pilot, lambda: "attack l2" in str(label.render()) or "done" in str(label.render()),
                     what="attack progress")
         await until(pilot, lambda: not runs.is_alive(app.current_run), what="the run to end")
-        assert _loss_points(app) == 30
+        assert _loss_points(app) == TINY_STEPS
         await pilot.press("p")
         await until(pilot, lambda: _state(app, "retrain@tiny") == "up to date", what="state up to date")
         assert _state(app, "retrain@quick") == "never run"

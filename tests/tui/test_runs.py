@@ -8,6 +8,7 @@ from pathlib import Path
 
 from advtui.tui import runs
 from advtui.tui.live import LiveCurves, read_progress
+from tui_projects import TINY_STEPS
 
 
 def _wait(predicate, timeout: float = 30.0) -> None:
@@ -31,10 +32,10 @@ def test_run_records_each_stage_and_its_exit(tiny_project: Path) -> None:
     history = runs.stage_history(tiny_project)["retrain@tiny"]
     assert history.state == "done" and 2.0 < history.duration < 60
     assert runs.live_run(tiny_project) is None
-    assert "step 29" in (tiny_project / done.log).read_text()
+    assert f"step {TINY_STEPS - 1}" in (tiny_project / done.log).read_text()
     curves = LiveCurves(tiny_project / "data/live/E4/tiny")
     curves.poll()
-    assert len(curves.loss[0][1].steps) == 30 and curves.acc[1][1].values[-1] > 0.8
+    assert len(curves.loss[0][1].steps) == TINY_STEPS and curves.acc[1][1].values[-1] > 0.8
     assert read_progress(tiny_project / "data/progress/retrain-tiny.json")["state"] == "done"
 
 

@@ -38,7 +38,7 @@ ATTACKS = {
     "linf": [{"kind": "pgd", "norm": "linf", "eps": 0.0156863, "steps": 20, "step_size": 0.0039216,
               "restarts": 1, "version": "standard", "name": "pgd20-linf-eps0.0156863"}],
 }
-TINY_STEPS, TINY_DELAY = 30, 0.1
+TINY_STEPS, TINY_DELAY = 50, 0.1
 TINY_SECONDS = TINY_STEPS * TINY_DELAY + 0.6
 TINY_DVC_YAML = f"""stages:
   retrain:

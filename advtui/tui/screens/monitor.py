@@ -18,6 +18,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Log, Static
+from textual.worker import Worker
 
 from advtui.tui import dvcstate, live, runs
 from advtui.tui.screens.dialogs import ChoiceDialog, LogScreen
@@ -71,6 +72,7 @@ class MonitorScreen(Screen):
         self.requested = stage
         self.frames = 0  # polls that redrew something (measured by bench/tui.py)
         self._watch: _Watch | None = None
+        self._reader: Worker | None = None
         self._stages: list[dvcstate.Stage] = []
 
     def compose(self) -> ComposeResult:
@@ -92,8 +94,9 @@ class MonitorScreen(Screen):
         self._tick()
 
     def _tick(self) -> None:
-        if self.is_current:
-            self._read()
+        # One read at a time: a cancelled thread worker runs on, and two would share the incremental readers.
+        if self.is_current and (self._reader is None or self._reader.is_finished):
+            self._reader = self._read()
 
     # -- reading (thread worker) ---------------------------------------------------------------------
 
@@ -117,7 +120,7 @@ class MonitorScreen(Screen):
             return None
         return live.LogTail(self.root / record.log, LOG_LINES)
 
-    @work(thread=True, exclusive=True, group="monitor-read")
+    @work(thread=True, group="monitor-read")
     def _read(self) -> None:
         run = self.app.current_run
         alive = run is not None and runs.is_alive(run)
@@ -197,7 +200,7 @@ class MonitorScreen(Screen):
         """Replay ``name`` (None: follow the live run)."""
         self.following = name is None
         self.requested = name
-        self._watch = None
+        self._watch = None  # the running read (if any) finishes with the old stage; the next tick switches
         self._tick()
 
     def action_choose(self) -> None:

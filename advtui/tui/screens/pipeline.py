@@ -19,6 +19,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
+from textual.worker import Worker
 
 from advtui.tui import dvcstate, live, runs
 from advtui.tui.dvcstate import PipelineState, Stage
@@ -73,6 +74,8 @@ class PipelineScreen(Screen):
         self.marked: set[str] = set()
         self.error: str | None = None
         self._signature: tuple | None = None
+        self._gatherer: Worker | None = None
+        self._stale = False
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -103,8 +106,27 @@ class PipelineScreen(Screen):
         if signature != self._signature:
             self.refresh_state()
 
-    @work(thread=True, exclusive=True, group="pipeline-state")
     def refresh_state(self) -> None:
+        """Gather the state again in a worker; one at a time (a request meanwhile reruns it once after)."""
+        if self._gatherer is not None:
+            self._stale = True
+            return
+        self._stale = False
+        self._gatherer = self._gather()
+
+    def _gathered(self) -> None:
+        self._gatherer = None
+        if self._stale:
+            self.refresh_state()
+
+    @work(thread=True, group="pipeline-state")
+    def _gather(self) -> None:
+        try:
+            self._gather_state()
+        finally:
+            self.app.call_from_thread(self._gathered)
+
+    def _gather_state(self) -> None:
         """Read the stages, lock, params diff and run history; then ``dvc status`` unless a run holds DVC."""
         self._signature = self._files_signature()
         try:
