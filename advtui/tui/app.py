@@ -36,13 +36,15 @@ SCREENS: dict[str, tuple[str, str, str]] = {
 RUN_POLL_S = 0.5
 
 
-def screen_classes() -> dict[str, type[Screen]]:
-    """The screen class of every mode whose module exists."""
-    found = {}
-    for mode, (module, name, _) in SCREENS.items():
-        if importlib.util.find_spec(module) is not None:
-            found[mode] = getattr(importlib.import_module(module), name)
-    return found
+def available_modes() -> list[str]:
+    """The modes whose screen module exists (found without importing it)."""
+    return [mode for mode, (module, _, _) in SCREENS.items() if importlib.util.find_spec(module) is not None]
+
+
+def screen_class(mode: str) -> type[Screen]:
+    """The screen class of ``mode``, imported on first use (some pull in numpy: not at start-up)."""
+    module, name, _ = SCREENS[mode]
+    return getattr(importlib.import_module(module), name)
 
 
 class AdvtuiApp(App):
@@ -73,8 +75,8 @@ class AdvtuiApp(App):
             "pipeline": lambda: PipelineScreen(self.root),
             "monitor": lambda: MonitorScreen(self.root, poll_s=self.poll_s),
         }
-        for mode, cls in screen_classes().items():
-            factories.setdefault(mode, lambda cls=cls: cls(self.root))
+        for mode in available_modes():
+            factories.setdefault(mode, lambda mode=mode: screen_class(mode)(self.root))
         for mode, factory in factories.items():
             self.add_mode(mode, factory)
         self.modes_available = tuple(factories)
@@ -102,9 +104,8 @@ class AdvtuiApp(App):
 
     def help_sections(self) -> list[tuple[str, list]]:
         """(title, bindings) per screen, app-wide keys first: what the help screen lists."""
-        classes = {"pipeline": PipelineScreen, "monitor": MonitorScreen, **screen_classes()}
         sections = [("Everywhere", list(self.BINDINGS))]
-        sections += [(SCREENS[mode][2], list(cls.BINDINGS)) for mode, cls in classes.items()]
+        sections += [(SCREENS[mode][2], list(screen_class(mode).BINDINGS)) for mode in self.modes_available]
         return sections
 
     def start_run(self, targets: list[str]) -> None:
