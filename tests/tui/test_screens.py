@@ -27,7 +27,7 @@ async def test_every_screen_opens_on_a_fresh_clone(fresh_project: Path) -> None:
         assert len(stages) >= 17  # E1 3, E2/E3 6, E4 7, report
         # every expanded stage, and a title row per experiment
         assert table.row_count == len(stages) + len(dvcstate.grouped(stages))
-        assert "No run yet" in _text(app, "#run-status")
+        assert "No run yet" in _text(app, "#run-status") and len(_text(app, "#run-status")) <= 78
         assert str(table.get_row("construct@D_det")[2]) == "never run"
         for key in "mrgep":
             await pilot.press(key)
@@ -80,3 +80,14 @@ async def test_monitor_replays_a_finished_stage(fake_project: Path) -> None:
         await settle(pilot)
         label = str(app.screen.query_one("#progress-label").render())
         assert f"{PROGRESS['done']}/{PROGRESS['total']}" in label and "robust acc 25.0%" in label
+
+
+async def test_outside_a_project_says_where_to_start(tmp_path: Path) -> None:
+    app = AdvtuiApp(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert "no dvc.yaml here; start advtui in the project folder" in _text(app, "#run-status")
+        await pilot.press("m")
+        await settle(pilot)
+        await pilot.press("q")
+    assert app.return_code == 0

@@ -25,7 +25,7 @@ from advtui.tui.screens.dialogs import ChoiceDialog, LogScreen
 from advtui.tui.widgets.curves import CurvePlot, Series
 from advtui.tui.widgets.progress import ProgressPanel
 
-IDLE_HINT = "No stage is running. c: choose a stage to replay from its files · p: Pipeline screen to start one"
+IDLE_HINT = "No stage is running · c: replay a stage from its files · p: start one"
 LOG_LINES = 200
 
 
@@ -167,10 +167,10 @@ class MonitorScreen(Screen):
             return IDLE_HINT if self.requested is None else f"{self.requested}: no such stage in dvc.yaml"
         if alive and run is not None and run.current_stage == stage.name:
             elapsed = live.format_eta(time.time() - run.stages[-1].started) if run.stages else "—"
-            return f"● {stage.name} · running for {elapsed} · f: follow the run · c: another stage"
+            return f"● {stage.name} · running for {elapsed} · c: another stage"
         if self.following and run is not None and run.current_stage == stage.name:
             return f"{stage.name} · last run {runs.outcome(run)} · c: another stage"
-        return f"{stage.name} · replay from its files · c: another stage · f: follow the live run"
+        return f"{stage.name} · replay from its files · c: another · f: follow the run"
 
     # -- showing (UI thread) ---------------------------------------------------------------------------
 

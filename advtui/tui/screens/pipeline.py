@@ -29,7 +29,7 @@ STATE_STYLE = {
     dvcstate.UP_TO_DATE: "green", dvcstate.CHANGED: "yellow", dvcstate.NEVER_RUN: "dim",
     dvcstate.RUNNING: "bold cyan", dvcstate.FAILED: "bold red", dvcstate.STOPPED: "magenta", dvcstate.UNKNOWN: "dim",
 }
-NO_RUN_HINT = "No run yet. enter: run the highlighted or marked stages (space marks) · a: run the whole pipeline"
+NO_RUN_HINT = "No run yet · enter: run the highlighted or marked (space) stages · a: run all"
 #: Seconds between checks of dvc.yaml, dvc.lock, params.yaml and the run records for changes.
 WATCH_S = 1.0
 
@@ -209,7 +209,7 @@ class PipelineScreen(Screen):
             what = " ".join(run.targets) or "whole pipeline"
             status.update(Text.assemble(("● running ", "bold cyan"), f"dvc repro {what}: ",
                                         (run.current_stage or "starting", "bold"), f" · {_duration(run.duration)}",
-                                        " · s: stop · m: monitor · l: log"))
+                                        " · s: stop · m: watch"))
             name = run.current_stage
             table = self.query_one("#stages", DataTable)
             if name and name in table.rows:  # the running row's elapsed time
@@ -219,7 +219,7 @@ class PipelineScreen(Screen):
                         table.update_cell(name, column, value)
         elif run is not None:
             status.update(f"Last run: dvc repro {' '.join(run.targets) or '(all)'}: {runs.outcome(run)} after "
-                          f"{_duration(run.duration)}. enter: run · a: run all · l: log")
+                          f"{_duration(run.duration)} · l: its log")
         elif self.state.status_error:
             status.update(Text(f"{self.state.status_error}. Stage states may be stale.", style="yellow"))
         else:
