@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 #: The curves the monitor draws: (title, [(series label, tsv path under the DVCLive folder)]).
-LOSS_SERIES = (("train loss", "plots/metrics/train/loss.tsv"), ("epoch train loss", "plots/metrics/epoch/train_loss.tsv"))
+LOSS_SERIES = (("train loss", "plots/metrics/train/loss.tsv"),
+               ("epoch train loss", "plots/metrics/epoch/train_loss.tsv"))
 _TAIL_BYTES = 256 * 1024  # how far back from the end a (re)started tail begins
 ACC_SERIES = (("train acc", "plots/metrics/train/acc.tsv"), ("test acc", "plots/metrics/epoch/test_acc.tsv"))
 

@@ -152,12 +152,21 @@ def is_alive(record: RunRecord) -> bool:
             return True
         del _CHILDREN[record.pid]
         return False
-    try:
-        cmdline = Path(f"/proc/{record.pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
+    cmdline = _cmdline(record.pid)
     # A recycled pid runs something else: only our wrapper, for this record, counts.
-    return _WRAPPER.encode() in cmdline and any(arg.endswith(f"{record.id}.json".encode()) for arg in cmdline)
+    return _WRAPPER in cmdline and any(arg.endswith(f"{record.id}.json") for arg in cmdline)
+
+
+def _cmdline(pid: int) -> list[str]:
+    """The arguments process ``pid`` runs with ([] when it is gone); /proc on Linux, ps elsewhere."""
+    proc = Path(f"/proc/{pid}/cmdline")
+    if Path("/proc/self").exists():
+        try:
+            return proc.read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            return []
+    out = subprocess.run(["ps", "-o", "command=", "-p", str(pid)], capture_output=True, text=True)
+    return out.stdout.split()
 
 
 def list_runs(root: Path) -> list[RunRecord]:

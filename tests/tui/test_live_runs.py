@@ -69,8 +69,8 @@ async def test_stop_then_reattach_from_a_new_app(tiny_project: Path) -> None:
         await _start(pilot, "retrain@tiny")
         await until(pilot, lambda: _state(first, "retrain@tiny") == "running", what="state running")
         await pilot.press("s")
-        await until(pilot, lambda: runs.outcome(runs.RunRecord.load(runs.record_path(tiny_project, first.current_run.id)))
-                    == "stopped", what="the run to stop")
+        record_file = runs.record_path(tiny_project, first.current_run.id)
+        await until(pilot, lambda: runs.outcome(runs.RunRecord.load(record_file)) == "stopped", what="the run to stop")
         await until(pilot, lambda: _state(first, "retrain@tiny") == "stopped", what="state stopped")
         stopped = runs.RunRecord.load(runs.record_path(tiny_project, first.current_run.id))
         assert stopped.stopped_by == signal.SIGINT

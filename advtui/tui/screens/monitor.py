@@ -130,7 +130,8 @@ class MonitorScreen(Screen):
         if watch is None or (watch.stage.name if watch.stage else None) != name:
             stage = self._stage_named(name) if name else None
             folder = self.root / stage.live_dir if stage and stage.live_dir else None
-            watch = _Watch(stage, live.LiveCurves(folder) if folder else None, self._log_of(name, run) if name else None)
+            curves = live.LiveCurves(folder) if folder else None
+            watch = _Watch(stage, curves, self._log_of(name, run) if name else None)
             self._watch = watch
         reading = Reading(name, self._title(watch.stage, run, alive))
         if watch.stage is None:
