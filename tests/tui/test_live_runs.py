@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from textual.widgets import DataTable, Label
+from textual.widgets import DataTable, Label, Log
 
 from advtui.tui import runs
 from advtui.tui.app import AdvtuiApp
@@ -59,6 +59,12 @@ async def test_run_a_stage_and_watch_it_finish(tiny_project: Path) -> None:
         assert _state(app, "retrain@quick") == "never run"
         last_run = str(app.screen.query_one("#stages", DataTable).get_row("retrain@tiny")[3])
         assert last_run.endswith("s") and last_run != "—"
+        await pilot.press("l")  # the stage's log
+        await until(pilot, lambda: type(app.screen).__name__ == "LogScreen", what="the log screen")
+        log = app.screen.query_one(Log)
+        await until(pilot, lambda: any("Running stage 'retrain@tiny'" in line for line in log.lines), what="log")
+        assert any(line.startswith("step 0 loss") for line in log.lines)
+        await pilot.press("escape")
         await pilot.press("q")  # nothing live: quits at once
 
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from textual.widgets import DataTable, Static
 
 from advtui.tui import dvcstate
 from advtui.tui.app import AdvtuiApp
 from advtui.tui.widgets.curves import CurvePlot
 
-from pilots import settle
+from pilots import settle, until
 from tui_projects import EPOCHS, PROGRESS, STEPS_PER_EPOCH, curve
 
 
@@ -91,3 +93,21 @@ async def test_outside_a_project_says_where_to_start(tmp_path: Path) -> None:
         await settle(pilot)
         await pilot.press("q")
     assert app.return_code == 0
+
+
+@pytest.mark.slow  # `advtui profile use` imports torch: seconds
+async def test_switch_profile_from_the_pipeline_screen(fresh_project: Path) -> None:
+    app = AdvtuiApp(fresh_project)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert app.screen.sub_title == "profile smoke"
+        await pilot.press("u")
+        await pilot.pause()
+        assert type(app.screen).__name__ == "ChoiceDialog"
+        await pilot.press("up", "up", "enter")  # from smoke (active, highlighted) past paper to cpu
+        await until(pilot, lambda: "profile: cpu" in (fresh_project / "params.yaml").read_text(), timeout=90,
+                    what="params.yaml to hold the cpu profile")
+        await until(pilot, lambda: app.screen.sub_title == "profile cpu", what="the sub-title")
+        table = app.screen.query_one("#stages", DataTable)
+        await until(pilot, lambda: str(table.get_row("source@standard")[4]).endswith("changed"),
+                    what="changed params against the committed smoke profile")
