@@ -78,7 +78,7 @@ def test_repro_rerun_push_pull(tmp_path):
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     out = run("dvc repro", repo)
     ran = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
-    assert ran == {"construct@D_rand", "construct@D_det", "retrain@D_rand", "retrain@D_det", "report"}
+    assert ran == {"construct@D_rand", "construct@D_det", "retrain@D_rand", "retrain@D_det", "gallery", "report"}
     run("git add -A && git commit -qm steps", repo)
 
     run(f"dvc remote add -d local {remote} && git add -A && git commit -qm remote && dvc push", repo)
