@@ -26,13 +26,11 @@ from advtui.experiments.common import DataParams, image_size
 from advtui.experiments.construct import ConstructParams, source_images
 from advtui.experiments.evaluation import ProgressFn, evaluate_classifier
 from advtui.experiments.probe import load_probe, probe_accuracy, save_probe, train_probe
-from advtui.experiments.usefulness import autoattack_version
+from advtui.experiments.usefulness import PARADIGMS, autoattack_version
 from advtui.paradigms.encoder import get_paradigm, list_paradigms, load_encoder, save_encoder
 from advtui.paradigms.trainer import TrainConfig, fit
 from advtui.runtime import pick_device, seed_everything
 
-#: The paradigms of Li et al.'s tables, in their column order.
-PARADIGMS = ("MIM", "CL", "DM", "SL")
 #: Training sets every paradigm is pretrained on: natural images, D_R / D_NR of E2 (Table 1), and the
 #: robust sets of Table 2b, from the Linf-robust SL source (D_R_linf) and the Linf-robust CL source (D_R_CL).
 PARADIGM_SETS = ("natural", "D_R", "D_NR", "D_R_linf", "D_R_CL")

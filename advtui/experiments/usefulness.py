@@ -25,6 +25,8 @@ Scores = Mapping[str, Mapping[str, Score]]
 """paradigm -> training set -> score (U or R), None where not measured."""
 
 NATURAL = "natural"
+#: The paradigm set T of Li et al.'s tables, in their column order.
+PARADIGMS = ("MIM", "CL", "DM", "SL")
 
 
 def relative(score: Score, natural: Score) -> Score:
@@ -42,7 +44,9 @@ def cross_paradigm(values: Mapping[str, Score], paradigms: Sequence[str]) -> Sco
     return min(v for v in picked if v is not None)
 
 
-def summarise(scores: Scores, dataset: str, paradigms: Sequence[str], natural: str = NATURAL) -> dict[str, object]:
+def summarise(
+    scores: Scores, dataset: str, paradigms: Sequence[str] = PARADIGMS, natural: str = NATURAL
+) -> dict[str, object]:
     """Everything Li et al. define for one training set from one kind of score (U or R).
 
     Returns ``{"absolute": {T: score}, "relative": {T: score / natural score}, "cross": min over T of the
