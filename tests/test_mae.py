@@ -106,11 +106,13 @@ def test_encoder_is_deterministic_and_differentiable() -> None:
     assert torch.equal(first, encoder(x))
     (grad,) = torch.autograd.grad(first.sum(), x)
     assert torch.isfinite(grad).all() and grad.abs().sum() > 0
-    avg = replace(TINY, pool="avg")
-    mean_pooled = MaskedAutoencoder(avg, 32).eval()
-    tokens = mean_pooled.vit.forward_features(mean_pooled.normalise(x))
-    assert torch.allclose(get_paradigm("MIM").encoder(mean_pooled, avg)(x), tokens[:, 1:].mean(1), atol=1e-6)
     assert torch.allclose(first, mae.vit.forward_features(mae.normalise(x))[:, 0])  # "token": the class token
+    # the same trained module read with mean pooling: no retraining, no other change allowed
+    mean_pooled = get_paradigm("MIM").encoder(mae, replace(TINY, pool="avg"))
+    tokens = mae.vit.forward_features(mae.normalise(x))
+    assert torch.allclose(mean_pooled(x), tokens[:, 1:].mean(1), atol=1e-6)
+    with pytest.raises(ValueError, match="more than pool"):
+        get_paradigm("MIM").encoder(mae, replace(TINY, depth=3))
 
 
 def test_save_and_load_round_trip(tmp_path: Path) -> None:

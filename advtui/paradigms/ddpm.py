@@ -40,7 +40,8 @@ class DDPMConfig:
     dropout 0.1; 1000 linear-beta steps from 1e-4 to 0.02. ``attention[i]`` puts attention in down block
     ``i`` and its mirror up block. ``feature_block`` indexes ``unet.up_blocks`` (0 = the coarsest level);
     the feature is taken before that level's upsampler. Default t = 11 and level 1 (8x8, 256 channels):
-    DDAE's best DDPM features (``out_6``).
+    DDAE's best DDPM features (``out_6``). ``feature_t`` and ``feature_block`` only change how the
+    encoder reads the trained UNet, not what is trained.
     """
 
     block_out_channels: tuple[int, ...] = (128, 256, 256, 256)

@@ -19,7 +19,7 @@ and are scaled to [-1, 1] inside the module (Li's released MAE uses that normali
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import torch
@@ -37,6 +37,7 @@ class MAEConfig:
 
     Defaults: ViT-tiny (192 dim, 12 blocks, 3 heads; Li Appendix A.2 "MAE (ViT-t)") on 4x4 patches
     (64 patches at 32x32), the decoder of Li's released MAE (192 dim, 4 blocks, 3 heads), mask ratio 0.75.
+    ``pool`` only changes how the encoder reads the trained ViT, not what is trained.
     """
 
     patch_size: int = 4
@@ -115,10 +116,10 @@ class MaskedAutoencoder(nn.Module):
                 f"patch_size: {cfg.patch_size} does not divide the image size {image_size}; pick a patch size that does"
             )
         self.cfg = cfg
-        # fc_norm=False keeps timm's final LayerNorm on every token for both pools: it is trained through
-        # the decoder, while a post-pooling norm would never see a gradient in pretraining.
+        # The encoder pools (cfg.pool); timm's own head stays off, and fc_norm=False keeps its final
+        # LayerNorm on every token, where the decoder trains it (a post-pooling norm never would be).
         self.vit = VisionTransformer(
-            img_size=image_size, patch_size=cfg.patch_size, num_classes=0, global_pool=cfg.pool,
+            img_size=image_size, patch_size=cfg.patch_size, num_classes=0, global_pool="token",
             embed_dim=cfg.embed_dim, depth=cfg.depth, num_heads=cfg.num_heads, mlp_ratio=cfg.mlp_ratio, fc_norm=False,
         )
         self.num_patches = self.vit.patch_embed.num_patches
@@ -178,18 +179,26 @@ class MaskedAutoencoder(nn.Module):
 
 
 class MAEEncoder(Encoder):
-    """The MAE's ViT on all patches (no masking), pooled by ``cfg.pool``: deterministic."""
+    """The MAE's ViT on all patches (no masking), pooled by ``cfg.pool``: deterministic.
+
+    The pooling has no weights, so ``cfg`` may differ from the module's own in ``pool`` (read a trained
+    MAE both ways without retraining); nothing else may differ.
+    """
 
     randomised = False
 
-    def __init__(self, mae: MaskedAutoencoder) -> None:
+    def __init__(self, mae: MaskedAutoencoder, cfg: MAEConfig) -> None:
         super().__init__()
+        if replace(cfg, pool=mae.cfg.pool) != mae.cfg:
+            raise ValueError("cfg: differs from the module's config in more than pool; pass the config the module was built with")
         self.mae = mae
-        self.feature_dim = mae.cfg.embed_dim
+        self.pool = cfg.pool
+        self.feature_dim = cfg.embed_dim
 
     def forward(self, x: Tensor) -> Tensor:
         vit = self.mae.vit
-        return vit.forward_head(vit.forward_features(self.mae.normalise(x)), pre_logits=True)
+        tokens = vit.forward_features(self.mae.normalise(x))
+        return tokens[:, 0] if self.pool == "token" else tokens[:, vit.num_prefix_tokens :].mean(dim=1)
 
 
 def _mae_step(module: nn.Module, x: Tensor, y: Tensor) -> StepOut:
@@ -210,4 +219,4 @@ class Mim(Paradigm):
         return _mae_step
 
     def encoder(self, module: nn.Module, cfg: MAEConfig) -> Encoder:
-        return MAEEncoder(module)
+        return MAEEncoder(module, cfg)
