@@ -3,7 +3,10 @@
 Training hides ``mask_ratio`` of the patches of every image (a fresh random subset per image, drawn by
 argsort of uniform noise from torch's global RNG), encodes only the visible ones with the ViT, and lets a
 light transformer decoder fill in mask tokens; the loss is the mean squared error on the *masked* patches,
-of per-patch normalised pixels when ``norm_pix_loss`` is on (MAE's best setting).
+of per-patch normalised pixels when ``norm_pix_loss`` is on (MAE's best setting on ImageNet) or of the
+pixels themselves (Li's released code). Per-patch normalisation discards each patch's mean colour: on the
+synthetic data, whose robust feature is partly colour, a smoke-sized MAE probed 0.58 with it and 0.82
+without (1000 images, 8 epochs, mean-pooled).
 
 The representation (:meth:`Mim.encoder`) is the same ViT on *all* patches, no masking, and its class
 token after the final LayerNorm (``pool="token"``): the convention of MAE's linear probe and of the
