@@ -14,7 +14,7 @@ from advtui.data.imageset import ImageSet
 from advtui.paradigms.encoder import Encoder, get_paradigm, load_encoder, representations, save_encoder
 from advtui.paradigms.trainer import TrainConfig, fit
 from advtui.schema import ParamsError, build
-from test_mae import linear_probe_accuracy
+from test_mae import assert_resume_is_exact, linear_probe_accuracy
 
 TINY = DDPMConfig(
     block_out_channels=(16, 32), layers_per_block=1, attention=(False, True), dropout=0.0, norm_num_groups=8,
@@ -58,6 +58,10 @@ def test_ddpm_learns_and_its_features_probe_above_chance(tmp_path: Path) -> None
     trained = probe(paradigm.encoder(module, TINY), train, test)
     # random UNet features already read the class colour well (~0.7); denoising makes them better still
     assert trained > 0.5 and trained > untrained + 0.03  # chance is 0.1
+
+
+def test_interrupted_training_resumes_exactly(tmp_path: Path) -> None:
+    assert_resume_is_exact("DM", replace(TINY, dropout=0.1), tmp_path)  # dropout draws from the RNG too
 
 
 @pytest.mark.parametrize("block", [0, 1])

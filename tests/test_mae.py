@@ -35,6 +35,42 @@ def linear_probe_accuracy(train_x: torch.Tensor, train_y: torch.Tensor, test_x: 
     return float(((test_x @ weight + bias).argmax(1) == test_y).float().mean())
 
 
+def assert_resume_is_exact(name: str, cfg: object, tmp_path: Path) -> None:
+    """A run of paradigm ``name`` interrupted mid-epoch and resumed ends with the uninterrupted run's weights.
+
+    Holds only if the step draws its randomness (masks, noise, steps) from torch's global RNG, which the
+    trainer checkpoints.
+    """
+    data = make_synthetic(SyntheticConfig(image_size=16, jitter=1.0), 48, seed=0, split="train")
+    paradigm = get_paradigm(name)
+    train_cfg = TrainConfig(epochs=2, batch_size=16, optimizer="adam", lr=1e-3, weight_decay=0.0)
+
+    def fresh() -> torch.nn.Module:
+        torch.manual_seed(3)
+        return paradigm.build(cfg, num_classes=10, image_size=16)
+
+    straight = fresh()
+    fit(straight, data, train_cfg, paradigm.step(cfg), checkpoint=tmp_path / "a.pt", progress=False)
+    calls = {"n": 0}
+
+    def interrupted(module: torch.nn.Module, x: torch.Tensor, y: torch.Tensor):  # Ctrl-C in epoch 2
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt
+        return paradigm.step(cfg)(module, x, y)
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(fresh(), data, train_cfg, interrupted, checkpoint=tmp_path / "b.pt", progress=False)
+    resumed = fresh()
+    fit(resumed, data, train_cfg, paradigm.step(cfg), checkpoint=tmp_path / "b.pt", progress=False)
+    for key, tensor in straight.state_dict().items():
+        assert torch.equal(tensor, resumed.state_dict()[key]), key
+
+
+def test_interrupted_training_resumes_exactly(tmp_path: Path) -> None:
+    assert_resume_is_exact("MIM", replace(TINY, patch_size=4), tmp_path)
+
+
 def test_masking_keeps_the_right_number_of_patches_and_differs_per_image() -> None:
     torch.manual_seed(0)
     ids_keep, mask = random_masking(6, 64, 0.75)
