@@ -34,8 +34,6 @@ from advtui.runtime import pick_device, seed_everything
 #: Training sets every paradigm is pretrained on: natural images, D_R / D_NR of E2 (Table 1), and the
 #: robust sets of Table 2b, from the Linf-robust SL source (D_R_linf) and the Linf-robust CL source (D_R_CL).
 PARADIGM_SETS = ("natural", "D_R", "D_NR", "D_R_linf", "D_R_CL")
-#: Rows of Table 1 (natural is the denominator of RU).
-E5_SETS = ("natural", "D_R", "D_NR")
 #: Rows of Table 2b.
 E6_SETS = ("natural", "D_R_linf", "D_R_CL")
 #: Rows of Table 2a: SL on the robust sets of the L2- and the Linf-robust SL sources.
