@@ -28,7 +28,7 @@ from advtui.experiments.evaluation import ProgressFn, evaluate_classifier
 from advtui.experiments.probe import load_probe, probe_accuracy, save_probe, train_probe
 from advtui.experiments.usefulness import PARADIGMS, autoattack_version
 from advtui.paradigms.encoder import get_paradigm, list_paradigms, load_encoder, save_encoder
-from advtui.paradigms.trainer import TrainConfig, fit
+from advtui.paradigms.trainer import EpochHook, TrainConfig, fit
 from advtui.runtime import pick_device, seed_everything
 
 #: Training sets every paradigm is pretrained on: natural images, D_R / D_NR of E2 (Table 1), and the
@@ -195,6 +195,7 @@ def pretrain(
     seed: int,
     sources: list[str],
     progress: bool = True,
+    on_epoch: EpochHook | None = None,
 ) -> dict[str, Any]:
     """Pretrain ``paradigm`` with ``run`` (its ``config`` and ``train`` settings) on ``train``; store it at ``out``.
 
@@ -210,7 +211,8 @@ def pretrain(
     started = time.perf_counter()
     metrics = fit(
         module, train, run.train, impl.step(run.config), checkpoint=checkpoint, live_dir=live_dir, device=dev,
-        seed=seed, identity={"paradigm": paradigm, "config": asdict(run.config)}, progress=progress,
+        seed=seed, identity={"paradigm": paradigm, "config": asdict(run.config)}, on_epoch=on_epoch,
+        progress=progress,
     )
     used = {"seed": seed, "paradigm": paradigm, "config": asdict(run.config), "train": asdict(run.train),
             "n_train": len(train)}
@@ -231,6 +233,7 @@ def probe(
     device: str,
     seed: int,
     progress: bool = True,
+    on_epoch: EpochHook | None = None,
 ) -> dict[str, Any]:
     """Train a linear probe on the stored encoder with ``train``; its clean accuracy on ``test`` is U (Eq. 7).
 
@@ -242,7 +245,7 @@ def probe(
     checkpoint = Path(out).with_suffix(".ckpt")
     head, fit_metrics = train_probe(
         encoder, train, cfg.train, checkpoint=checkpoint, live_dir=live_dir, device=dev, seed=seed,
-        identity={"encoder": str(encoder_path)}, progress=progress,
+        identity={"encoder": str(encoder_path)}, on_epoch=on_epoch, progress=progress,
     )
     clean = probe_accuracy(head, test, device=dev)
     save_probe(out, head, encoder_path=encoder_path, params={"seed": seed, "train": asdict(cfg.train)})

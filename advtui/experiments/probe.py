@@ -25,7 +25,7 @@ from advtui.data.imageset import ImageSet
 from advtui.data.store import load_artifact, read_header, save_artifact
 from advtui.paradigms.encoder import Encoder, load_encoder
 from advtui.paradigms.supervised import accuracy
-from advtui.paradigms.trainer import StepFn, StepOut, TrainConfig, fit, model_state
+from advtui.paradigms.trainer import EpochHook, StepFn, StepOut, TrainConfig, fit, model_state
 
 _FEATURE_BATCH = 256
 
@@ -104,6 +104,7 @@ def train_probe(
     device: torch.device | str = "cpu",
     seed: int = 0,
     identity: dict[str, Any] | None = None,
+    on_epoch: EpochHook | None = None,
     progress: bool = True,
 ) -> tuple[LinearProbe, dict[str, float]]:
     """Train a linear head on ``encoder`` (frozen) with the images and labels of ``data``.
@@ -118,7 +119,8 @@ def train_probe(
     train_on = encode_set(encoder, data, device) if cached else data
     metrics = fit(
         probe, train_on, cfg, probe_step(cached), checkpoint=checkpoint, live_dir=live_dir, device=device,
-        seed=seed, identity={"probe": True, "cached": cached, **(identity or {})}, progress=progress,
+        seed=seed, identity={"probe": True, "cached": cached, **(identity or {})}, on_epoch=on_epoch,
+        progress=progress,
     )
     probe.eval()
     return probe, {**metrics, "cached": float(cached)}

@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
+from torch import nn
+
+from advtui.data.imageset import ImageSet
 from advtui.data.store import write_json
 from advtui.experiments.common import natural_split
 from advtui.experiments.construct import RECIPES, construct_dataset, recipe
@@ -19,6 +22,7 @@ from advtui.experiments.paradigm_runs import (
 )
 from advtui.experiments.retrain import TRAINING_SETS, retrain
 from advtui.experiments.sources import SOURCE_MODELS, train_source
+from advtui.paradigms.trainer import EpochHook
 from advtui.pipeline.params import Params
 from advtui.pipeline.progress import StageProgress
 from advtui.runtime import pick_device
@@ -115,9 +119,18 @@ def run_retrain(params: Params, name: str) -> dict:
     return row
 
 
-def _paradigm_training_set(params: Params, dataset: str):
+def _paradigm_training_set(params: Params, dataset: str) -> ImageSet:
     path = None if dataset == "natural" else _require(dataset_path(dataset), f"construct@{dataset}")
     return training_set(dataset, dataset_path=path, construct=params.construct, data=params.data, seed=params.seed)
+
+
+def _epochs(progress: StageProgress, phase: str, epochs: int) -> EpochHook:
+    """A trainer epoch hook that reports epochs done to the stage's progress file (and logs nothing)."""
+
+    def hook(module: nn.Module, epoch: int) -> None:
+        progress.update(phase, epoch, epochs, force=True)
+
+    return hook
 
 
 def run_pretrain(params: Params, name: str) -> dict:
@@ -137,7 +150,7 @@ def run_pretrain(params: Params, name: str) -> dict:
     progress.update("pretrain", 0, run.train.epochs, force=True)
     sources = [] if dataset == "natural" else [str(dataset_path(dataset))]
     row = pretrain(paradigm, run, train, out=out, live_dir=logs, device=params.device, seed=params.seed,
-                   sources=sources)
+                   sources=sources, on_epoch=_epochs(progress, "pretrain", run.train.epochs))
     row.update(dataset=dataset, run=name)
     write_json(metrics_path("pretrain", name), row)
     progress.finish(train_loss=row.get("train_loss"))
@@ -153,7 +166,7 @@ def run_probe(params: Params, name: str) -> dict:
     row = probe(
         encoder, _paradigm_training_set(params, dataset), natural_split(params.data, "test", params.seed),
         params.probe, out=probe_path(name), live_dir=live_dir("E5-probe", name), device=params.device,
-        seed=params.seed,
+        seed=params.seed, on_epoch=_epochs(progress, "probe", params.probe.train.epochs),
     )
     row.update(paradigm=paradigm, dataset=dataset)
     write_json(metrics_path("E5", name), row)
