@@ -269,7 +269,7 @@ def _e6_settings(rows: list[dict[str, Any]]) -> str:
             l2, linf = row["attacks"]["pgd_l2"][0], row["attacks"]["pgd_linf"][0]
             return (f"L2 eps {l2['eps']:g} (PGD-{l2['steps']}), Linf eps {linf['eps'] * 255:.3g}/255 "
                     f"(PGD-{linf['steps']}); {row.get('n_test')} test images for SL")
-    return "no E6 SL stage has run yet"
+    return "attack settings: shown once a Table 2a stage (attack_sl@SL-D_R, SL-D_R_linf) has run"
 
 
 def _paradigm_tables(report: dict[str, list[dict[str, Any]]]) -> list[Table]:
