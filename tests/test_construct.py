@@ -35,7 +35,7 @@ def standard_model(tmp_path_factory) -> Path:
     model = create_model("small_cnn")
     train_classifier(
         model, natural_split(DATA, "train", 0),
-        TrainConfig(epochs=3, batch_size=64, lr=0.05, augment=AugmentConfig(noise_std=0.03)),
+        TrainConfig(epochs=5, batch_size=64, lr=0.05, augment=AugmentConfig(noise_std=0.03)),
         checkpoint=folder / "m.ckpt", progress=False,
     )
     return save_classifier(model, folder / "standard.safetensors", paradigm="supervised", params={})

@@ -60,8 +60,9 @@ def test_patterns_belong_to_the_config_not_the_image_seed():
     patterns = nonrobust_patterns(CFG)
     assert patterns.shape == (10, 3, 32, 32)
     assert torch.allclose(patterns.flatten(1).norm(dim=1), torch.full((10,), 0.5), atol=1e-5)
-    # tiled: every 8x8 block is the same tile
-    assert torch.allclose(patterns[..., :8, :8], patterns[..., 8:16, 16:24])
+    # tiled: every tile-sized block is the same tile
+    t = CFG.tile
+    assert torch.allclose(patterns[..., :t, :t], patterns[..., t : 2 * t, t : 2 * t])
     other = nonrobust_patterns(replace(CFG, pattern_seed=1))
     assert not torch.allclose(patterns, other)
     for seed in (0, 1):

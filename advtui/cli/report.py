@@ -17,7 +17,7 @@ def report(
     write: bool = typer.Option(False, "--write", help="Also write data/report/report.md and report.json."),
     data_dir: Path = typer.Option(Path("data"), help="Folder holding metrics/ (the pipeline's data folder)."),
 ) -> None:
-    """Show the E1 and E4 tables; a row whose stage has not run is marked 'not run'."""
+    """Show the E1, E4, E5 and E6 tables; a row whose stage has not run is marked 'not run'."""
     from advtui.data.store import write_json
     from advtui.report.tables import collect, markdown, rich_tables
 

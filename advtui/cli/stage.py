@@ -13,9 +13,13 @@ from advtui.pipeline.params import load_params
 
 FAMILIES = {
     "source": "E1: train a source model (standard, robust_l2, robust_linf)",
-    "construct": "E2/E3: build a constructed dataset (D_R, D_NR, D_rand, D_det, zero_robust, neg_robust)",
+    "construct": "E2/E3: build a constructed dataset (D_R, D_NR, D_rand, D_det, zero_robust, neg_robust, D_R_linf, D_R_CL)",
     "retrain": "E4: train on a training set (natural or constructed) and measure on natural test data",
     "gallery": "main: natural images beside their D_R, D_NR, D_rand, D_det versions, for the app's Gallery",
+    "pretrain": "E5/E6: pretrain a paradigm on a training set (PARADIGM-SET, e.g. CL-D_R; MIM, CL, DM, SL x natural, "
+    "D_R, D_NR, D_R_linf, D_R_CL), or the adversarial CL source robust_cl",
+    "probe": "E5: linear probe on a pretrained encoder (PARADIGM-SET): usefulness U on natural test data",
+    "attack": "E6: PGD and AutoAttack on encoder + probe (PARADIGM-SET): robustness R",
 }
 
 

@@ -92,7 +92,7 @@ class SyntheticConfig:
     jitter: float = 3.0
     scale_jitter: float = 0.1
     nonrobust_norm: float = 0.5
-    tile: int = 8
+    tile: int = 16
     wrong_shape_frac: float = 0.1
     variant: Literal["default", "entangled"] = "default"
     grating_period: float = 3.5

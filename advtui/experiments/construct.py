@@ -32,6 +32,7 @@ from advtui.data.imageset import ImageSet
 from advtui.data.probes import probe_agreement
 from advtui.data.store import load_artifact, params_digest, read_header, save_artifact
 from advtui.experiments.common import DataParams, load_classifier, natural_split
+from advtui.paradigms.encoder import Encoder, load_encoder
 from advtui.runtime import pick_device
 
 ProgressFn = Callable[[int, int, dict], None]
@@ -101,13 +102,17 @@ class Recipe:
     """How one constructed dataset is made."""
 
     method: Literal["invert", "relabel"]
-    model: str  # the E1 source model it attacks or inverts
+    model: str  # the source model it attacks or inverts (E1's, or robust_cl: an encoder, inverted only)
     settings: str  # the ConstructParams field holding its attack settings
     targets: Literal["random", "next", "all"] | None = None
 
 
 RECIPES: dict[str, Recipe] = {
     "D_R": Recipe("invert", "robust_l2", "robust"),
+    # Li Table 2: robust sets from Linf-robust sources, a supervised one and an adversarially trained
+    # SimCLR encoder (the pipeline's robust_cl); both with D_R's inversion settings
+    "D_R_linf": Recipe("invert", "robust_linf", "robust"),
+    "D_R_CL": Recipe("invert", "robust_cl", "robust"),
     "D_NR": Recipe("invert", "standard", "nonrobust"),
     "D_rand": Recipe("relabel", "standard", "relabel", "random"),
     "D_det": Recipe("relabel", "standard", "relabel", "next"),
@@ -160,6 +165,27 @@ def make_plan(name: str, cfg: ConstructParams, labels: Tensor, num_classes: int,
         idx = idx.repeat_interleave(num_classes)
         target = torch.arange(num_classes).repeat(n)
     return Plan(idx, idx.clone(), target, seed)
+
+
+class _EncoderSource(torch.nn.Module):
+    """A paradigm encoder in the place of a source classifier: inversion only reads ``features``."""
+
+    def __init__(self, encoder: Encoder) -> None:
+        super().__init__()
+        self.encoder = encoder
+
+    def features(self, x: Tensor) -> Tensor:
+        return self.encoder(x)
+
+
+def _load_source_model(rec: Recipe, path: Path, device) -> torch.nn.Module:
+    """An E1 classifier, or a stored paradigm encoder (the robust CL source) for an inversion recipe."""
+    if not read_header(path).get("arch", "").startswith("paradigm:"):
+        return load_classifier(path, device)
+    if rec.method != "invert":
+        raise ValueError(f"{path}: is an encoder without class logits; relabelling needs a classifier source")
+    _, encoder, _ = load_encoder(path, device=str(device))
+    return _EncoderSource(encoder)
 
 
 def _chunk_file(parts: Path, begin: int) -> Path:
@@ -225,7 +251,7 @@ def construct_dataset(
     }
     parts = out.parent / f".{out.stem}.parts"
     parts.mkdir(parents=True, exist_ok=True)
-    model = load_classifier(model_path, dev)
+    model = _load_source_model(rec, model_path, dev)
     total, started, done_now = len(plan.label), time.perf_counter(), 0
     chunks: list[dict[str, Tensor]] = []
     for begin in range(0, total, cfg.chunk):

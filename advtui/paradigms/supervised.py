@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 import torch
@@ -13,7 +13,8 @@ from torch import Tensor, nn
 
 from advtui.attacks.pgd import pgd_attack
 from advtui.data.imageset import ImageSet
-from advtui.models.registry import Classifier
+from advtui.models.registry import Classifier, create_model
+from advtui.paradigms.encoder import Encoder, Paradigm, register_paradigm
 from advtui.paradigms.trainer import StepFn, StepOut, TrainConfig, fit
 
 
@@ -118,3 +119,40 @@ def train_classifier(
         checkpoint=checkpoint, live_dir=live_dir, device=device, seed=seed, on_epoch=on_epoch, progress=progress,
         identity={"paradigm": "adversarial" if adv else "supervised", "adversarial": asdict(adv) if adv else None},
     )
+
+
+@dataclass(frozen=True)
+class SupervisedConfig:
+    """SL as a paradigm: a registered classifier architecture, trained with cross-entropy (or PGD AT)."""
+
+    arch: str = "resnet18"
+    adversarial: AdversarialConfig = field(default_factory=AdversarialConfig)
+
+
+class _FeatureEncoder(Encoder):
+    """A classifier's penultimate layer as the representation (SL's encoder)."""
+
+    def __init__(self, model: Classifier) -> None:
+        super().__init__()
+        self.model = model
+        self.feature_dim = model.feature_dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.model.features(x)
+
+
+@register_paradigm
+class Supervised(Paradigm):
+    """SL: supervised (or adversarial) training of a classifier; the encoder is its penultimate layer."""
+
+    name = "SL"
+    config_type = SupervisedConfig
+
+    def build(self, cfg: SupervisedConfig, *, num_classes: int, image_size: int) -> nn.Module:
+        return create_model(cfg.arch, num_classes=num_classes, img_size=image_size)
+
+    def step(self, cfg: SupervisedConfig) -> StepFn:
+        return supervised_step(cfg.adversarial)
+
+    def encoder(self, module: nn.Module, cfg: SupervisedConfig) -> Encoder:
+        return _FeatureEncoder(module)

@@ -20,6 +20,7 @@ from advtui.experiments.common import DataParams, ModelParams
 from advtui.experiments.construct import ConstructParams
 from advtui.experiments.evaluation import AttackParams
 from advtui.experiments.gallery import GalleryParams
+from advtui.experiments.paradigm_runs import E6Params, ParadigmsParams, ProbeParams
 from advtui.experiments.retrain import RetrainParams
 from advtui.experiments.sources import SourceModels
 from advtui.schema import ParamsError, build
@@ -42,6 +43,9 @@ class Params:
     construct: ConstructParams = field(default_factory=ConstructParams)
     retrain: RetrainParams = field(default_factory=RetrainParams)
     gallery: GalleryParams = field(default_factory=GalleryParams)
+    paradigms: ParadigmsParams = field(default_factory=ParadigmsParams)  # type: ignore[valid-type]
+    probe: ProbeParams = field(default_factory=ProbeParams)
+    e6: E6Params = field(default_factory=E6Params)
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:

@@ -14,6 +14,8 @@ from typing import Any
 
 from rich.table import Table
 
+from advtui.experiments.usefulness import PARADIGMS, summarise
+
 #: E4 rows in order, with the published clean / L2-0.25-robust accuracies (%) they are compared with.
 #: Ilyas et al.'s constructed-dataset release (D_R, D_NR, D_rand, D_det, CIFAR-10, ResNet-50);
 #: Springer et al. Table 5 "Test" column (zero-/negative-robust, CIFAR-10, clean accuracy only).
@@ -85,10 +87,99 @@ def e1_rows(metrics: Path) -> list[dict[str, Any]]:
     return rows
 
 
+LI_SOURCE = "Li et al. 2023"
+#: Li et al. Table 1 (CIFAR-10): relative usefulness RU per paradigm, cross-paradigm CRU, and the SL
+#: usefulness Ilyas et al. reported, for the robust (D_R) and non-robust (D_NR) sets.
+E5_PUBLISHED: dict[str, dict[str, Any]] = {
+    "natural": {"feature": "natural", "RU": {}, "CRU": None, "ilyas": None},
+    "D_R": {"feature": "robust", "RU": {"MIM": 0.896, "CL": 0.791, "DM": 0.831, "SL": 0.880}, "CRU": 0.791,
+            "ilyas": 0.854},
+    "D_NR": {"feature": "non-robust", "RU": {"MIM": 0.307, "CL": 0.433, "DM": 0.512, "SL": 0.914}, "CRU": 0.307,
+             "ilyas": 0.823},
+}
+#: Li et al. Table 2a: SL trained on the robust sets of an L2- and an Linf-robust classifier, robust
+#: accuracy under PGD-1000 and AutoAttack at L2 0.5 and Linf 4/255.
+E6A_PUBLISHED: dict[str, dict[str, Any]] = {
+    "D_R": {"source": "L2-robust classifier", "pgd_l2": 0.152, "autoattack_l2": 0.034, "pgd_linf": 0.075,
+            "autoattack_linf": 0.001},
+    "D_R_linf": {"source": "Linf-robust classifier", "pgd_l2": 0.139, "autoattack_l2": 0.044, "pgd_linf": 0.179,
+                 "autoattack_linf": 0.004},
+}
+#: Li et al. Table 2b: AutoAttack (Linf 4/255) robustness per paradigm, its minimum (cross-paradigm CR),
+#: and a last column whose header is lost in our copy of the paper; its Linf-robust-SL entry equals Table
+#: 2a's SL PGD-1000 figure (0.179), so we read it as SL under Linf PGD-1000.
+E6B_PUBLISHED: dict[str, dict[str, Any]] = {
+    "natural": {"source": "natural", "R": {"MIM": 0.008, "CL": 0.012, "DM": 0.047, "SL": 0.000}, "CR": 0.000,
+                "sl_pgd_linf": 0.002},
+    "D_R_linf": {"source": "robust w/ SL model", "R": {"MIM": 0.027, "CL": 0.007, "DM": 0.043, "SL": 0.004},
+                 "CR": 0.004, "sl_pgd_linf": 0.179},
+    "D_R_CL": {"source": "robust w/ CL model", "R": {"MIM": 0.008, "CL": 0.002, "DM": 0.041, "SL": 0.014},
+               "CR": 0.002, "sl_pgd_linf": 0.109},
+}
+_THREATS = ("pgd_l2", "autoattack_l2", "pgd_linf", "autoattack_linf")
+
+
+def _run(metrics: Path, experiment: str, paradigm: str, dataset: str) -> dict[str, Any] | None:
+    return _read(metrics / experiment / f"{paradigm}-{dataset}.json")
+
+
+def e5_rows(metrics: Path) -> list[dict[str, Any]]:
+    """One E5 row per training set (natural, D_R, D_NR): U, RU, CU, CRU beside Li Table 1."""
+    results = {p: {d: _run(metrics, "E5", p, d) for d in E5_PUBLISHED} for p in PARADIGMS}
+    usefulness = {p: {d: (r or {}).get("clean_acc") for d, r in by_set.items()} for p, by_set in results.items()}
+    rows = []
+    for dataset, pub in E5_PUBLISHED.items():
+        summary = summarise(usefulness, dataset)
+        rows.append({
+            "dataset": dataset, "feature": pub["feature"],
+            "missing": [p for p in PARADIGMS if results[p][dataset] is None],
+            "U": summary["absolute"], "RU": summary["relative"], "CU": summary["cross"], "CRU": summary["cross_relative"],
+            "n_test": next((r["n_test"] for r in (results[p][dataset] for p in PARADIGMS) if r), None),
+            "published_RU": pub["RU"], "published_CRU": pub["CRU"], "published_ilyas": pub["ilyas"],
+            "published_source": f"{LI_SOURCE}, Table 1 (CIFAR-10)" if pub["RU"] else "",
+        })
+    return rows
+
+
+def _robust(result: dict[str, Any] | None, threat: str) -> float | None:
+    return None if result is None else result.get(f"robust_acc_{threat}")
+
+
+def e6_rows(metrics: Path) -> list[dict[str, Any]]:
+    """E6 rows: Table 2a (SL on robust sets, PGD vs AutoAttack) then 2b (AutoAttack per paradigm)."""
+    rows: list[dict[str, Any]] = []
+    for dataset, pub in E6A_PUBLISHED.items():
+        result = _run(metrics, "E6", "SL", dataset)
+        row: dict[str, Any] = {"table": "2a", "dataset": dataset, "source": pub["source"], "missing": result is None,
+                               "published": {t: pub[t] for t in _THREATS},
+                               "published_source": f"{LI_SOURCE}, Table 2a (CIFAR-10)"}
+        if result is not None:
+            row.update({t: _robust(result, t) for t in _THREATS})
+            row.update(clean_acc=result.get("clean_acc"), n_test=result.get("n"), attacks=result.get("attacks"))
+        rows.append(row)
+    results = {p: {d: _run(metrics, "E6", p, d) for d in E6B_PUBLISHED} for p in PARADIGMS}
+    robustness = {p: {d: _robust(r, "autoattack_linf") for d, r in by_set.items()} for p, by_set in results.items()}
+    for dataset, pub in E6B_PUBLISHED.items():
+        summary = summarise(robustness, dataset)
+        found = {p: results[p][dataset] for p in PARADIGMS if results[p][dataset] is not None}
+        rows.append({
+            "table": "2b", "dataset": dataset, "source": pub["source"],
+            "missing": [p for p in PARADIGMS if p not in found],
+            "clean_acc": {p: (results[p][dataset] or {}).get("clean_acc") for p in PARADIGMS},
+            "R": summary["absolute"], "RR": summary["relative"], "CR": summary["cross"], "CRR": summary["cross_relative"],
+            "sl_pgd_linf": _robust(results["SL"][dataset], "pgd_linf"),
+            "autoattack_version": {p: r.get("autoattack_version") for p, r in found.items()},
+            "n_test": {p: r.get("n") for p, r in found.items()},
+            "published_R": pub["R"], "published_CR": pub["CR"], "published_sl_pgd_linf": pub["sl_pgd_linf"],
+            "published_source": f"{LI_SOURCE}, Table 2b (CIFAR-10, AutoAttack Linf 4/255)",
+        })
+    return rows
+
+
 def collect(data_dir: Path = Path("data")) -> dict[str, list[dict[str, Any]]]:
     """The whole report from the metrics under ``data_dir``."""
     metrics = data_dir / "metrics"
-    return {"E1": e1_rows(metrics), "E4": e4_rows(metrics)}
+    return {"E1": e1_rows(metrics), "E4": e4_rows(metrics), "E5": e5_rows(metrics), "E6": e6_rows(metrics)}
 
 
 def pct(value: Any) -> str:
@@ -128,8 +219,86 @@ def _e4_cells(row: dict[str, Any]) -> list[str]:
             pct(row.get("nonrobust_agreement"))]
 
 
+def ratio(value: Any) -> str:
+    """A ratio or fraction with three decimals (Li et al.'s tables), or '—' when missing."""
+    return "—" if value is None else f"{value:.3f}"
+
+
+def _beside(ours: Any, paper: Any) -> str:
+    """Our value with the paper's in brackets (when there is one)."""
+    return ratio(ours) if paper is None else f"{ratio(ours)} ({paper:.3f})"
+
+
+E5_COLUMNS = ("set", *PARADIGMS, "CRU", "Ilyas")
+E5_LEGEND = ("ours (paper: Li et al. Table 1, CIFAR-10); cells: relative usefulness RU = U(set)/U(natural) of a "
+             "linear probe on each paradigm's encoder, natural row: U itself (probe accuracy); CRU = min over "
+             "paradigms; Ilyas: the SL usefulness Ilyas et al. reported; — = stage not run")
+E6A_COLUMNS = ("SL trained on", "L2 PGD", "L2 AA", "Linf PGD", "Linf AA")
+E6B_COLUMNS = ("set", *PARADIGMS, "CR", "SL PGD")
+E6_LEGEND = ("ours (paper: Li et al. Table 2, CIFAR-10): robust accuracy of encoder + linear probe on natural "
+             "test images; AA = AutoAttack, 'rand' (EOT) for randomised encoders; CR = min over paradigms; "
+             "SL PGD: SL under Linf PGD; — = stage not run")
+
+
+def _e5_cells(row: dict[str, Any]) -> list[str]:
+    if row["dataset"] == "natural":
+        cells = [ratio(row["U"][p]) for p in PARADIGMS] + [ratio(row["CU"]), "—"]
+    else:
+        cells = [_beside(row["RU"][p], row["published_RU"].get(p)) for p in PARADIGMS]
+        cells += [_beside(row["CRU"], row["published_CRU"]), ratio(row["published_ilyas"])]
+    label = "natural (U)" if row["dataset"] == "natural" else f"{row['dataset']} ({row['feature']})"
+    return [label, *cells]
+
+
+def _e6a_cells(row: dict[str, Any]) -> list[str]:
+    if row["missing"]:
+        return [f"{row['dataset']} ({row['source']})", "not run", "—", "—", "—"]
+    return [f"{row['dataset']} ({row['source']})", *(_beside(row.get(t), row["published"][t]) for t in _THREATS)]
+
+
+def _e6b_cells(row: dict[str, Any]) -> list[str]:
+    cells = [_beside(row["R"][p], row["published_R"][p]) for p in PARADIGMS]
+    cells += [_beside(row["CR"], row["published_CR"]), _beside(row["sl_pgd_linf"], row["published_sl_pgd_linf"])]
+    label = row["dataset"] if row["source"] == row["dataset"] else f"{row['dataset']} ({row['source']})"
+    return [label, *cells]
+
+
+def _e6_settings(rows: list[dict[str, Any]]) -> str:
+    for row in rows:
+        if row["table"] == "2a" and row.get("attacks"):
+            l2, linf = row["attacks"]["pgd_l2"][0], row["attacks"]["pgd_linf"][0]
+            return (f"L2 eps {l2['eps']:g} (PGD-{l2['steps']}), Linf eps {linf['eps'] * 255:.3g}/255 "
+                    f"(PGD-{linf['steps']}); {row.get('n_test')} test images for SL")
+    return "attack settings: shown once a Table 2a stage (attack_sl@SL-D_R, SL-D_R_linf) has run"
+
+
+def _paradigm_tables(report: dict[str, list[dict[str, Any]]]) -> list[Table]:
+    e5 = Table(title="E5 cross-paradigm relative usefulness, ours (paper)", caption=E5_LEGEND)
+    for col in E5_COLUMNS:
+        e5.add_column(col, justify="left" if col == "set" else "right")
+    for row in report["E5"]:
+        e5.add_row(*_e5_cells(row))
+    e6a = Table(title="E6 (2a) SL on robust sets: PGD vs AutoAttack, ours (paper)",
+                caption=f"{_e6_settings(report['E6'])}. {E6_LEGEND}")
+    for col in E6A_COLUMNS:
+        e6a.add_column(col, justify="left" if col == E6A_COLUMNS[0] else "right")
+    e6b = Table(title="E6 (2b) AutoAttack Linf robustness per paradigm, ours (paper)")
+    for col in E6B_COLUMNS:
+        e6b.add_column(col, justify="left" if col == "set" else "right")
+    for row in report["E6"]:
+        if row["table"] == "2a":
+            e6a.add_row(*_e6a_cells(row))
+        else:
+            e6b.add_row(*_e6b_cells(row))
+    return [e5, e6a, e6b]
+
+
+def _markdown_table(columns: tuple[str, ...], rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns), *("| " + " | ".join(r) + " |" for r in rows)]
+
+
 def rich_tables(report: dict[str, list[dict[str, Any]]]) -> list[Table]:
-    """The report as rich tables (E1 sources, then E4 beside the published figures)."""
+    """The report as rich tables (E1 sources, E4, E5 and E6, each beside the published figures)."""
     e1 = Table(title="E1 source models (natural test set)")
     for col in ("model", "adversarial training", "clean %", "robust L2 %", "robust Linf %"):
         e1.add_column(col)
@@ -146,11 +315,11 @@ def rich_tables(report: dict[str, list[dict[str, Any]]]) -> list[Table]:
         e4.add_column(col, justify="left" if col == "set" else "right")
     for row in report["E4"]:
         e4.add_row(*_e4_cells(row))
-    return [e1, e4]
+    return [e1, e4, *_paradigm_tables(report)]
 
 
 def markdown(report: dict[str, list[dict[str, Any]]]) -> str:
-    """The E4 table (and E1) as markdown."""
+    """The E4 table (and E1), then E5 and E6, as markdown."""
     lines = ["# advtui report", "", "## E4: train on constructed sets, test on natural data", "",
              f"{_e4_settings(report['E4'])}. {E4_LEGEND}.", "",
              "| " + " | ".join(E4_COLUMNS) + " |", "|" + "---|" * len(E4_COLUMNS)]
@@ -159,4 +328,11 @@ def markdown(report: dict[str, list[dict[str, Any]]]) -> str:
     for row in report["E1"]:
         cells = ["not run"] * 3 if row["missing"] else [pct(row["clean_acc"]), pct(row["robust_acc"]), pct(row["robust_acc_linf"])]
         lines.append(f"| {row['model']} | " + " | ".join(cells) + " |")
+    lines += ["", "## E5: cross-paradigm relative usefulness (Li et al. Table 1)", "", f"{E5_LEGEND}.", ""]
+    lines += _markdown_table(E5_COLUMNS, [_e5_cells(row) for row in report["E5"]])
+    lines += ["", "## E6: robustness of robust features (Li et al. Table 2)", "",
+              f"{_e6_settings(report['E6'])}. {E6_LEGEND}.", "", "(a) SL on robust sets, PGD vs AutoAttack", ""]
+    lines += _markdown_table(E6A_COLUMNS, [_e6a_cells(r) for r in report["E6"] if r["table"] == "2a"])
+    lines += ["", "(b) AutoAttack Linf robustness per paradigm", ""]
+    lines += _markdown_table(E6B_COLUMNS, [_e6b_cells(r) for r in report["E6"] if r["table"] == "2b"])
     return "\n".join(lines) + "\n"

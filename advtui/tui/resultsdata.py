@@ -106,8 +106,10 @@ def columns_for(experiment: str, rows: list[dict[str, Any]]) -> list[Column]:
 
 
 def row_name(row: dict[str, Any]) -> str:
-    """The name a row goes by (its dataset, model, ...)."""
-    return next((str(row[k]) for k in NAME_KEYS if k in row), "?")
+    """The name a row goes by (its dataset, model, ...), prefixed by its sub-table where an experiment has
+    several (E6's 2a and 2b both have a D_R_linf row)."""
+    name = next((str(row[k]) for k in NAME_KEYS if k in row), "?")
+    return f"{row['table']} {name}" if "table" in row else name
 
 
 def format_cell(column: Column, value: Any) -> str:

@@ -1,0 +1,209 @@
+"""Diffusion models (DM): DDPM (Ho et al. 2020) on a diffusers UNet2DModel, as in Li et al. 2023.
+
+Training is the standard epsilon-prediction objective: scale images to [-1, 1], draw t uniformly from
+0..T-1 and Gaussian noise (both from torch's global RNG), noise the images to
+x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps with a diffusers ``DDPMScheduler``, and regress the noise.
+
+The representation follows Li et al. (section 3.1), who follow Xiang et al. 2023 (DDAE): noise the image to
+a fixed step ``feature_t`` with *fresh* Gaussian noise, run the UNet, take one decoder level's activation
+and global-average-pool it to (N, C). Li publishes neither the step nor the exact layer ("the fourth
+upsampling layer"); their released classifier noises to t = 11, and DDAE's best DDPM layer on CIFAR-10
+is ``out_6`` at t = 11: the last residual block of the second decoder level (8x8, 256 channels), which is
+the output of diffusers' ``up_blocks[1]`` before its upsampler. So ``feature_block`` picks a decoder level
+(an index into ``unet.up_blocks``) and the feature is that level's last block, before upsampling (the
+block's output for the last, full-resolution level); both ``feature_t`` and ``feature_block`` are params,
+defaulting to DDAE's choice. Every call draws new noise, so the encoder is ``randomised``: attacks must
+use EOT (AutoAttack's ``rand`` version, as Li Appendix A.4 does for DDPM) and accuracies are
+expectations. Gradients flow from the features back to the input image.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from advtui.paradigms.encoder import Encoder, Paradigm, register_paradigm
+from advtui.paradigms.trainer import StepFn, StepOut
+
+
+@dataclass(frozen=True)
+class DDPMConfig:
+    """UNet shape, noise schedule and where the representation is read.
+
+    Defaults: Ho et al.'s CIFAR-10 UNet (35.7M parameters), which Li's released DM config also uses: base
+    128 channels, multipliers (1, 2, 2, 2), 2 residual blocks per level, single-head attention at 16x16,
+    dropout 0.1; 1000 linear-beta steps from 1e-4 to 0.02. ``attention[i]`` puts attention in down block
+    ``i`` and its mirror up block. ``feature_block`` indexes ``unet.up_blocks`` (0 = the coarsest level);
+    the feature is taken before that level's upsampler. Default t = 11 and level 1 (8x8, 256 channels):
+    DDAE's best DDPM features (``out_6``). ``feature_t`` and ``feature_block`` only change how the
+    encoder reads the trained UNet, not what is trained.
+    """
+
+    block_out_channels: tuple[int, ...] = (128, 256, 256, 256)
+    layers_per_block: int = 2
+    attention: tuple[bool, ...] = (False, True, False, False)
+    dropout: float = 0.1
+    norm_num_groups: int = 32
+    num_train_timesteps: int = 1000
+    beta_start: float = 1e-4
+    beta_end: float = 0.02
+    beta_schedule: Literal["linear", "squaredcos_cap_v2"] = "linear"
+    feature_t: int = 11
+    feature_block: int = 1
+
+    def __post_init__(self) -> None:
+        levels = len(self.block_out_channels)
+        checks = [
+            ("block_out_channels", levels >= 1 and all(c >= 1 for c in self.block_out_channels),
+             "must list at least one positive channel count"),
+            ("norm_num_groups", self.norm_num_groups >= 1
+             and all(c % self.norm_num_groups == 0 for c in self.block_out_channels),
+             "must divide every entry of block_out_channels (GroupNorm)"),
+            ("attention", len(self.attention) == levels, f"must have one entry per level ({levels})"),
+            ("layers_per_block", self.layers_per_block >= 1, "must be >= 1"),
+            ("dropout", 0.0 <= self.dropout < 1.0, "must lie in [0, 1)"),
+            ("num_train_timesteps", self.num_train_timesteps >= 2, "must be >= 2"),
+            ("beta_end", 0.0 < self.beta_start <= self.beta_end < 1.0, "must satisfy 0 < beta_start <= beta_end < 1"),
+            ("beta_schedule", self.beta_schedule in ("linear", "squaredcos_cap_v2"), "must be 'linear' or 'squaredcos_cap_v2'"),
+            ("feature_t", 0 <= self.feature_t < self.num_train_timesteps, f"must lie in 0..{self.num_train_timesteps - 1}"),
+            ("feature_block", 0 <= self.feature_block < levels, f"must index an up block, 0..{levels - 1}"),
+        ]
+        for name, ok, rule in checks:
+            if not ok:
+                raise ValueError(f"{name}: {rule}, got {getattr(self, name)!r}; change {name} in the DM params")
+
+    @property
+    def feature_channels(self) -> int:
+        """Channels of the representation: the width of decoder level ``feature_block``."""
+        return self.block_out_channels[::-1][self.feature_block]
+
+
+class DiffusionModel(nn.Module):
+    """The DM module: a diffusers ``UNet2DModel`` noise predictor and its ``DDPMScheduler`` (the schedule).
+
+    ``forward(x)`` on images in [0, 1] returns the epsilon-prediction loss at random steps.
+    """
+
+    arch = "ddpm_unet"
+
+    def __init__(self, cfg: DDPMConfig, image_size: int) -> None:
+        super().__init__()
+        levels = len(cfg.block_out_channels)
+        if image_size % 2 ** (levels - 1):
+            raise ValueError(
+                f"block_out_channels: {levels} levels halve the image {levels - 1} times, which {image_size} px "
+                "does not allow; use fewer levels"
+            )
+        self.cfg = cfg
+        # diffusers takes about a second to import; every pipeline stage loads this module, few build a UNet.
+        from diffusers import DDPMScheduler, UNet2DModel
+
+        self.unet = UNet2DModel(
+            sample_size=image_size,
+            block_out_channels=cfg.block_out_channels,
+            layers_per_block=cfg.layers_per_block,
+            down_block_types=tuple("AttnDownBlock2D" if a else "DownBlock2D" for a in cfg.attention),
+            up_block_types=tuple("AttnUpBlock2D" if a else "UpBlock2D" for a in reversed(cfg.attention)),
+            attention_head_dim=None,  # one head of the block's full width, as in DDPM
+            dropout=cfg.dropout,
+            norm_num_groups=cfg.norm_num_groups,
+        )
+        self.scheduler = DDPMScheduler(
+            num_train_timesteps=cfg.num_train_timesteps, beta_start=cfg.beta_start, beta_end=cfg.beta_end,
+            beta_schedule=cfg.beta_schedule,
+        )
+
+    @staticmethod
+    def to_model_range(x: Tensor) -> Tensor:
+        """Images in [0, 1] to the diffusion's data range [-1, 1]."""
+        return x * 2.0 - 1.0
+
+    def q_sample(self, x0: Tensor, t: Tensor, noise: Tensor) -> Tensor:
+        """x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) noise, for ``x0`` in [-1, 1] and steps ``t`` (N,)."""
+        return self.scheduler.add_noise(x0, noise, t)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """The DDPM loss (MSE between true and predicted noise) on images ``x`` in [0, 1]."""
+        x0 = self.to_model_range(x)
+        t = torch.randint(0, self.cfg.num_train_timesteps, (len(x),), device=x.device)
+        noise = torch.randn_like(x0)
+        return F.mse_loss(self.unet(self.q_sample(x0, t, noise), t).sample, noise)
+
+
+class _Captured(Exception):
+    """Raised by the feature hook to end the UNet's forward pass once the chosen block has run."""
+
+    def __init__(self, features: Tensor) -> None:
+        super().__init__()
+        self.features = features
+
+
+class DDPMEncoder(Encoder):
+    """Global-average-pooled decoder level ``cfg.feature_block`` at noise step ``cfg.feature_t``: randomised.
+
+    ``cfg`` may differ from the module's own in those two fields only (read features elsewhere without
+    retraining); the UNet's shape must match.
+    """
+
+    randomised = True
+
+    def __init__(self, ddpm: DiffusionModel, cfg: DDPMConfig) -> None:
+        super().__init__()
+        if replace(cfg, feature_t=ddpm.cfg.feature_t, feature_block=ddpm.cfg.feature_block) != ddpm.cfg:
+            raise ValueError(
+                "cfg: differs from the module's config in more than feature_t and feature_block; "
+                "pass the config the module was built with"
+            )
+        self.ddpm = ddpm
+        self.cfg = cfg
+        self.feature_dim = cfg.feature_channels
+
+    def forward(self, x: Tensor) -> Tensor:
+        cfg = self.cfg
+        x0 = self.ddpm.to_model_range(x)
+        t = torch.full((len(x),), cfg.feature_t, device=x.device, dtype=torch.long)
+        x_t = self.ddpm.q_sample(x0, t, torch.randn_like(x0))
+
+        def capture(module: nn.Module, args: tuple, output: Tensor | None = None) -> None:
+            raise _Captured(args[0] if output is None else output)
+
+        # The level's last block, before its upsampler: hook the upsampler's input (the full-resolution
+        # level has none; take its output). Stopping the pass there skips blocks whose output would be
+        # thrown away, up to the whole full-resolution level on every attack step.
+        level = self.ddpm.unet.up_blocks[cfg.feature_block]
+        if level.upsamplers is not None:
+            handle = level.upsamplers[0].register_forward_pre_hook(capture)
+        else:
+            handle = level.register_forward_hook(capture)
+        try:
+            self.ddpm.unet(x_t, t)
+        except _Captured as captured:
+            return captured.features.mean(dim=(2, 3))
+        finally:
+            handle.remove()
+        raise RuntimeError("DDPMEncoder: the UNet never ran its up block; its forward pass changed")
+
+
+def _ddpm_step(module: nn.Module, x: Tensor, y: Tensor) -> StepOut:
+    return StepOut(module(x))
+
+
+@register_paradigm
+class Dm(Paradigm):
+    """DM: DDPM pretraining; the encoder pools one UNet decoder block at a fixed noise step."""
+
+    name = "DM"
+    config_type = DDPMConfig
+
+    def build(self, cfg: DDPMConfig, *, num_classes: int, image_size: int) -> nn.Module:
+        return DiffusionModel(cfg, image_size)
+
+    def step(self, cfg: DDPMConfig) -> StepFn:
+        return _ddpm_step
+
+    def encoder(self, module: nn.Module, cfg: DDPMConfig) -> Encoder:
+        return DDPMEncoder(module, cfg)

@@ -1,0 +1,81 @@
+"""E5/E6 stage functions end to end on tiny params (no DVC): pretrain, probe, attack, the robust CL source
+and the set constructed from it, and the report rows built from their metrics."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from advtui.experiments import paradigm_runs
+from advtui.pipeline.params import load_params, profile_path
+from advtui.pipeline.stages import (
+    encoder_path, metrics_path, model_path, probe_path, run_attack, run_construct, run_pretrain, run_probe,
+)
+from advtui.report.tables import collect, markdown
+
+
+def _tiny_params(tmp_path):
+    data = yaml.safe_load(profile_path("smoke").read_text())
+    data["data"].update(train_size=200, test_size=60)
+    data["construct"].update(size=100, chunk=100, robust={"steps": 5, "step_size": 1.0, "eps": None})
+    for run in data["paradigms"].values():
+        run["train"].update(epochs=1, warmup_epochs=0, batch_size=50)
+    data["paradigms"]["robust_cl"]["config"]["adversarial"]["steps"] = 1
+    data["probe"]["train"].update(epochs=3, batch_size=50)
+    data["e6"].update(test_size=20, rand_test_size=2, batch_size=20)
+    for threat in ("l2", "linf"):
+        data["e6"][threat]["pgd"]["steps"] = 3
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return load_params(path)
+
+
+@pytest.mark.slow
+def test_e5_e6_stages_end_to_end(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    params = _tiny_params(tmp_path)
+
+    pre = run_pretrain(params, "SL-natural")
+    assert encoder_path("SL-natural").exists() and pre["n_train"] == 100 and pre["images_per_s"] > 0
+    assert (tmp_path / "data/live/E5/SL-natural/plots/metrics/train/loss.tsv").exists()
+    u = run_probe(params, "SL-natural")
+    assert probe_path("SL-natural").exists() and 0.0 <= u["clean_acc"] <= 1.0
+    assert u["cached_features"] is True and u["randomised"] is False
+    r = run_attack(params, "SL-natural")
+    assert r["autoattack_version"] == "standard" and r["n"] == 20
+    assert {f"robust_acc_{t}" for t in ("pgd_l2", "autoattack_l2", "pgd_linf", "autoattack_linf")} <= set(r)
+    assert r["robust_acc_autoattack_linf"] <= r["clean_acc"]
+
+    # Table 2b's CL source: adversarial SimCLR, stored beside the E1 sources, inverted into D_R_CL
+    run_pretrain(params, "robust_cl")
+    assert model_path("robust_cl").exists()
+    built = run_construct(params, "D_R_CL")
+    assert built["n"] == 100 and built["method"] == "invert"
+
+    # DDPM's encoder is randomised: its probe runs the encoder every batch, its AutoAttack is 'rand'
+    seen = []
+    real = paradigm_runs.evaluate_classifier
+
+    def spy(model, test, threats, **kwargs):
+        seen.append(threats)
+        return real(model, test, threats, **kwargs)
+
+    monkeypatch.setattr(paradigm_runs, "evaluate_classifier", spy)
+    run_pretrain(params, "DM-D_R_CL")
+    dm = run_probe(params, "DM-D_R_CL")
+    assert dm["randomised"] is True and dm["cached_features"] is False
+    dm_attack = run_attack(params, "DM-D_R_CL")
+    assert set(seen[0]) == {"pgd_linf", "autoattack_linf"} and seen[0]["autoattack_linf"][0].version == "rand"
+    assert dm_attack["autoattack_version"] == "rand" and dm_attack["n"] == 2
+
+    report = collect(tmp_path / "data")
+    natural = next(row for row in report["E5"] if row["dataset"] == "natural")
+    assert natural["U"]["SL"] == u["clean_acc"] and natural["missing"] == ["MIM", "CL", "DM"]
+    assert natural["CU"] is None  # not every paradigm ran: no cross-paradigm value
+    robust_cl = next(row for row in report["E6"] if row["table"] == "2b" and row["dataset"] == "D_R_CL")
+    assert robust_cl["R"]["DM"] == dm_attack["robust_acc_autoattack_linf"]
+    assert robust_cl["autoattack_version"] == {"DM": "rand"} and robust_cl["published_R"]["DM"] == 0.041
+    assert json.loads(metrics_path("E6", "DM-D_R_CL").read_text())["paradigm"] == "DM"
+    assert "| D_R_CL (robust w/ CL model) |" in markdown(report)

@@ -1,0 +1,112 @@
+"""Linear probing: the encoder stays frozen (weights, BatchNorm statistics, eval mode), the probe learns,
+and encoder + head is an ordinary classifier for the attacks."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from advtui.attacks.evaluate import AttackSpec, robust_accuracy
+from advtui.data.sources import load_source
+from advtui.data.synthetic import SyntheticConfig
+from advtui.experiments.probe import LinearProbe, can_cache_features, load_probe, save_probe, train_probe
+from advtui.paradigms.augment import AugmentConfig
+from advtui.paradigms.encoder import Encoder, get_paradigm, save_encoder
+from advtui.paradigms.supervised import SupervisedConfig
+from advtui.paradigms.trainer import TrainConfig, fit
+
+SL = SupervisedConfig(arch="small_cnn")
+PROBE = TrainConfig(epochs=8, batch_size=64, optimizer="adam", lr=1e-2, weight_decay=0.0)
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    cfg = SyntheticConfig()
+    return load_source("synthetic", "train", size=600, seed=0, synthetic=cfg), load_source(
+        "synthetic", "test", size=200, seed=0, synthetic=cfg
+    )
+
+
+def _sl_module(train=None, tmp_path=None):
+    torch.manual_seed(0)
+    paradigm = get_paradigm("SL")
+    module = paradigm.build(SL, num_classes=10, image_size=32)
+    if train is not None:
+        cfg = TrainConfig(epochs=5, batch_size=64, optimizer="adam", lr=2e-3, weight_decay=0.0)
+        fit(module, train, cfg, paradigm.step(SL), checkpoint=tmp_path / "sl.ckpt", progress=False)
+    return module
+
+
+def _encoder_state(encoder: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in encoder.state_dict().items()}
+
+
+@pytest.mark.parametrize("augment", [AugmentConfig(), AugmentConfig(noise_std=0.05)], ids=["cached", "per-batch"])
+def test_probe_keeps_the_encoder_frozen_in_eval_mode(tmp_path, synthetic, augment):
+    train, _ = synthetic
+    module = _sl_module()
+    module.train()  # a module left in train mode must not leak into the probe's encoder
+    encoder = get_paradigm("SL").encoder(module, SL)
+    before = _encoder_state(encoder)
+    assert any("running_mean" in k for k in before)  # small_cnn has BatchNorm: the check below means something
+    cfg = dataclasses.replace(PROBE, epochs=2, augment=augment)
+    probe, metrics = train_probe(encoder, train.select(128, 0), cfg, checkpoint=tmp_path / "p.ckpt", progress=False)
+    assert metrics["cached"] == float(not augment.active)
+    after = encoder.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before), "encoder weights or BN statistics changed"
+    assert not any(m.training for m in probe.encoder.modules())
+    assert all(not p.requires_grad and p.grad is None for p in probe.encoder.parameters())
+    assert all(p.requires_grad for p in probe.head.parameters())
+    probe.train()  # what the trainer calls every epoch
+    assert probe.head.training and not any(m.training for m in probe.encoder.modules())
+
+
+def test_probe_on_a_trained_sl_encoder_beats_chance_and_is_attackable(tmp_path, synthetic):
+    train, test = synthetic
+    module = _sl_module(train, tmp_path)
+    encoder = get_paradigm("SL").encoder(module, SL).eval().requires_grad_(False)
+    probe, _ = train_probe(encoder, train, PROBE, checkpoint=tmp_path / "p.ckpt", progress=False)
+    x, y = test.float_images(), test.labels
+    with torch.no_grad():
+        acc = (probe(x).argmax(1) == y).float().mean().item()
+    assert acc > 0.5, f"probe accuracy {acc:.2f} is not clearly above chance (0.1)"
+    # encoder + head is a classifier the attacks accept, with gradients reaching the input
+    result = robust_accuracy(probe, x[:50], y[:50], [AttackSpec(norm="linf", eps=8 / 255, steps=5, step_size=2 / 255)])
+    assert result.robust_acc <= result.clean_acc
+    xg = x[:4].clone().requires_grad_(True)
+    probe(xg).sum().backward()
+    assert xg.grad is not None and xg.grad.abs().sum() > 0
+    # stored head + stored encoder give the same classifier back
+    save_encoder(tmp_path / "enc.safetensors", "SL", module, SL, num_classes=10, image_size=32)
+    save_probe(tmp_path / "probe.safetensors", probe, encoder_path=tmp_path / "enc.safetensors", params={})
+    again = load_probe(tmp_path / "probe.safetensors")
+    with torch.no_grad():
+        assert torch.allclose(again(x[:16]), probe(x[:16]), atol=1e-5)
+
+
+def test_features_are_cached_only_for_deterministic_encoders_without_augmentation():
+    class Noisy(Encoder):
+        feature_dim = 3
+        randomised = True
+
+        def forward(self, x):
+            return x.mean((2, 3)) + torch.randn(len(x), 3)
+
+    noisy, plain = Noisy(), Noisy()
+    plain.randomised = False
+    assert not can_cache_features(noisy, PROBE)
+    assert can_cache_features(plain, PROBE)
+    assert not can_cache_features(plain, dataclasses.replace(PROBE, augment=AugmentConfig(flip=True)))
+    assert LinearProbe(noisy, 10).randomised and not LinearProbe(plain, 10).randomised
+
+
+def test_probe_of_a_changed_encoder_is_refused(tmp_path):
+    module = _sl_module()
+    encoder = get_paradigm("SL").encoder(module, SL)
+    enc_path = save_encoder(tmp_path / "enc.safetensors", "SL", module, SL, num_classes=10, image_size=32, params={"v": 1})
+    save_probe(tmp_path / "probe.safetensors", LinearProbe(encoder, 10), encoder_path=enc_path, params={})
+    save_encoder(enc_path, "SL", module, SL, num_classes=10, image_size=32, params={"v": 2})
+    with pytest.raises(ValueError, match="rerun its probe stage"):
+        load_probe(tmp_path / "probe.safetensors")
