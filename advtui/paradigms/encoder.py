@@ -41,6 +41,18 @@ class Encoder(nn.Module):
     randomised: bool = False
 
 
+class FeatureEncoder(Encoder):
+    """The ``features`` method of a module (a classifier's penultimate layer, a SimCLR backbone) as an encoder."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+        self.feature_dim = int(model.feature_dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.model.features(x)
+
+
 class Paradigm(ABC):
     """One learning paradigm: its config type, trainable module, loss step and encoder."""
 

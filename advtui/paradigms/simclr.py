@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from advtui.attacks.objectives import Evaluation, Objective
 from advtui.attacks.pgd import attack_mode, pgd
 from advtui.models.registry import create_model
-from advtui.paradigms.encoder import Encoder, Paradigm, register_paradigm
+from advtui.paradigms.encoder import Encoder, FeatureEncoder, Paradigm, register_paradigm
 from advtui.paradigms.supervised import AdversarialConfig
 from advtui.paradigms.trainer import StepFn, StepOut
 from advtui.paradigms.views import SimCLRViews, ViewConfig
@@ -195,18 +195,6 @@ def simclr_step(cfg: SimCLRConfig) -> StepFn:
     return step
 
 
-class _BackboneEncoder(Encoder):
-    """A SimCLR model's backbone representation (before the projection)."""
-
-    def __init__(self, model: SimCLRModel) -> None:
-        super().__init__()
-        self.model = model
-        self.feature_dim = model.feature_dim
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.model.features(x)
-
-
 @register_paradigm
 class SimCLR(Paradigm):
     """CL: SimCLR contrastive learning (adversarial when ``adversarial.eps > 0``); encoder = the backbone."""
@@ -223,4 +211,4 @@ class SimCLR(Paradigm):
     def encoder(self, module: nn.Module, cfg: SimCLRConfig) -> Encoder:
         if not isinstance(module, SimCLRModel):
             raise ValueError(f"module: expected a SimCLRModel, got {type(module).__name__}; build it with the CL paradigm")
-        return _BackboneEncoder(module)
+        return FeatureEncoder(module)

@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from advtui.attacks.pgd import pgd_attack
 from advtui.data.imageset import ImageSet
 from advtui.models.registry import Classifier, create_model
-from advtui.paradigms.encoder import Encoder, Paradigm, register_paradigm
+from advtui.paradigms.encoder import Encoder, FeatureEncoder, Paradigm, register_paradigm
 from advtui.paradigms.trainer import StepFn, StepOut, TrainConfig, fit
 
 
@@ -129,18 +129,6 @@ class SupervisedConfig:
     adversarial: AdversarialConfig = field(default_factory=AdversarialConfig)
 
 
-class _FeatureEncoder(Encoder):
-    """A classifier's penultimate layer as the representation (SL's encoder)."""
-
-    def __init__(self, model: Classifier) -> None:
-        super().__init__()
-        self.model = model
-        self.feature_dim = model.feature_dim
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.model.features(x)
-
-
 @register_paradigm
 class Supervised(Paradigm):
     """SL: supervised (or adversarial) training of a classifier; the encoder is its penultimate layer."""
@@ -155,4 +143,4 @@ class Supervised(Paradigm):
         return supervised_step(cfg.adversarial)
 
     def encoder(self, module: nn.Module, cfg: SupervisedConfig) -> Encoder:
-        return _FeatureEncoder(module)
+        return FeatureEncoder(module)
