@@ -1,5 +1,8 @@
 """The papers' architectures from timm/torchvision, adapted to small inputs (never pretrained, no downloads).
 
+timm and torchvision are imported inside the factories: they take about two seconds to import, and every
+pipeline stage imports this registry while the smoke profile builds none of these networks.
+
 ImageNet networks shrink a 224 px input 4x in their stem (strided conv + max-pool) before the first stage.
 On 32 px images that leaves 1x1 maps long before the last stage, so the usual CIFAR variants drop the
 stem's downsampling. One rule covers every architecture here: the stem downsamples by ``_stem_factor``:
@@ -9,12 +12,7 @@ so the first stage always sees maps of roughly 32-56 px.
 
 from __future__ import annotations
 
-import timm
-import torchvision
 from torch import nn
-from torchvision.models.inception import BasicConv2d
-from torchvision.models.vgg import cfgs as vgg_cfgs
-from torchvision.models.vgg import make_layers as make_vgg_layers
 
 from advtui.models.registry import register_model
 
@@ -36,6 +34,8 @@ def _pooled(features: nn.Module) -> nn.Sequential:
 
 
 def _timm_resnet(name: str, img_size: int) -> tuple[nn.Module, int]:
+    import timm
+
     net = timm.create_model(name, pretrained=False, num_classes=0)
     factor = _stem_factor(img_size)
     if factor < 4:
@@ -60,6 +60,8 @@ def resnet50(img_size: int) -> tuple[nn.Module, int]:
 @register_model("densenet121")
 def densenet121(img_size: int) -> tuple[nn.Module, int]:
     """timm DenseNet-121; at 32 px a 3x3 stride-1 stem without max-pool. 1024 features."""
+    import timm
+
     net = timm.create_model("densenet121", pretrained=False, num_classes=0)
     factor = _stem_factor(img_size)
     if factor < 4:
@@ -74,7 +76,9 @@ def vgg16(img_size: int) -> tuple[nn.Module, int]:
     """torchvision VGG-16-BN conv stack and global average pooling (the CIFAR VGG: one linear layer on
     512 features instead of the ImageNet 4096-wide MLP, at every size)."""
     # only the conv stack: building the whole vgg16_bn would initialise 120M unused MLP weights
-    features = make_vgg_layers(vgg_cfgs["D"], batch_norm=True)
+    from torchvision.models.vgg import cfgs, make_layers
+
+    features = make_layers(cfgs["D"], batch_norm=True)
     for m in features.modules():
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
@@ -86,6 +90,8 @@ def vgg16(img_size: int) -> tuple[nn.Module, int]:
 def mobilenetv2(img_size: int) -> tuple[nn.Module, int]:
     """torchvision MobileNetV2; at 32 px the stem conv and the first stride-2 block run at stride 1
     (total stride 8 instead of 32, as in the common CIFAR version). 1280 features."""
+    import torchvision
+
     features = torchvision.models.mobilenet_v2(weights=None).features
     factor = _stem_factor(img_size)
     if factor < 4:
@@ -102,6 +108,9 @@ def inception_v3(img_size: int) -> tuple[nn.Module, int]:
     one max-pool at 64 px. Changing the stem, rather than upsampling 32 px images to 75+ px, keeps the
     compute of the usual CIFAR Inception-v3 and adds no interpolated pixels for attacks to go through.
     2048 features."""
+    import torchvision
+    from torchvision.models.inception import BasicConv2d
+
     net = torchvision.models.inception_v3(weights=None, aux_logits=False, init_weights=True)
     factor = _stem_factor(img_size)
     if factor < 4:

@@ -26,7 +26,6 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 import torch
-from timm.models.vision_transformer import Block, VisionTransformer, init_weights_vit_timm
 from torch import Tensor, nn
 from torch.nn.init import trunc_normal_
 
@@ -119,6 +118,9 @@ class MaskedAutoencoder(nn.Module):
                 f"patch_size: {cfg.patch_size} does not divide the image size {image_size}; pick a patch size that does"
             )
         self.cfg = cfg
+        # timm (with torchvision) takes about two seconds to import; every pipeline stage loads this module.
+        from timm.models.vision_transformer import Block, VisionTransformer, init_weights_vit_timm
+
         # The encoder pools (cfg.pool); timm's own head stays off, and fc_norm=False keeps its final
         # LayerNorm on every token, where the decoder trains it (a post-pooling norm never would be).
         self.vit = VisionTransformer(
