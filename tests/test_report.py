@@ -8,7 +8,7 @@ import sys
 from typer.testing import CliRunner
 
 from advtui.cli.main import app
-from advtui.data.store import write_json
+from advtui.files import write_json
 from advtui.report.tables import collect, markdown
 
 

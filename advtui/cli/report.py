@@ -18,7 +18,7 @@ def report(
     data_dir: Path = typer.Option(Path("data"), help="Folder holding metrics/ (the pipeline's data folder)."),
 ) -> None:
     """Show the E1, E4, E5 and E6 tables; a row whose stage has not run is marked 'not run'."""
-    from advtui.data.store import write_json
+    from advtui.files import write_json
     from advtui.report.tables import collect, markdown, rich_tables
 
     result = collect(data_dir)

@@ -24,7 +24,8 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor
 
 from advtui.data.imageset import ImageSet
-from advtui.data.store import atomic_path, load_artifact
+from advtui.data.store import load_artifact
+from advtui.files import atomic_path
 from advtui.data.synthetic import SyntheticConfig, make_synthetic
 
 SourceName = Literal["synthetic", "cifar10", "imagefolder", "constructed"]

@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from advtui import __version__
+from advtui.files import atomic_path
 
 KINDS = ("model", "dataset")
 _HEADER_KEYS = ("kind", "arch", "paradigm", "sources", "params", "params_digest", "advtui_version")
@@ -59,18 +59,6 @@ class Artifact:
         """The header as one dict (extra entries merged in)."""
         head = {k: getattr(self, k) for k in _HEADER_KEYS}
         return {**self.extra, **head}
-
-
-def atomic_path(path: Path) -> Path:
-    """A fresh temp path beside ``path`` (same filesystem, so ``os.replace`` is atomic)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    # mkstemp makes the file private (0600); artifacts are shared through DVC, so use the usual mode.
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    return Path(tmp)
 
 
 def save_artifact(
@@ -174,15 +162,3 @@ def load_artifact(
         advtui_version=meta.get("advtui_version", ""),
         extra={k: v for k, v in decoded.items() if k not in _HEADER_KEYS},
     )
-
-
-def write_json(path: str | os.PathLike, obj: Any) -> Path:
-    """Write ``obj`` as pretty JSON to ``path`` atomically (metrics and progress files)."""
-    path = Path(path)
-    tmp = atomic_path(path)
-    try:
-        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path

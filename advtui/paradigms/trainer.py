@@ -34,7 +34,8 @@ import torch
 from torch import Tensor, nn
 
 from advtui.data.imageset import ImageSet
-from advtui.data.store import atomic_path, params_digest
+from advtui.data.store import params_digest
+from advtui.files import atomic_path
 from advtui.paradigms.augment import AugmentConfig, augment
 from advtui.runtime import seed_everything
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from advtui.data.store import atomic_path
+from advtui.files import atomic_path
 from advtui.experiments.common import DataParams, ModelParams
 from advtui.experiments.construct import ConstructParams
 from advtui.experiments.evaluation import AttackParams

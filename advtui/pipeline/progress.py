@@ -12,9 +12,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from advtui.data.store import write_json
+from advtui.files import write_json
 
 PROGRESS_DIR = Path("data/progress")
+
+
+def progress_path(stage: str, folder: Path = PROGRESS_DIR) -> Path:
+    """The progress file of ``stage`` (e.g. ``construct@D_R`` -> ``data/progress/construct-D_R.json``)."""
+    return folder / f"{stage.replace('@', '-')}.json"
 
 
 class StageProgress:
@@ -22,7 +27,7 @@ class StageProgress:
 
     def __init__(self, stage: str, folder: Path = PROGRESS_DIR, min_interval: float = 0.25) -> None:
         self.stage = stage
-        self.path = folder / f"{stage.replace('@', '-')}.json"
+        self.path = progress_path(stage, folder)
         self.min_interval = min_interval
         self._last = 0.0
         self._phase_start = time.time()

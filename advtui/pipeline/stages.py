@@ -12,7 +12,7 @@ from pathlib import Path
 from torch import nn
 
 from advtui.data.imageset import ImageSet
-from advtui.data.store import write_json
+from advtui.files import write_json
 from advtui.experiments.common import natural_split
 from advtui.experiments.construct import RECIPES, construct_dataset, recipe, source_images
 from advtui.experiments.evaluation import evaluate_classifier

@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from advtui.pipeline.progress import progress_path
 from advtui.tui.runs import StageHistory, dvc_executable
 
 #: Experiment group of each stage family, in display order; a family not listed forms its own group.
@@ -51,8 +52,8 @@ class Stage:
 
     @property
     def progress_file(self) -> str:
-        """Its live progress file (``advtui.pipeline.progress``'s naming)."""
-        return f"data/progress/{self.name.replace('@', '-')}.json"
+        """Its live progress file."""
+        return str(progress_path(self.name))
 
     @property
     def live_dir(self) -> str | None:

@@ -17,10 +17,11 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from advtui.files import write_json
 
 RUNS_DIR = Path(".advtui") / "runs"
 #: Seconds between SIGINT (DVC and the stage stop cleanly, keeping finished chunks and checkpoints)
@@ -30,21 +31,6 @@ KILL_GRACE_S = 5.0
 _WRAPPER = "advtui.tui.runwrap"
 # Wrappers this process started: polled so that a finished one is reaped, not left a zombie.
 _CHILDREN: dict[int, subprocess.Popen] = {}
-
-
-def write_json_atomic(path: Path, obj: object) -> None:
-    """Write JSON through a temp file and a rename, so a reader never sees half a record.
-
-    (``advtui.data.store.write_json`` does the same but imports torch, which the app must not.)
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(obj, handle, indent=2, sort_keys=True)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
 
 
 @dataclass
@@ -84,7 +70,7 @@ class RunRecord:
 
     def save(self, path: Path) -> None:
         """Write the record atomically (the app and the wrapper may read it at any moment)."""
-        write_json_atomic(path, asdict(self))
+        write_json(path, asdict(self))
 
     @property
     def current_stage(self) -> str | None:
