@@ -36,10 +36,9 @@ import torch
 from pyautoattack import AutoAttack
 from torch import Tensor, nn
 
-from advtui.attacks.pgd import NORMS, attack_mode
+from advtui.attacks.pgd import attack_mode
+from advtui.catalog.attacks import NORMS, VERSIONS, Version
 
-Version = Literal["standard", "rand"]
-VERSIONS: tuple[str, ...] = ("standard", "rand")
 _PACKAGE_NORM = {"l2": "L2", "linf": "Linf"}
 _STATE_FORMAT = 1
 # The package's targeted attacks try the 9 runner-up classes; DLR losses need 3 (untargeted) or

@@ -19,15 +19,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Literal
-
 import torch
 from torch import Tensor, nn
 
 from advtui.attacks.objectives import CrossEntropy, Objective, TargetedCrossEntropy
+from advtui.catalog.attacks import NORMS, Norm
 
-Norm = Literal["l2", "linf"]
-NORMS: tuple[str, ...] = ("l2", "linf")
 _TINY = 1e-12
 
 
