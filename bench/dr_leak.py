@@ -17,12 +17,13 @@ import tempfile
 import time
 
 import torch
-from advtui.pipeline.params import load_params
+from advtui.catalog.params import load_params
 from advtui.experiments.common import natural_split
 from advtui.experiments.construct import source_images
 from advtui.models.registry import create_model
-from advtui.paradigms.supervised import AdversarialConfig, train_classifier, accuracy
-from advtui.paradigms.augment import AugmentConfig
+from advtui.paradigms.supervised import train_classifier, accuracy
+from advtui.catalog.training import AdversarialConfig
+from advtui.catalog.training import AugmentConfig
 from advtui.attacks.inversion import invert, pick_other_starts
 from advtui.attacks.pgd import pgd_attack
 from advtui.data.probes import probe_agreement

@@ -18,9 +18,10 @@ import time
 
 import torch
 
-from advtui.data.synthetic import SyntheticConfig, make_synthetic
+from advtui.data.synthetic import make_synthetic
+from advtui.catalog.data import SyntheticConfig
 from advtui.paradigms.encoder import get_paradigm
-from advtui.pipeline.params import load_params
+from advtui.catalog.params import load_params
 
 
 def throughput(paradigm: str, cfg: object, x: torch.Tensor, y: torch.Tensor, steps: int) -> tuple[float, float]:

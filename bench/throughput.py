@@ -39,8 +39,10 @@ from torch import Tensor, nn
 import advtui
 from advtui.attacks.pgd import pgd_attack
 from advtui.models.registry import create_model, list_models
-from advtui.paradigms.supervised import AdversarialConfig, supervised_step
-from advtui.paradigms.trainer import StepFn, TrainConfig
+from advtui.paradigms.supervised import supervised_step
+from advtui.catalog.training import AdversarialConfig
+from advtui.paradigms.trainer import StepFn
+from advtui.catalog.training import TrainConfig
 from advtui.runtime import pick_device
 
 # (batch, PGD steps) per model when --batch / --steps are not given: ResNet-18 at 32 px runs at ~10-30

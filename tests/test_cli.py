@@ -9,7 +9,7 @@ import yaml
 from typer.testing import CliRunner
 
 from advtui.cli.main import app
-from advtui.pipeline.params import profile_path
+from advtui.catalog.params import profile_path
 
 runner = CliRunner()
 

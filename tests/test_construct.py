@@ -9,12 +9,14 @@ import torch
 
 from advtui.data.store import load_artifact
 from advtui.experiments import construct as construct_mod
-from advtui.experiments.common import DataParams, save_classifier
-from advtui.experiments.construct import ConstructParams, InversionConfig, RelabelConfig, construct_dataset, make_plan
+from advtui.experiments.common import save_classifier
+from advtui.catalog.data import DataParams
+from advtui.experiments.construct import construct_dataset, make_plan
+from advtui.catalog.params import ConstructParams, InversionConfig, RelabelConfig
 from advtui.models.registry import create_model
-from advtui.paradigms.augment import AugmentConfig
+from advtui.catalog.training import AugmentConfig
 from advtui.paradigms.supervised import train_classifier
-from advtui.paradigms.trainer import TrainConfig
+from advtui.catalog.training import TrainConfig
 from advtui.runtime import seed_everything
 
 DATA = DataParams(train_size=600, test_size=100)

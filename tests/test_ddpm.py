@@ -8,11 +8,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from advtui.data.synthetic import SyntheticConfig, make_synthetic
-from advtui.paradigms.ddpm import DDPMConfig, DDPMEncoder, DiffusionModel
+from advtui.data.synthetic import make_synthetic
+from advtui.catalog.data import SyntheticConfig
+from advtui.paradigms.ddpm import DDPMEncoder, DiffusionModel
+from advtui.catalog.training import DDPMConfig
 from advtui.data.imageset import ImageSet
 from advtui.paradigms.encoder import Encoder, get_paradigm, load_encoder, representations, save_encoder
-from advtui.paradigms.trainer import TrainConfig, fit
+from advtui.paradigms.trainer import fit
+from advtui.catalog.training import TrainConfig
 from advtui.schema import ParamsError, build
 from test_mae import assert_resume_is_exact, linear_probe_accuracy
 

@@ -9,7 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from advtui.attacks.evaluate import AttackSpec, robust_accuracy, spec_names
+from advtui.attacks.evaluate import robust_accuracy, spec_names
+from advtui.catalog.attacks import AttackSpec
 from linear_ground_truth import interior_points, linear_model, predict, untargeted_distance
 
 SHAPE = (1, 4, 4)

@@ -11,10 +11,11 @@ import yaml
 from advtui.data.store import load_artifact
 from advtui.experiments.common import load_classifier, save_classifier
 from advtui.experiments.construct import construct_dataset, source_images
-from advtui.experiments.gallery import GALLERY_SETS, pick_sources
+from advtui.experiments.gallery import pick_sources
+from advtui.catalog.names import GALLERY_SETS
 from advtui.models.registry import create_model
 from advtui.pipeline import stages
-from advtui.pipeline.params import parse_params, profile_path
+from advtui.catalog.params import parse_params, profile_path
 from advtui.runtime import seed_everything
 from advtui.tui.galleryfile import GALLERY_FILE, read_gallery
 

@@ -8,10 +8,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from advtui.data.synthetic import SyntheticConfig, make_synthetic
+from advtui.data.synthetic import make_synthetic
+from advtui.catalog.data import SyntheticConfig
 from advtui.paradigms.encoder import get_paradigm, load_encoder, representations, save_encoder
-from advtui.paradigms.mae import MAEConfig, MaskedAutoencoder, masked_mse, random_masking
-from advtui.paradigms.trainer import TrainConfig, fit
+from advtui.paradigms.mae import MaskedAutoencoder, masked_mse, random_masking
+from advtui.catalog.training import MAEConfig
+from advtui.paradigms.trainer import fit
+from advtui.catalog.training import TrainConfig
 from advtui.schema import ParamsError, build
 
 TINY = MAEConfig(embed_dim=32, depth=2, num_heads=2, decoder_dim=32, decoder_depth=1, decoder_heads=2)

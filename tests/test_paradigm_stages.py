@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from advtui.experiments import paradigm_runs
-from advtui.pipeline.params import load_params, profile_path
+from advtui.catalog.params import load_params, profile_path
 from advtui.pipeline.stages import (
     encoder_path, metrics_path, model_path, probe_path, run_attack, run_construct, run_pretrain, run_probe,
 )

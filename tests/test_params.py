@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from advtui.pipeline.params import PROFILES, load_params, parse_params, profile_path, use_profile
+from advtui.catalog.params import PROFILES, load_params, parse_params, profile_path, use_profile
 from advtui.schema import ParamsError
 
 

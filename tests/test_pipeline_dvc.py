@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from advtui.pipeline.params import profile_path
+from advtui.catalog.params import profile_path
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow

@@ -8,14 +8,16 @@ import dataclasses
 import pytest
 import torch
 
-from advtui.attacks.evaluate import AttackSpec, robust_accuracy
+from advtui.attacks.evaluate import robust_accuracy
+from advtui.catalog.attacks import AttackSpec
 from advtui.data.sources import load_source
-from advtui.data.synthetic import SyntheticConfig
+from advtui.catalog.data import SyntheticConfig
 from advtui.experiments.probe import LinearProbe, can_cache_features, load_probe, save_probe, train_probe
-from advtui.paradigms.augment import AugmentConfig
+from advtui.catalog.training import AugmentConfig
 from advtui.paradigms.encoder import Encoder, get_paradigm, save_encoder
-from advtui.paradigms.supervised import SupervisedConfig
-from advtui.paradigms.trainer import TrainConfig, fit
+from advtui.catalog.training import SupervisedConfig
+from advtui.paradigms.trainer import fit
+from advtui.catalog.training import TrainConfig
 
 SL = SupervisedConfig(arch="small_cnn")
 PROBE = TrainConfig(epochs=8, batch_size=64, optimizer="adam", lr=1e-2, weight_decay=0.0)

@@ -11,12 +11,15 @@ import torch.nn.functional as F
 
 from advtui.data.imageset import ImageSet
 from advtui.data.sources import load_source
-from advtui.data.synthetic import SyntheticConfig
+from advtui.catalog.data import SyntheticConfig
 from advtui.paradigms.encoder import get_paradigm, list_paradigms, load_encoder, representations, save_encoder
-from advtui.paradigms.simclr import InfoNCE, SimCLRConfig, SimCLRModel, adversarial_view, nt_xent
-from advtui.paradigms.supervised import AdversarialConfig
-from advtui.paradigms.trainer import TrainConfig, fit
-from advtui.paradigms.views import SimCLRViews, ViewConfig
+from advtui.paradigms.simclr import InfoNCE, SimCLRModel, adversarial_view, nt_xent
+from advtui.catalog.training import SimCLRConfig
+from advtui.catalog.training import AdversarialConfig
+from advtui.paradigms.trainer import fit
+from advtui.catalog.training import TrainConfig
+from advtui.paradigms.views import SimCLRViews
+from advtui.catalog.training import ViewConfig
 from advtui.schema import ParamsError, build
 
 # Views a small CNN can learn from in seconds on CPU: SimCLR's crop and flip, no colour distortion.

@@ -15,7 +15,8 @@ import advtui.data.sources as sources
 from advtui.data.imageset import ImageSet
 from advtui.data.sources import load_source
 from advtui.data.store import save_artifact
-from advtui.data.synthetic import SyntheticConfig, make_synthetic
+from advtui.data.synthetic import make_synthetic
+from advtui.catalog.data import SyntheticConfig
 
 
 @pytest.fixture(autouse=True)

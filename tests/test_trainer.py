@@ -12,11 +12,15 @@ import torch
 
 import advtui.paradigms.trainer as trainer_module
 from advtui.attacks.pgd import pgd_attack
-from advtui.data.synthetic import SyntheticConfig, make_synthetic
+from advtui.data.synthetic import make_synthetic
+from advtui.catalog.data import SyntheticConfig
 from advtui.models import create_model
-from advtui.paradigms.augment import AugmentConfig, augment, random_crop
-from advtui.paradigms.supervised import AdversarialConfig, accuracy, supervised_step, train_classifier
-from advtui.paradigms.trainer import StepOut, TrainConfig, fit, lr_factor
+from advtui.paradigms.augment import augment, random_crop
+from advtui.catalog.training import AugmentConfig
+from advtui.paradigms.supervised import accuracy, supervised_step, train_classifier
+from advtui.catalog.training import AdversarialConfig
+from advtui.paradigms.trainer import StepOut, fit, lr_factor
+from advtui.catalog.training import TrainConfig
 from advtui.runtime import seed_everything
 
 GREY = dict(mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))

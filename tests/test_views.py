@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from advtui.data.sources import load_source
-from advtui.paradigms.views import SimCLRViews, ViewConfig
+from advtui.paradigms.views import SimCLRViews
+from advtui.catalog.training import ViewConfig
 from advtui.schema import ParamsError, build
 
 _OFF = dict(min_scale=1.0, max_scale=1.0, min_ratio=1.0, max_ratio=1.0, flip_p=0.0, jitter_p=0.0, grayscale_p=0.0)

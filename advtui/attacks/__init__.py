@@ -1,7 +1,8 @@
 """Attacks: the one PGD loop, its objectives, representation inversion, AutoAttack, robust accuracy."""
 
 from advtui.attacks.autoattack import AutoAttackResult, run_autoattack
-from advtui.attacks.evaluate import AttackSpec, RobustResult, robust_accuracy
+from advtui.attacks.evaluate import RobustResult, robust_accuracy
+from advtui.catalog.attacks import AttackSpec
 from advtui.attacks.inversion import invert, noise_starts, pick_other_starts
 from advtui.attacks.objectives import CrossEntropy, Objective, RepresentationDistance, TargetedCrossEntropy
 from advtui.attacks.pgd import attack_mode, pgd, pgd_attack

@@ -58,3 +58,8 @@ class AttackSpec:
             return f"aa-{self.version}-{self.norm}-eps{self.eps:g}"
         restarts = f"x{self.restarts}" if self.restarts > 1 else ""
         return f"pgd{self.steps}{restarts}-{self.norm}-eps{self.eps:g}"
+
+
+def autoattack_version(randomised: bool) -> Version:
+    """AutoAttack's version for an encoder (Li et al. A.4): 'rand' (EOT) when it is randomised, else 'standard'."""
+    return "rand" if randomised else "standard"

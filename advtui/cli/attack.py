@@ -11,7 +11,7 @@ from rich.table import Table
 
 from advtui.cli.errors import guarded
 from advtui.cli.options import ParamsOption, progress_printer
-from advtui.pipeline.params import load_params
+from advtui.catalog.params import load_params
 
 
 @guarded
@@ -35,7 +35,7 @@ def attack(
 
     import torch
 
-    from advtui.attacks.evaluate import AttackSpec
+    from advtui.catalog.attacks import AttackSpec
     from advtui.experiments.common import load_classifier, natural_split
     from advtui.experiments.evaluation import evaluate_classifier
     from advtui.runtime import pick_device

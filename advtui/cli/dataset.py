@@ -9,7 +9,7 @@ from rich.console import Console
 
 from advtui.cli.errors import guarded
 from advtui.cli.options import ParamsOption
-from advtui.pipeline.params import load_params
+from advtui.catalog.params import load_params
 
 app = typer.Typer(help="Look at datasets: the natural data of the params, or a constructed set.", no_args_is_help=True)
 

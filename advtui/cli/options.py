@@ -7,7 +7,7 @@ import time
 
 import typer
 
-from advtui.pipeline.params import PARAMS_FILE
+from advtui.catalog.params import PARAMS_FILE
 
 ParamsOption = typer.Option(PARAMS_FILE, "--params", "-p", help="Params file to read (see `advtui profile --help`).")
 

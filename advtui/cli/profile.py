@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 
 from advtui.cli.errors import guarded
-from advtui.pipeline.params import PARAMS_FILE, PROFILES, load_params, profile_path, use_profile
+from advtui.catalog.params import PARAMS_FILE, PROFILES, load_params, profile_path, use_profile
 
 app = typer.Typer(help=f"Params profiles ({', '.join(PROFILES)}): one command switches params.yaml.", no_args_is_help=True)
 

@@ -9,7 +9,7 @@ from rich.console import Console
 
 from advtui.cli.errors import guarded
 from advtui.cli.options import ParamsOption
-from advtui.pipeline.params import load_params
+from advtui.catalog.params import load_params
 
 FAMILIES = {
     "source": "E1: train a source model (standard, robust_l2, robust_linf)",

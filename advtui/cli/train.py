@@ -10,8 +10,8 @@ from rich.console import Console
 
 from advtui.cli.errors import guarded
 from advtui.cli.options import ParamsOption
-from advtui.pipeline.params import load_params
-from advtui.experiments.sources import SOURCE_MODELS
+from advtui.catalog.params import load_params
+from advtui.catalog.names import SOURCE_MODELS
 
 
 @guarded

@@ -25,15 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from advtui.data.synthetic import (
-    SyntheticConfig,
-    background_basis,
-    class_colours,
-    grating_spec,
-    high_pass,
-    nonrobust_tiles,
-    render_masks,
-)
+from advtui.data.synthetic import background_basis, class_colours, grating_spec, high_pass, nonrobust_tiles, render_masks
+from advtui.catalog.data import SyntheticConfig
 
 _LOWPASS_SIGMA = 1.0  # px: removes the planted pattern and pixel noise, keeps a 20-px shape's outline
 _CHUNK = 1024  # images per batch, bounds the memory of the score maps

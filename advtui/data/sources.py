@@ -26,7 +26,8 @@ from torch import Tensor
 from advtui.data.imageset import ImageSet
 from advtui.data.store import load_artifact
 from advtui.files import atomic_path
-from advtui.data.synthetic import SyntheticConfig, make_synthetic
+from advtui.data.synthetic import make_synthetic
+from advtui.catalog.data import SyntheticConfig
 
 SourceName = Literal["synthetic", "cifar10", "imagefolder", "constructed"]
 SOURCES: tuple[str, ...] = ("synthetic", "cifar10", "imagefolder", "constructed")

@@ -23,14 +23,14 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from typing import Literal
+from dataclasses import asdict
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from advtui.data.imageset import ImageSet
+from advtui.catalog.data import SHAPE_NAMES, SyntheticConfig
 
 
 def _box(u: Tensor, v: Tensor, half_w: float, half_h: float, cu: float = 0.0, cv: float = 0.0) -> Tensor:
@@ -71,68 +71,8 @@ SHAPES: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
     "crescent": lambda u, v: torch.maximum(_circle(u, v, 0.92), -_circle(u, v, 0.72, cu=0.42)),
     "checker": lambda u, v: torch.minimum(_box(u, v, 0.42, 0.42, -0.48, -0.48), _box(u, v, 0.42, 0.42, 0.48, 0.48)),
 }
-
-
-@dataclass(frozen=True)
-class SyntheticConfig:
-    """Every tunable of the synthetic dataset (DESIGN section 7); the defaults are the measured prototype's.
-
-    Lengths are in pixels except ``shape_radius`` (a fraction of ``image_size``). ``pattern_seed`` draws the
-    class shapes (a choice from ``SHAPES``) and the class patterns; the image seed is an argument of
-    ``make_synthetic``.
-    """
-
-    num_classes: int = 10
-    image_size: int = 32
-    robust_amplitude: float = 0.25
-    background_low: float = 0.35
-    background_high: float = 0.65
-    background_grid: int = 3
-    shape_radius: float = 0.3
-    jitter: float = 3.0
-    scale_jitter: float = 0.1
-    nonrobust_norm: float = 0.5
-    tile: int = 16
-    wrong_shape_frac: float = 0.1
-    variant: Literal["default", "entangled"] = "default"
-    grating_period: float = 3.5
-    colour: Literal["random", "class"] = "random"
-    colour_jitter: float = 0.3
-    pattern_seed: int = 0
-
-    def __post_init__(self) -> None:
-        checks = [
-            ("num_classes", 2 <= self.num_classes <= len(SHAPES), f"must lie in 2..{len(SHAPES)} (one library shape per class)"),
-            ("image_size", self.image_size >= 16, "must be >= 16 pixels"),
-            ("robust_amplitude", 0.0 <= self.robust_amplitude <= 1.0, "must lie in [0, 1]"),
-            ("background_low", 0.0 <= self.background_low <= self.background_high, "must lie in [0, background_high]"),
-            ("background_high", self.background_high <= 1.0, "must be <= 1"),
-            ("background_grid", self.background_grid >= 2, "must be >= 2 control points per side"),
-            ("shape_radius", 0.0 < self.shape_radius < 0.5, "must lie in (0, 0.5) of the image size"),
-            ("jitter", self.jitter >= 0.0, "must be >= 0 pixels"),
-            ("scale_jitter", 0.0 <= self.scale_jitter < 0.5, "must lie in [0, 0.5)"),
-            ("nonrobust_norm", self.nonrobust_norm >= 0.0, "must be >= 0"),
-            ("tile", self.tile >= 2 and self.image_size % self.tile == 0, f"must be >= 2 and divide image_size {self.image_size}"),
-            ("wrong_shape_frac", 0.0 <= self.wrong_shape_frac <= 1.0, "must lie in [0, 1]"),
-            ("variant", self.variant in ("default", "entangled"), "must be 'default' or 'entangled'"),
-            ("grating_period", self.grating_period * (1.0 - self.scale_jitter) > 2.0, "must stay above 2 pixels (Nyquist) at the smallest scale"),
-            ("colour", self.colour in ("random", "class"), "must be 'random' or 'class'"),
-            ("colour_jitter", self.colour_jitter >= 0.0, "must be >= 0"),
-        ]
-        for name, ok, rule in checks:
-            if not ok:
-                raise ValueError(f"{name}: {rule}, got {getattr(self, name)!r}; change {name} in the synthetic params")
-        reach = self.image_size * self.shape_radius * (1.0 + self.scale_jitter) + self.jitter
-        if reach > self.image_size / 2 - 1:
-            raise ValueError(
-                f"shape_radius: shapes reach {reach:.1f} px from the centre of a {self.image_size} px image; "
-                "lower shape_radius, jitter or scale_jitter"
-            )
-
-    @property
-    def radius_px(self) -> float:
-        """Shape radius in pixels at scale 1."""
-        return self.image_size * self.shape_radius
+if tuple(SHAPES) != SHAPE_NAMES:  # params are validated against the catalogue's names, without torch
+    raise ImportError("advtui.data.synthetic.SHAPES and advtui.catalog.data.SHAPE_NAMES list different shapes")
 
 
 def background_basis(cfg: SyntheticConfig) -> Tensor:

@@ -2,44 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import torch
 
 from advtui.data.imageset import ImageSet
 from advtui.data.sources import load_source
 from advtui.data.store import load_artifact, save_artifact
-from advtui.data.synthetic import SyntheticConfig
 from advtui.models.registry import Classifier, create_model
-
-
-@dataclass(frozen=True)
-class DataParams:
-    """Which images the experiments run on."""
-
-    source: Literal["synthetic", "cifar10", "imagefolder"] = "synthetic"
-    root: str | None = None
-    download: bool = True
-    train_size: int | None = 8000
-    test_size: int | None = 1000
-    synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
-
-    def __post_init__(self) -> None:
-        for name in ("train_size", "test_size"):
-            size = getattr(self, name)
-            if size is not None and size <= 0:
-                raise ValueError(f"{name}: must be a positive count or null (all images), got {size}")
-        if self.source == "imagefolder" and not self.root:
-            raise ValueError("root: source 'imagefolder' needs root: the folder holding train/ and test/")
-
-
-@dataclass(frozen=True)
-class ModelParams:
-    """The architecture of every classifier the pipeline trains."""
-
-    arch: str = "small_cnn"
+from advtui.catalog.data import DataParams
 
 
 def natural_split(data: DataParams, split: str, seed: int) -> ImageSet:

@@ -15,13 +15,11 @@ not depend on the chunk size or on where a run was interrupted.
 
 from __future__ import annotations
 
-import math
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
 
 import torch
 from torch import Tensor
@@ -31,101 +29,17 @@ from advtui.attacks.pgd import pgd_attack
 from advtui.data.imageset import ImageSet
 from advtui.data.probes import probe_agreement
 from advtui.data.store import load_artifact, params_digest, read_header, save_artifact
-from advtui.experiments.common import DataParams, load_classifier, natural_split
+from advtui.experiments.common import load_classifier, natural_split
+from advtui.catalog.data import DataParams
+from advtui.catalog.names import Recipe, recipe
 from advtui.paradigms.encoder import Encoder, load_encoder
 from advtui.runtime import pick_device
+from advtui.catalog.params import InversionConfig
+from advtui.catalog.params import RelabelConfig
+from advtui.catalog.params import ConstructParams
 
 ProgressFn = Callable[[int, int, dict], None]
 """``on_progress(done, total, info)`` after every chunk (``info``: running statistics of the chunk)."""
-
-
-@dataclass(frozen=True)
-class InversionConfig:
-    """Representation inversion: L2-normalised steps of ``step_size``, within ``eps`` of the start (null: unbounded)."""
-
-    steps: int = 1000
-    step_size: float = 1.0
-    eps: float | None = None
-
-    def __post_init__(self) -> None:
-        if self.steps < 1:
-            raise ValueError(f"steps: must be >= 1, got {self.steps}; use a positive step count")
-        if not self.step_size > 0:
-            raise ValueError(f"step_size: must be > 0, got {self.step_size}; use a positive step")
-        if self.eps is not None and not self.eps > 0:
-            raise ValueError(f"eps: must be > 0 or null (unbounded), got {self.eps}")
-
-
-@dataclass(frozen=True)
-class RelabelConfig:
-    """Targeted PGD on the standard model (Ilyas: L2 eps 0.5, step 0.1, 100-200 steps)."""
-
-    norm: Literal["l2", "linf"] = "l2"
-    eps: float = 0.5
-    step_size: float = 0.1
-    steps: int = 100
-
-    def __post_init__(self) -> None:
-        if not (math.isfinite(self.eps) and self.eps > 0):
-            raise ValueError(f"eps: must be > 0, got {self.eps}; use a positive radius")
-        if not self.step_size > 0:
-            raise ValueError(f"step_size: must be > 0, got {self.step_size}; use a positive step")
-        if self.steps < 1:
-            raise ValueError(f"steps: must be >= 1, got {self.steps}; use a positive step count")
-
-
-@dataclass(frozen=True)
-class ConstructParams:
-    """Settings of every constructed dataset (``construct`` in params.yaml)."""
-
-    size: int | None = 1000
-    zero_robust_size: int | None = 200
-    chunk: int = 250
-    start: Literal["other", "noise"] = "other"
-    precision: Literal["float16", "float32"] = "float16"
-    robust: InversionConfig = field(default_factory=lambda: InversionConfig(steps=1000, step_size=1.0, eps=None))
-    nonrobust: InversionConfig = field(default_factory=lambda: InversionConfig(steps=1000, step_size=0.1, eps=0.5))
-    relabel: RelabelConfig = field(default_factory=RelabelConfig)
-    springer: RelabelConfig = field(default_factory=lambda: RelabelConfig(steps=200))
-
-    def __post_init__(self) -> None:
-        for name in ("size", "zero_robust_size"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ValueError(f"{name}: must be a positive count or null (all images), got {value}")
-        if self.chunk < 1:
-            raise ValueError(f"chunk: must be >= 1, got {self.chunk}; use e.g. 250 images per chunk")
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """How one constructed dataset is made."""
-
-    method: Literal["invert", "relabel"]
-    model: str  # the source model it attacks or inverts (E1's, or robust_cl: an encoder, inverted only)
-    settings: str  # the ConstructParams field holding its attack settings
-    targets: Literal["random", "next", "all"] | None = None
-
-
-RECIPES: dict[str, Recipe] = {
-    "D_R": Recipe("invert", "robust_l2", "robust"),
-    # Li Table 2: robust sets from Linf-robust sources, a supervised one and an adversarially trained
-    # SimCLR encoder (the pipeline's robust_cl); both with D_R's inversion settings
-    "D_R_linf": Recipe("invert", "robust_linf", "robust"),
-    "D_R_CL": Recipe("invert", "robust_cl", "robust"),
-    "D_NR": Recipe("invert", "standard", "nonrobust"),
-    "D_rand": Recipe("relabel", "standard", "relabel", "random"),
-    "D_det": Recipe("relabel", "standard", "relabel", "next"),
-    "zero_robust": Recipe("relabel", "standard", "springer", "all"),
-    "neg_robust": Recipe("relabel", "standard", "springer", "next"),
-}
-
-
-def recipe(name: str) -> Recipe:
-    """The recipe of constructed dataset ``name``."""
-    if name not in RECIPES:
-        raise ValueError(f"dataset: unknown constructed dataset {name!r}; use one of {', '.join(RECIPES)}")
-    return RECIPES[name]
 
 
 @dataclass

@@ -3,37 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
 from collections.abc import Callable, Mapping, Sequence
 
 import torch
 
-from advtui.attacks.evaluate import AttackSpec, robust_accuracy
+from advtui.attacks.evaluate import robust_accuracy
+from advtui.catalog.attacks import AttackSpec
 from advtui.data.imageset import ImageSet
 from advtui.models.registry import Classifier
 from advtui.paradigms.supervised import accuracy
 
 ProgressFn = Callable[[str, int, int, float], None]
 """``on_progress(threat_model, done, total, robust_acc)``."""
-
-
-@dataclass(frozen=True)
-class AttackParams:
-    """Default attacks of ``advtui attack`` and of the E4 evaluation."""
-
-    l2: AttackSpec = field(default_factory=lambda: AttackSpec(kind="pgd", norm="l2", eps=0.25, steps=20, step_size=0.05))
-    linf: AttackSpec = field(
-        default_factory=lambda: AttackSpec(kind="pgd", norm="linf", eps=4 / 255, steps=20, step_size=1 / 255)
-    )
-    batch_size: int = 256
-
-    def __post_init__(self) -> None:
-        if self.batch_size <= 0:
-            raise ValueError(f"batch_size: must be positive, got {self.batch_size}")
-
-    def threats(self) -> dict[str, list[AttackSpec]]:
-        """The two threat models of the papers' tables, by name."""
-        return {"l2": [self.l2], "linf": [self.linf]}
 
 
 def evaluate_classifier(

@@ -11,42 +11,16 @@ carries the class names and captions. The TUI reads the file with NumPy only
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
 from advtui.data.imageset import ImageSet
+from advtui.catalog.names import GALLERY_MODELS, GALLERY_SETS
 from advtui.data.store import load_artifact, save_artifact
 from advtui.experiments.common import load_classifier
 from advtui.runtime import pick_device
-
-#: Constructed sets shown beside each natural image, with the captions the app shows.
-GALLERY_SETS: dict[str, str] = {
-    "D_R": "robust features: inverted through the L2-robust model, label kept",
-    "D_NR": "non-robust features: inverted through the standard model within a small ball, label kept",
-    "D_rand": "targeted PGD on the standard model towards a random label, relabelled",
-    "D_det": "targeted PGD on the standard model towards y+1, relabelled",
-}
-#: Models whose predictions are shown (name: description); their weights are the stage's deps.
-GALLERY_MODELS: dict[str, str] = {
-    "natural": "E4 natural-data model",
-    "standard": "standard source",
-    "robust_l2": "L2-robust source",
-}
-
-
-@dataclass(frozen=True)
-class GalleryParams:
-    """``gallery`` in params.yaml: how many source images to show."""
-
-    n: int = 8
-
-    def __post_init__(self) -> None:
-        if self.n < 1:
-            raise ValueError(f"n: must be >= 1, got {self.n}; show at least one source image")
-
 
 def pick_sources(labels: Tensor, candidates: Tensor, n: int) -> Tensor:
     """``n`` indices from ``candidates`` (sorted natural indices): the classes take turns, each giving its

@@ -13,165 +13,25 @@ One run of the matrix is three steps, each a pipeline stage:
 
 from __future__ import annotations
 
-import dataclasses
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from advtui.attacks.evaluate import AttackSpec
 from advtui.data.imageset import ImageSet
 from advtui.data.sources import load_source
-from advtui.experiments.common import DataParams, image_size
-from advtui.experiments.construct import ConstructParams, source_images
+from advtui.experiments.common import image_size
+from advtui.catalog.data import DataParams
+from advtui.experiments.construct import source_images
+from advtui.catalog.params import ConstructParams
 from advtui.experiments.evaluation import ProgressFn, evaluate_classifier
 from advtui.experiments.probe import load_probe, probe_accuracy, save_probe, train_probe
-from advtui.experiments.usefulness import PARADIGMS, autoattack_version
-from advtui.paradigms.encoder import get_paradigm, list_paradigms, load_encoder, save_encoder
-from advtui.paradigms.trainer import EpochHook, TrainConfig, fit
+from advtui.catalog.attacks import autoattack_version
+from advtui.paradigms.encoder import get_paradigm, load_encoder, save_encoder
+from advtui.paradigms.trainer import EpochHook, fit
 from advtui.runtime import pick_device, seed_everything
-
-#: Training sets every paradigm is pretrained on: natural images, D_R / D_NR of E2 (Table 1), and the
-#: robust sets of Table 2b, from the Linf-robust SL source (D_R_linf) and the Linf-robust CL source (D_R_CL).
-PARADIGM_SETS = ("natural", "D_R", "D_NR", "D_R_linf", "D_R_CL")
-#: Rows of Table 2b.
-E6_SETS = ("natural", "D_R_linf", "D_R_CL")
-#: Rows of Table 2a: SL on the robust sets of the L2- and the Linf-robust SL sources.
-E6_SL_SETS = ("D_R", "D_R_linf")
-#: The adversarially trained (Linf) SimCLR encoder that D_R_CL is made from.
-ROBUST_CL = "robust_cl"
-
-
-def run_name(paradigm: str, dataset: str) -> str:
-    """Stage and file name of one cell of the matrix, e.g. 'CL-D_R'."""
-    return f"{paradigm}-{dataset}"
-
-
-def parse_run_name(name: str) -> tuple[str, str]:
-    """(paradigm, training set) of a name made by :func:`run_name`."""
-    paradigm, _, dataset = name.partition("-")
-    if paradigm not in PARADIGMS or dataset not in PARADIGM_SETS:
-        cells = ", ".join(run_name(p, d) for p in PARADIGMS for d in PARADIGM_SETS)
-        raise ValueError(f"run: unknown paradigm run {name!r}; use one of {cells}")
-    return paradigm, dataset
-
-
-def attacked_runs() -> list[str]:
-    """The cells E6 attacks: every paradigm on Table 2b's sets, and SL on Table 2a's too."""
-    runs = [run_name(p, d) for p in PARADIGMS for d in E6_SETS]
-    return runs + [run_name("SL", d) for d in E6_SL_SETS if d not in E6_SETS]
-
-
-def _paradigm_run_type(paradigm: str) -> type:
-    """The params dataclass of one paradigm's pretraining: ``config`` (its own config type) and ``train``."""
-    config_type = get_paradigm(paradigm).config_type
-    cls = dataclasses.make_dataclass(
-        f"{paradigm}Run",
-        [
-            ("config", config_type, field(default_factory=config_type)),
-            ("train", TrainConfig, field(default_factory=TrainConfig)),
-        ],
-        frozen=True,
-    )
-    cls.__doc__ = f"{paradigm} pretraining: ``config`` ({config_type.__name__}) and trainer settings ``train``."
-    return cls
-
-
-def _paradigms_params_type() -> type:
-    # Built from the registry so that each paradigm's section is validated against its own config type
-    # (a typo in paradigms.CL.config fails with the key's path, like every other params key).
-    names = [p for p in PARADIGMS if p in list_paradigms()]
-    types = {p: _paradigm_run_type(p) for p in names}
-    fields: list[Any] = [(p, types[p], field(default_factory=types[p])) for p in names]
-    if "CL" in names:
-        fields.append((ROBUST_CL, types["CL"], field(default_factory=types["CL"])))
-    cls = dataclasses.make_dataclass("ParadigmsParams", fields, frozen=True)
-    cls.__doc__ = ("Pretraining of E5/E6 (``paradigms`` in params.yaml): one section per paradigm, and "
-                   f"``{ROBUST_CL}``, the adversarially trained CL source of D_R_CL.")
-    return cls
-
-
-ParadigmsParams = _paradigms_params_type()
-
-
-def paradigm_run(paradigms: Any, name: str) -> Any:
-    """The ``{config, train}`` section of paradigm ``name`` (or of ``robust_cl``) in ``paradigms``."""
-    if not hasattr(paradigms, name):
-        raise ValueError(f"paradigms: no section {name!r}; its paradigm is not registered (see `advtui models`)")
-    return getattr(paradigms, name)
-
-
-@dataclass(frozen=True)
-class ProbeParams:
-    """Linear probing (Li Table 6, CIFAR-10: 30 epochs, batch 256, lr 0.1 cosine, wd 5e-4, augmentation)."""
-
-    train: TrainConfig = field(
-        default_factory=lambda: TrainConfig(epochs=30, batch_size=256, lr=0.1, weight_decay=5e-4)
-    )
-
-
-@dataclass(frozen=True)
-class ThreatBudget:
-    """One threat model of Table 2: ``pgd`` (Li A.4: PGD-1000) and AutoAttack at radius ``autoattack_eps``."""
-
-    pgd: AttackSpec
-    autoattack_eps: float
-
-    def __post_init__(self) -> None:
-        if self.pgd.kind != "pgd":
-            raise ValueError(f"pgd: kind must be 'pgd', got {self.pgd.kind!r}; AutoAttack is set by autoattack_eps")
-        if not self.autoattack_eps > 0:
-            raise ValueError(f"autoattack_eps: must be > 0, got {self.autoattack_eps}; use the threat's radius")
-
-    def specs(self, randomised: bool) -> dict[str, list[AttackSpec]]:
-        """PGD and AutoAttack as two separate evaluations ('pgd_<norm>', 'autoattack_<norm>')."""
-        aa = AttackSpec(kind="autoattack", norm=self.pgd.norm, eps=self.autoattack_eps,
-                        version=autoattack_version(randomised))
-        return {f"pgd_{self.pgd.norm}": [self.pgd], f"autoattack_{self.pgd.norm}": [aa]}
-
-
-@dataclass(frozen=True)
-class E6Params:
-    """E6 robustness evaluation (Li Table 2 and A.4): L2 eps 0.5 and Linf eps 4/255, PGD-1000 and AutoAttack.
-
-    ``test_size``: natural test images attacked (a class-balanced subset; null: the whole test set);
-    ``rand_test_size``: the same for randomised encoders, whose AutoAttack ('rand') averages 20 EOT
-    gradients per step and so costs 20 times as much (null: ``test_size``). SL runs are attacked under
-    both threats (Table 2a), the other paradigms under Linf (Table 2b).
-    """
-
-    test_size: int | None = 1000
-    rand_test_size: int | None = None
-    batch_size: int = 256
-    l2: ThreatBudget = field(
-        default_factory=lambda: ThreatBudget(AttackSpec(norm="l2", eps=0.5, steps=1000, step_size=0.05), 0.5)
-    )
-    linf: ThreatBudget = field(
-        default_factory=lambda: ThreatBudget(
-            AttackSpec(norm="linf", eps=4 / 255, steps=1000, step_size=1 / 255), 4 / 255
-        )
-    )
-
-    def __post_init__(self) -> None:
-        for name in ("test_size", "rand_test_size"):
-            size = getattr(self, name)
-            if size is not None and size < 1:
-                raise ValueError(f"{name}: must be a positive count or null, got {size}")
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size: must be >= 1, got {self.batch_size}")
-        for name in ("l2", "linf"):
-            if getattr(self, name).pgd.norm != name:
-                raise ValueError(f"{name}.pgd.norm: must be {name!r} in the {name} section; fix the norm")
-
-    def attacked_size(self, randomised: bool) -> int | None:
-        """How many test images an encoder is attacked on (None: all)."""
-        return self.rand_test_size if randomised and self.rand_test_size is not None else self.test_size
-
-    def threats(self, paradigm: str, randomised: bool) -> dict[str, list[AttackSpec]]:
-        """The evaluations of one run: Linf for every paradigm, L2 as well for SL (Table 2a)."""
-        threats = self.linf.specs(randomised)
-        return {**self.l2.specs(randomised), **threats} if paradigm == "SL" else threats
-
+from advtui.catalog.params import ProbeParams
+from advtui.catalog.params import E6Params
 
 def training_set(
     dataset: str, *, dataset_path: Path | None, construct: ConstructParams, data: DataParams, seed: int

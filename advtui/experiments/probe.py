@@ -25,7 +25,8 @@ from advtui.data.imageset import ImageSet
 from advtui.data.store import load_artifact, read_header, save_artifact
 from advtui.paradigms.encoder import Encoder, load_encoder
 from advtui.paradigms.supervised import accuracy
-from advtui.paradigms.trainer import EpochHook, StepFn, StepOut, TrainConfig, fit, model_state
+from advtui.paradigms.trainer import EpochHook, StepFn, StepOut, fit, model_state
+from advtui.catalog.training import TrainConfig
 
 _FEATURE_BATCH = 256
 

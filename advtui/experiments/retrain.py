@@ -6,39 +6,22 @@ test set (clean accuracy), and are they robust (PGD accuracy of the model traine
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 from advtui.data.probes import probe_agreement
 from advtui.data.sources import load_source
-from advtui.experiments.common import DataParams, ModelParams, image_size, natural_split, save_classifier
-from advtui.experiments.construct import ConstructParams, source_images
-from advtui.experiments.evaluation import AttackParams, ProgressFn, evaluate_classifier
+from advtui.experiments.common import image_size, natural_split, save_classifier
+from advtui.catalog.data import DataParams, ModelParams
+from advtui.catalog.names import TRAINING_SETS
+from advtui.experiments.construct import source_images
+from advtui.catalog.params import ConstructParams
+from advtui.experiments.evaluation import ProgressFn, evaluate_classifier
+from advtui.catalog.params import AttackParams
 from advtui.models.registry import create_model
-from advtui.paradigms.augment import AugmentConfig
 from advtui.paradigms.supervised import train_classifier
-from advtui.paradigms.trainer import TrainConfig
 from advtui.runtime import pick_device, seed_everything
-
-#: Training sets of the E4 table, in its row order.
-TRAINING_SETS = ("natural", "D_R", "D_NR", "D_rand", "D_det", "zero_robust", "neg_robust")
-#: Sets trained with Springer et al.'s recipe for zero-/negative-robust classifiers.
-SPRINGER_SETS = ("zero_robust", "neg_robust")
-
-
-@dataclass(frozen=True)
-class RetrainParams:
-    """Recipes of the E4 classifiers: ``train`` (Ilyas), ``springer`` (zero-/negative-robust: Adam, lr 1e-4, no augmentation)."""
-
-    train: TrainConfig = field(default_factory=TrainConfig)
-    springer: TrainConfig = field(
-        default_factory=lambda: TrainConfig(optimizer="adam", lr=1e-4, weight_decay=0.0, augment=AugmentConfig())
-    )
-
-    def recipe(self, dataset: str) -> TrainConfig:
-        """The training recipe of the classifier trained on ``dataset``."""
-        return self.springer if dataset in SPRINGER_SETS else self.train
-
+from advtui.catalog.params import RetrainParams
 
 def retrain(
     dataset: str,

@@ -3,53 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
-from advtui.experiments.common import DataParams, ModelParams, image_size, natural_split, save_classifier
+from advtui.experiments.common import image_size, natural_split, save_classifier
+from advtui.catalog.data import DataParams, ModelParams
 from advtui.models.registry import Classifier, create_model
-from advtui.paradigms.supervised import AdversarialConfig, train_classifier
-from advtui.paradigms.trainer import TrainConfig
+from advtui.paradigms.supervised import train_classifier
+from advtui.catalog.training import TrainConfig
 from advtui.runtime import pick_device, seed_everything
-
-
-@dataclass(frozen=True)
-class SourceModel:
-    """One E1 source model: its adversarial training (eps 0 = standard) and its Gaussian input noise.
-
-    ``noise_std`` overrides ``sources.train.augment.noise_std``: DESIGN section 7 measured that a little
-    noise (0.03) while training the *standard* model is what makes D_det generalise.
-    """
-
-    adversarial: AdversarialConfig = field(default_factory=AdversarialConfig)
-    noise_std: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.noise_std < 0:
-            raise ValueError(f"noise_std: must be >= 0, got {self.noise_std}; use 0 for no noise")
-
-
-SOURCE_MODELS = ("standard", "robust_l2", "robust_linf")
-
-
-@dataclass(frozen=True)
-class SourceModels:
-    """E1: the standard and the adversarially trained source models, all with the ``train`` recipe."""
-
-    train: TrainConfig = field(default_factory=TrainConfig)
-    standard: SourceModel = field(default_factory=lambda: SourceModel(noise_std=0.03))
-    robust_l2: SourceModel = field(
-        default_factory=lambda: SourceModel(AdversarialConfig(norm="l2", eps=1.0, steps=7, step_size=0.25))
-    )
-    robust_linf: SourceModel = field(
-        default_factory=lambda: SourceModel(AdversarialConfig(norm="linf", eps=8 / 255, steps=7, step_size=2 / 255))
-    )
-
-    def model(self, name: str) -> SourceModel:
-        """The source model called ``name`` (one of ``SOURCE_MODELS``)."""
-        if name not in SOURCE_MODELS:
-            raise ValueError(f"source model: unknown name {name!r}; use one of {', '.join(SOURCE_MODELS)}")
-        return getattr(self, name)
+from advtui.catalog.params import SourceModel
+from advtui.catalog.params import SourceModels
 
 
 def source_recipe(train: TrainConfig, source: SourceModel) -> TrainConfig:

@@ -20,13 +20,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from advtui.catalog.names import PARADIGMS
+
 Score = float | None
 Scores = Mapping[str, Mapping[str, Score]]
 """paradigm -> training set -> score (U or R), None where not measured."""
 
 NATURAL = "natural"
-#: The paradigm set T of Li et al.'s tables, in their column order.
-PARADIGMS = ("MIM", "CL", "DM", "SL")
 
 
 def relative(score: Score, natural: Score) -> Score:
@@ -60,8 +60,3 @@ def summarise(
         "cross": cross_paradigm(absolute, paradigms),
         "cross_relative": cross_paradigm(rel, paradigms),
     }
-
-
-def autoattack_version(randomised: bool) -> str:
-    """AutoAttack's version for an encoder (Li et al. A.4): 'rand' (EOT) when it is randomised, else 'standard'."""
-    return "rand" if randomised else "standard"

@@ -6,36 +6,11 @@ reproducible and a resumed run continues the same sequence.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-
-
-@dataclass(frozen=True)
-class AugmentConfig:
-    """Training-time augmentation; the defaults do nothing.
-
-    ``crop_padding``: zero-pad by this many pixels and crop back to the original size at a random offset
-    (CIFAR: 4). ``flip``: mirror half the images left-right. ``noise_std``: add N(0, noise_std^2) noise and
-    clip to [0, 1] (DESIGN 7: 0.03 while training the standard model made D_det generalise).
-    """
-
-    flip: bool = False
-    crop_padding: int = 0
-    noise_std: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.crop_padding < 0:
-            raise ValueError(f"crop_padding: must be >= 0, got {self.crop_padding}; use 0 to turn cropping off")
-        if self.noise_std < 0:
-            raise ValueError(f"noise_std: must be >= 0, got {self.noise_std}; use 0 to turn noise off")
-
-    @property
-    def active(self) -> bool:
-        """Whether any augmentation is on."""
-        return self.flip or self.crop_padding > 0 or self.noise_std > 0
+from advtui.catalog.training import AugmentConfig
 
 
 def random_crop(x: Tensor, padding: int, generator: torch.Generator) -> Tensor:

@@ -19,8 +19,7 @@ expectations. Gradients flow from the features back to the input image.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Literal
+from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
@@ -28,58 +27,7 @@ from torch import Tensor, nn
 
 from advtui.paradigms.encoder import Encoder, Paradigm, register_paradigm
 from advtui.paradigms.trainer import StepFn, StepOut
-
-
-@dataclass(frozen=True)
-class DDPMConfig:
-    """UNet shape, noise schedule and where the representation is read.
-
-    Defaults: Ho et al.'s CIFAR-10 UNet (35.7M parameters), which Li's released DM config also uses: base
-    128 channels, multipliers (1, 2, 2, 2), 2 residual blocks per level, single-head attention at 16x16,
-    dropout 0.1; 1000 linear-beta steps from 1e-4 to 0.02. ``attention[i]`` puts attention in down block
-    ``i`` and its mirror up block. ``feature_block`` indexes ``unet.up_blocks`` (0 = the coarsest level);
-    the feature is taken before that level's upsampler. Default t = 11 and level 1 (8x8, 256 channels):
-    DDAE's best DDPM features (``out_6``). ``feature_t`` and ``feature_block`` only change how the
-    encoder reads the trained UNet, not what is trained.
-    """
-
-    block_out_channels: tuple[int, ...] = (128, 256, 256, 256)
-    layers_per_block: int = 2
-    attention: tuple[bool, ...] = (False, True, False, False)
-    dropout: float = 0.1
-    norm_num_groups: int = 32
-    num_train_timesteps: int = 1000
-    beta_start: float = 1e-4
-    beta_end: float = 0.02
-    beta_schedule: Literal["linear", "squaredcos_cap_v2"] = "linear"
-    feature_t: int = 11
-    feature_block: int = 1
-
-    def __post_init__(self) -> None:
-        levels = len(self.block_out_channels)
-        checks = [
-            ("block_out_channels", levels >= 1 and all(c >= 1 for c in self.block_out_channels),
-             "must list at least one positive channel count"),
-            ("norm_num_groups", self.norm_num_groups >= 1
-             and all(c % self.norm_num_groups == 0 for c in self.block_out_channels),
-             "must divide every entry of block_out_channels (GroupNorm)"),
-            ("attention", len(self.attention) == levels, f"must have one entry per level ({levels})"),
-            ("layers_per_block", self.layers_per_block >= 1, "must be >= 1"),
-            ("dropout", 0.0 <= self.dropout < 1.0, "must lie in [0, 1)"),
-            ("num_train_timesteps", self.num_train_timesteps >= 2, "must be >= 2"),
-            ("beta_end", 0.0 < self.beta_start <= self.beta_end < 1.0, "must satisfy 0 < beta_start <= beta_end < 1"),
-            ("beta_schedule", self.beta_schedule in ("linear", "squaredcos_cap_v2"), "must be 'linear' or 'squaredcos_cap_v2'"),
-            ("feature_t", 0 <= self.feature_t < self.num_train_timesteps, f"must lie in 0..{self.num_train_timesteps - 1}"),
-            ("feature_block", 0 <= self.feature_block < levels, f"must index an up block, 0..{levels - 1}"),
-        ]
-        for name, ok, rule in checks:
-            if not ok:
-                raise ValueError(f"{name}: {rule}, got {getattr(self, name)!r}; change {name} in the DM params")
-
-    @property
-    def feature_channels(self) -> int:
-        """Channels of the representation: the width of decoder level ``feature_block``."""
-        return self.block_out_channels[::-1][self.feature_block]
+from advtui.catalog.training import DDPMConfig
 
 
 class DiffusionModel(nn.Module):

@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
+from advtui.catalog.training import PARADIGM_CONFIGS
 from advtui.data.store import load_artifact, save_artifact
 from advtui.paradigms.trainer import StepFn, model_state
 from advtui.schema import build
@@ -81,6 +82,9 @@ def register_paradigm(cls: type[Paradigm]) -> type[Paradigm]:
     """Class decorator: register one instance of ``cls`` under ``cls.name``."""
     if cls.name in _PARADIGMS:
         raise ValueError(f"paradigm: {cls.name!r} is already registered; pick another name")
+    # params.yaml is validated without torch against the catalogue, so the paradigm's config must be there
+    if PARADIGM_CONFIGS.get(cls.name) is not cls.config_type:
+        raise TypeError(f"paradigm {cls.name!r}: add it to advtui.catalog.training.PARADIGM_CONFIGS with its config type")
     _PARADIGMS[cls.name] = cls()
     return cls
 

@@ -22,8 +22,7 @@ and are scaled to [-1, 1] inside the module (Li's released MAE uses that normali
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Literal
+from dataclasses import replace
 
 import torch
 from torch import Tensor, nn
@@ -31,44 +30,7 @@ from torch.nn.init import trunc_normal_
 
 from advtui.paradigms.encoder import Encoder, Paradigm, register_paradigm
 from advtui.paradigms.trainer import StepFn, StepOut
-
-
-@dataclass(frozen=True)
-class MAEConfig:
-    """A masked autoencoder: ViT encoder (ViT-tiny shape by default) and a light decoder.
-
-    Defaults: ViT-tiny (192 dim, 12 blocks, 3 heads; Li Appendix A.2 "MAE (ViT-t)") on 4x4 patches
-    (64 patches at 32x32), the decoder of Li's released MAE (192 dim, 4 blocks, 3 heads), mask ratio 0.75.
-    ``pool`` only changes how the encoder reads the trained ViT, not what is trained.
-    """
-
-    patch_size: int = 4
-    embed_dim: int = 192
-    depth: int = 12
-    num_heads: int = 3
-    mlp_ratio: float = 4.0
-    mask_ratio: float = 0.75
-    decoder_dim: int = 192
-    decoder_depth: int = 4
-    decoder_heads: int = 3
-    norm_pix_loss: bool = True
-    pool: Literal["token", "avg"] = "token"
-
-    def __post_init__(self) -> None:
-        checks = [
-            ("patch_size", self.patch_size >= 1, "must be >= 1 pixel"),
-            ("depth", self.depth >= 1, "must be >= 1 block"),
-            ("num_heads", self.num_heads >= 1 and self.embed_dim % self.num_heads == 0, "must be >= 1 and divide embed_dim"),
-            ("decoder_depth", self.decoder_depth >= 1, "must be >= 1 block"),
-            ("decoder_heads", self.decoder_heads >= 1 and self.decoder_dim % self.decoder_heads == 0,
-             "must be >= 1 and divide decoder_dim"),
-            ("mlp_ratio", self.mlp_ratio > 0, "must be > 0"),
-            ("mask_ratio", 0.0 < self.mask_ratio < 1.0, "must lie in (0, 1) (MAE: 0.75)"),
-            ("pool", self.pool in ("token", "avg"), "must be 'token' (class token) or 'avg' (mean of patch tokens)"),
-        ]
-        for name, ok, rule in checks:
-            if not ok:
-                raise ValueError(f"{name}: {rule}, got {getattr(self, name)!r}; change {name} in the MIM params")
+from advtui.catalog.training import MAEConfig
 
 
 def _kept(num_patches: int, mask_ratio: float) -> int:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
@@ -25,36 +24,9 @@ from advtui.attacks.objectives import Evaluation, Objective
 from advtui.attacks.pgd import attack_mode, pgd
 from advtui.models.registry import create_model
 from advtui.paradigms.encoder import Encoder, FeatureEncoder, Paradigm, register_paradigm
-from advtui.paradigms.supervised import AdversarialConfig
 from advtui.paradigms.trainer import StepFn, StepOut
-from advtui.paradigms.views import SimCLRViews, ViewConfig
-
-
-@dataclass(frozen=True)
-class SimCLRConfig:
-    """SimCLR's settings: backbone, projection MLP, NT-Xent temperature, views, adversarial training.
-
-    ``arch``: a registered model (``advtui models``); its pooled penultimate layer is the encoder.
-    ``proj_dim``: the projection's output size (SimCLR: 128). ``hidden_dim``: the MLP's hidden width
-    (0: the backbone's feature size, as SimCLR). ``temperature``: NT-Xent's tau; Li et al. do not publish
-    theirs (their code's default is 0.007), SimCLR's CIFAR-10 setting is 0.5. ``adversarial``: PGD on the
-    InfoNCE loss of one view (eps 0 = standard SimCLR).
-    """
-
-    arch: str = "resnet18"
-    proj_dim: int = 128
-    hidden_dim: int = 0
-    temperature: float = 0.5
-    views: ViewConfig = field(default_factory=ViewConfig)
-    adversarial: AdversarialConfig = field(default_factory=AdversarialConfig)
-
-    def __post_init__(self) -> None:
-        if self.proj_dim < 1:
-            raise ValueError(f"proj_dim: must be >= 1, got {self.proj_dim}; use e.g. 128")
-        if self.hidden_dim < 0:
-            raise ValueError(f"hidden_dim: must be >= 0, got {self.hidden_dim}; use 0 for the backbone's width")
-        if not (math.isfinite(self.temperature) and self.temperature > 0):
-            raise ValueError(f"temperature: must be > 0, got {self.temperature}; use e.g. 0.5")
+from advtui.paradigms.views import SimCLRViews
+from advtui.catalog.training import SimCLRConfig
 
 
 def _nt_xent_logits(z1: Tensor, z2: Tensor, temperature: float) -> tuple[Tensor, Tensor]:

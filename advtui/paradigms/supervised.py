@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import math
 import os
-from dataclasses import asdict, dataclass, field
-from typing import Literal
+from dataclasses import asdict
 
 import torch
 import torch.nn.functional as F
@@ -15,38 +13,10 @@ from advtui.attacks.pgd import pgd_attack
 from advtui.data.imageset import ImageSet
 from advtui.models.registry import Classifier, create_model
 from advtui.paradigms.encoder import Encoder, FeatureEncoder, Paradigm, register_paradigm
-from advtui.paradigms.trainer import StepFn, StepOut, TrainConfig, fit
-
-
-@dataclass(frozen=True)
-class AdversarialConfig:
-    """PGD adversarial training (Madry et al.): train on the worst case in the ``norm`` ball of radius ``eps``.
-
-    ``eps`` 0 means standard training. ``step_size`` None uses the usual 2.5 * eps / steps.
-    """
-
-    norm: Literal["l2", "linf"] = "l2"
-    eps: float = 0.0
-    steps: int = 7
-    step_size: float | None = None
-
-    def __post_init__(self) -> None:
-        if not (math.isfinite(self.eps) and self.eps >= 0):
-            raise ValueError(f"eps: must be >= 0, got {self.eps}; use a non-negative radius (0 = standard training)")
-        if self.steps < 1:
-            raise ValueError(f"steps: must be >= 1, got {self.steps}; use at least one PGD step")
-        if self.step_size is not None and not (math.isfinite(self.step_size) and self.step_size > 0):
-            raise ValueError(f"step_size: must be > 0, got {self.step_size}; use a positive step or null for 2.5*eps/steps")
-
-    @property
-    def enabled(self) -> bool:
-        """Whether this trains adversarially (eps > 0)."""
-        return self.eps > 0
-
-    @property
-    def effective_step_size(self) -> float:
-        """``step_size``, or 2.5 * eps / steps when it is None."""
-        return self.step_size if self.step_size is not None else 2.5 * self.eps / self.steps
+from advtui.paradigms.trainer import StepFn, StepOut, fit
+from advtui.catalog.training import TrainConfig
+from advtui.catalog.training import AdversarialConfig
+from advtui.catalog.training import SupervisedConfig
 
 
 def supervised_step(adv: AdversarialConfig | None = None) -> StepFn:
@@ -119,14 +89,6 @@ def train_classifier(
         checkpoint=checkpoint, live_dir=live_dir, device=device, seed=seed, on_epoch=on_epoch, progress=progress,
         identity={"paradigm": "adversarial" if adv else "supervised", "adversarial": asdict(adv) if adv else None},
     )
-
-
-@dataclass(frozen=True)
-class SupervisedConfig:
-    """SL as a paradigm: a registered classifier architecture, trained with cross-entropy (or PGD AT)."""
-
-    arch: str = "resnet18"
-    adversarial: AdversarialConfig = field(default_factory=AdversarialConfig)
 
 
 @register_paradigm

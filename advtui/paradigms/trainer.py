@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -36,51 +36,14 @@ from torch import Tensor, nn
 from advtui.data.imageset import ImageSet
 from advtui.data.store import params_digest
 from advtui.files import atomic_path
-from advtui.paradigms.augment import AugmentConfig, augment
+from advtui.paradigms.augment import augment
 from advtui.runtime import seed_everything
+from advtui.catalog.training import TrainConfig
 
 log = logging.getLogger(__name__)
 
 _CHECKPOINT_FORMAT = 1
 _QUIET = ("epoch", "lr", "images_per_s")  # left off the terminal's epoch bar, which has room for little
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Optimisation settings shared by every paradigm.
-
-    ``schedule``: "cosine" decays the learning rate to 0 over the run (per step), "constant" keeps it;
-    both after ``warmup_epochs`` of linear warm-up. ``precision`` "bf16" runs the step under bfloat16
-    autocast (pays on GPUs; 12-20x slower on CPUs). ``channels_last`` stores activations NHWC (GPUs).
-    """
-
-    epochs: int = 10
-    batch_size: int = 128
-    optimizer: Literal["sgd", "adam"] = "sgd"
-    lr: float = 0.1
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    schedule: Literal["cosine", "constant"] = "cosine"
-    warmup_epochs: int = 0
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
-    precision: Literal["fp32", "bf16"] = "fp32"
-    channels_last: bool = False
-
-    def __post_init__(self) -> None:
-        if self.epochs < 1:
-            raise ValueError(f"epochs: must be >= 1, got {self.epochs}; train for at least one epoch")
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size: must be >= 1, got {self.batch_size}; use a positive batch size")
-        if not (math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"lr: must be > 0, got {self.lr}; use a positive learning rate")
-        if not 0 <= self.momentum < 1:
-            raise ValueError(f"momentum: must lie in [0, 1), got {self.momentum}; use e.g. 0.9 (SGD) or 0 (none)")
-        if self.weight_decay < 0:
-            raise ValueError(f"weight_decay: must be >= 0, got {self.weight_decay}; use 0 to turn it off")
-        if not 0 <= self.warmup_epochs < self.epochs:
-            raise ValueError(
-                f"warmup_epochs: must lie in 0..epochs-1 ({self.epochs - 1}), got {self.warmup_epochs}; shorten the warm-up"
-            )
 
 
 @dataclass

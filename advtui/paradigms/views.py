@@ -12,56 +12,10 @@ and checkpoints.
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
 
 import kornia.augmentation as K
 from torch import Tensor, nn
-
-
-@dataclass(frozen=True)
-class ViewConfig:
-    """SimCLR's augmentation strengths; the defaults are SimCLR's CIFAR-10 setting (Chen et al., Appendix B.9).
-
-    ``min_scale``/``max_scale``: the area share of the image a crop covers (resized back to full size);
-    ``min_ratio``/``max_ratio``: its aspect ratio range. ``flip_p``: probability of a left-right mirror.
-    ``jitter_strength`` s: brightness, contrast and saturation factors drawn from [1 - 0.8 s, 1 + 0.8 s]
-    and a hue shift from [-0.2 s, 0.2 s] of a turn (SimCLR's colour distortion; CIFAR s = 0.5, ImageNet
-    s = 1), applied with probability ``jitter_p``. ``grayscale_p``: probability of dropping the colour.
-    ``blur_p``: probability of a Gaussian blur with sigma in [0.1, 2] and a kernel of a tenth of the image
-    side (SimCLR uses it on ImageNet, drops it on CIFAR; Li et al.'s code blurs every CIFAR view).
-    """
-
-    min_scale: float = 0.08
-    max_scale: float = 1.0
-    min_ratio: float = 3 / 4
-    max_ratio: float = 4 / 3
-    flip_p: float = 0.5
-    jitter_strength: float = 0.5
-    jitter_p: float = 0.8
-    grayscale_p: float = 0.2
-    blur_p: float = 0.0
-
-    def __post_init__(self) -> None:
-        if not (0 < self.min_scale <= self.max_scale <= 1):
-            raise ValueError(
-                f"min_scale/max_scale: need 0 < min_scale <= max_scale <= 1, got {self.min_scale}, {self.max_scale}; "
-                "use area shares such as 0.08 and 1.0"
-            )
-        if not (0 < self.min_ratio <= self.max_ratio and math.isfinite(self.max_ratio)):
-            raise ValueError(
-                f"min_ratio/max_ratio: need 0 < min_ratio <= max_ratio, got {self.min_ratio}, {self.max_ratio}; "
-                "use aspect ratios such as 0.75 and 1.333"
-            )
-        if not (0 <= self.jitter_strength <= 1.25):
-            raise ValueError(
-                f"jitter_strength: must be in [0, 1.25] (brightness factors stay >= 0), got {self.jitter_strength}; "
-                "use 0.5 (CIFAR) or 1.0 (ImageNet)"
-            )
-        for name in ("flip_p", "jitter_p", "grayscale_p", "blur_p"):
-            value = getattr(self, name)
-            if not (0 <= value <= 1):
-                raise ValueError(f"{name}: is a probability, got {value}; use a value in [0, 1]")
+from advtui.catalog.training import ViewConfig
 
 
 class SimCLRViews(nn.Module):

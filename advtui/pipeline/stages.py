@@ -14,17 +14,20 @@ from torch import nn
 from advtui.data.imageset import ImageSet
 from advtui.files import write_json
 from advtui.experiments.common import natural_split
-from advtui.experiments.construct import RECIPES, construct_dataset, recipe, source_images
+from advtui.experiments.construct import construct_dataset, source_images
+from advtui.catalog.names import RECIPES, recipe
 from advtui.experiments.evaluation import evaluate_classifier
-from advtui.experiments.gallery import GALLERY_MODELS, GALLERY_SETS, build_gallery
-from advtui.experiments.paradigm_runs import (
-    PARADIGM_SETS, PARADIGMS, ROBUST_CL, attack, attacked_runs, paradigm_run, parse_run_name, pretrain, probe,
-    run_name, training_set,
-)
-from advtui.experiments.retrain import TRAINING_SETS, retrain
-from advtui.experiments.sources import SOURCE_MODELS, train_source
+from advtui.experiments.gallery import build_gallery
+from advtui.catalog.names import GALLERY_MODELS, GALLERY_SETS
+from advtui.experiments.paradigm_runs import attack, pretrain, probe, training_set
+from advtui.catalog.names import PARADIGM_SETS, PARADIGMS, ROBUST_CL, attacked_runs, parse_run_name, run_name
+from advtui.catalog.params import paradigm_run
+from advtui.experiments.retrain import retrain
+from advtui.catalog.names import TRAINING_SETS
+from advtui.experiments.sources import train_source
+from advtui.catalog.names import SOURCE_MODELS
 from advtui.paradigms.trainer import EpochHook
-from advtui.pipeline.params import Params
+from advtui.catalog.params import Params
 from advtui.pipeline.progress import StageProgress
 from advtui.runtime import pick_device
 

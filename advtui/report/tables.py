@@ -14,7 +14,8 @@ from typing import Any
 
 from rich.table import Table
 
-from advtui.experiments.usefulness import PARADIGMS, summarise
+from advtui.experiments.usefulness import summarise
+from advtui.catalog.names import PARADIGMS
 
 #: E4 rows in order, with the published clean / L2-0.25-robust accuracies (%) they are compared with.
 #: Ilyas et al.'s constructed-dataset release (D_R, D_NR, D_rand, D_det, CIFAR-10, ResNet-50);

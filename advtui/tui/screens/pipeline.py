@@ -6,9 +6,7 @@ it waits for DVC's lock while a run holds it, so it is skipped until the run end
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -21,6 +19,8 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import Worker
 
+from advtui.catalog.params import PARAMS_FILE, PROFILES, use_profile
+from advtui.schema import ParamsError
 from advtui.tui import dvcstate, live, runs
 from advtui.tui.dvcstate import PipelineState, Stage
 from advtui.tui.screens.dialogs import ChoiceDialog, LogScreen
@@ -32,13 +32,6 @@ STATE_STYLE = {
 NO_RUN_HINT = "No run yet · enter: run the highlighted or marked (space) stages · a: run all"
 #: Seconds between checks of dvc.yaml, dvc.lock, params.yaml and the run records for changes.
 WATCH_S = 1.0
-
-
-def profiles() -> list[str]:
-    """The shipped profiles (``advtui/pipeline/profiles/*.yaml``), found without importing the pipeline."""
-    spec = importlib.util.find_spec("advtui.pipeline")
-    folders = list(spec.submodule_search_locations or []) if spec else []
-    return sorted(p.stem for folder in folders for p in (Path(folder) / "profiles").glob("*.yaml"))
 
 
 def active_profile(root: Path) -> str | None:
@@ -309,7 +302,7 @@ class PipelineScreen(Screen):
     def action_profile(self) -> None:
         """Switch params.yaml to another profile (``advtui profile use NAME``)."""
         active = active_profile(self.root)
-        choices = [(name, f"{name}{'  (active)' if name == active else ''}") for name in profiles()]
+        choices = [(name, f"{name}{'  (active)' if name == active else ''}") for name in PROFILES]
 
         def chosen(name: str | None) -> None:
             if name and name != active:
@@ -319,13 +312,11 @@ class PipelineScreen(Screen):
 
     @work(thread=True, group="profile")
     def _use_profile(self, name: str) -> None:
-        advtui = Path(sys.executable).parent / "advtui"
-        cmd = [str(advtui) if advtui.exists() else "advtui", "profile", "use", name]
-        proc = subprocess.run(cmd, cwd=self.root, capture_output=True, text=True)
-        if proc.returncode == 0:
+        try:
+            use_profile(name, self.root / PARAMS_FILE)
+        except (OSError, ParamsError) as err:
+            self.app.call_from_thread(self.notify, f"advtui profile use {name}: {err}", severity="error")
+        else:
             self.app.call_from_thread(self.notify, f"params.yaml now holds profile {name}")
             self.app.call_from_thread(setattr, self, "sub_title", f"profile {name}")
-        else:
-            message = (proc.stderr.strip().splitlines() or ["failed"])[-1]
-            self.app.call_from_thread(self.notify, f"advtui profile use {name}: {message}", severity="error")
         self.app.call_from_thread(self.refresh_state)

@@ -1,0 +1,339 @@
+"""The typed, validated view of ``params.yaml``: every section's dataclass, loading, and profile switching.
+
+``params.yaml`` keeps every active value concrete (DVC tracks params by key, so each stage depends on
+exactly the keys it reads). A *profile* (``smoke``, ``cpu``, ``paper``) is a complete params file
+shipped in ``advtui/catalog/profiles/``; ``advtui profile use NAME`` copies it over ``params.yaml``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import shutil
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from advtui.catalog.attacks import AttackSpec, autoattack_version
+from advtui.catalog.data import DataParams, ModelParams
+from advtui.catalog.names import PARADIGMS, ROBUST_CL, SOURCE_MODELS, SPRINGER_SETS
+from advtui.catalog.training import PARADIGM_CONFIGS, AdversarialConfig, AugmentConfig, TrainConfig
+from advtui.files import atomic_path
+from advtui.schema import ParamsError, build
+
+
+@dataclass(frozen=True)
+class AttackParams:
+    """Default attacks of ``advtui attack`` and of the E4 evaluation."""
+
+    l2: AttackSpec = field(default_factory=lambda: AttackSpec(kind="pgd", norm="l2", eps=0.25, steps=20, step_size=0.05))
+    linf: AttackSpec = field(
+        default_factory=lambda: AttackSpec(kind="pgd", norm="linf", eps=4 / 255, steps=20, step_size=1 / 255)
+    )
+    batch_size: int = 256
+
+    def __post_init__(self) -> None:
+        if self.batch_size <= 0:
+            raise ValueError(f"batch_size: must be positive, got {self.batch_size}")
+
+    def threats(self) -> dict[str, list[AttackSpec]]:
+        """The two threat models of the papers' tables, by name."""
+        return {"l2": [self.l2], "linf": [self.linf]}
+
+
+@dataclass(frozen=True)
+class InversionConfig:
+    """Representation inversion: L2-normalised steps of ``step_size``, within ``eps`` of the start (null: unbounded)."""
+
+    steps: int = 1000
+    step_size: float = 1.0
+    eps: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.steps < 1:
+            raise ValueError(f"steps: must be >= 1, got {self.steps}; use a positive step count")
+        if not self.step_size > 0:
+            raise ValueError(f"step_size: must be > 0, got {self.step_size}; use a positive step")
+        if self.eps is not None and not self.eps > 0:
+            raise ValueError(f"eps: must be > 0 or null (unbounded), got {self.eps}")
+
+
+@dataclass(frozen=True)
+class RelabelConfig:
+    """Targeted PGD on the standard model (Ilyas: L2 eps 0.5, step 0.1, 100-200 steps)."""
+
+    norm: Literal["l2", "linf"] = "l2"
+    eps: float = 0.5
+    step_size: float = 0.1
+    steps: int = 100
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.eps) and self.eps > 0):
+            raise ValueError(f"eps: must be > 0, got {self.eps}; use a positive radius")
+        if not self.step_size > 0:
+            raise ValueError(f"step_size: must be > 0, got {self.step_size}; use a positive step")
+        if self.steps < 1:
+            raise ValueError(f"steps: must be >= 1, got {self.steps}; use a positive step count")
+
+
+@dataclass(frozen=True)
+class ConstructParams:
+    """Settings of every constructed dataset (``construct`` in params.yaml)."""
+
+    size: int | None = 1000
+    zero_robust_size: int | None = 200
+    chunk: int = 250
+    start: Literal["other", "noise"] = "other"
+    precision: Literal["float16", "float32"] = "float16"
+    robust: InversionConfig = field(default_factory=lambda: InversionConfig(steps=1000, step_size=1.0, eps=None))
+    nonrobust: InversionConfig = field(default_factory=lambda: InversionConfig(steps=1000, step_size=0.1, eps=0.5))
+    relabel: RelabelConfig = field(default_factory=RelabelConfig)
+    springer: RelabelConfig = field(default_factory=lambda: RelabelConfig(steps=200))
+
+    def __post_init__(self) -> None:
+        for name in ("size", "zero_robust_size"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name}: must be a positive count or null (all images), got {value}")
+        if self.chunk < 1:
+            raise ValueError(f"chunk: must be >= 1, got {self.chunk}; use e.g. 250 images per chunk")
+
+
+@dataclass(frozen=True)
+class SourceModel:
+    """One E1 source model: its adversarial training (eps 0 = standard) and its Gaussian input noise.
+
+    ``noise_std`` overrides ``sources.train.augment.noise_std``: DESIGN section 7 measured that a little
+    noise (0.03) while training the *standard* model is what makes D_det generalise.
+    """
+
+    adversarial: AdversarialConfig = field(default_factory=AdversarialConfig)
+    noise_std: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.noise_std < 0:
+            raise ValueError(f"noise_std: must be >= 0, got {self.noise_std}; use 0 for no noise")
+
+
+@dataclass(frozen=True)
+class SourceModels:
+    """E1: the standard and the adversarially trained source models, all with the ``train`` recipe."""
+
+    train: TrainConfig = field(default_factory=TrainConfig)
+    standard: SourceModel = field(default_factory=lambda: SourceModel(noise_std=0.03))
+    robust_l2: SourceModel = field(
+        default_factory=lambda: SourceModel(AdversarialConfig(norm="l2", eps=1.0, steps=7, step_size=0.25))
+    )
+    robust_linf: SourceModel = field(
+        default_factory=lambda: SourceModel(AdversarialConfig(norm="linf", eps=8 / 255, steps=7, step_size=2 / 255))
+    )
+
+    def model(self, name: str) -> SourceModel:
+        """The source model called ``name`` (one of ``SOURCE_MODELS``)."""
+        if name not in SOURCE_MODELS:
+            raise ValueError(f"source model: unknown name {name!r}; use one of {', '.join(SOURCE_MODELS)}")
+        return getattr(self, name)
+
+
+@dataclass(frozen=True)
+class RetrainParams:
+    """Recipes of the E4 classifiers: ``train`` (Ilyas), ``springer`` (zero-/negative-robust: Adam, lr 1e-4, no augmentation)."""
+
+    train: TrainConfig = field(default_factory=TrainConfig)
+    springer: TrainConfig = field(
+        default_factory=lambda: TrainConfig(optimizer="adam", lr=1e-4, weight_decay=0.0, augment=AugmentConfig())
+    )
+
+    def recipe(self, dataset: str) -> TrainConfig:
+        """The training recipe of the classifier trained on ``dataset``."""
+        return self.springer if dataset in SPRINGER_SETS else self.train
+
+
+@dataclass(frozen=True)
+class GalleryParams:
+    """``gallery`` in params.yaml: how many source images to show."""
+
+    n: int = 8
+
+    def __post_init__(self) -> None:
+        if self.n < 1:
+            raise ValueError(f"n: must be >= 1, got {self.n}; show at least one source image")
+
+
+@dataclass(frozen=True)
+class ProbeParams:
+    """Linear probing (Li Table 6, CIFAR-10: 30 epochs, batch 256, lr 0.1 cosine, wd 5e-4, augmentation)."""
+
+    train: TrainConfig = field(
+        default_factory=lambda: TrainConfig(epochs=30, batch_size=256, lr=0.1, weight_decay=5e-4)
+    )
+
+
+@dataclass(frozen=True)
+class ThreatBudget:
+    """One threat model of Table 2: ``pgd`` (Li A.4: PGD-1000) and AutoAttack at radius ``autoattack_eps``."""
+
+    pgd: AttackSpec
+    autoattack_eps: float
+
+    def __post_init__(self) -> None:
+        if self.pgd.kind != "pgd":
+            raise ValueError(f"pgd: kind must be 'pgd', got {self.pgd.kind!r}; AutoAttack is set by autoattack_eps")
+        if not self.autoattack_eps > 0:
+            raise ValueError(f"autoattack_eps: must be > 0, got {self.autoattack_eps}; use the threat's radius")
+
+    def specs(self, randomised: bool) -> dict[str, list[AttackSpec]]:
+        """PGD and AutoAttack as two separate evaluations ('pgd_<norm>', 'autoattack_<norm>')."""
+        aa = AttackSpec(kind="autoattack", norm=self.pgd.norm, eps=self.autoattack_eps,
+                        version=autoattack_version(randomised))
+        return {f"pgd_{self.pgd.norm}": [self.pgd], f"autoattack_{self.pgd.norm}": [aa]}
+
+
+@dataclass(frozen=True)
+class E6Params:
+    """E6 robustness evaluation (Li Table 2 and A.4): L2 eps 0.5 and Linf eps 4/255, PGD-1000 and AutoAttack.
+
+    ``test_size``: natural test images attacked (a class-balanced subset; null: the whole test set);
+    ``rand_test_size``: the same for randomised encoders, whose AutoAttack ('rand') averages 20 EOT
+    gradients per step and so costs 20 times as much (null: ``test_size``). SL runs are attacked under
+    both threats (Table 2a), the other paradigms under Linf (Table 2b).
+    """
+
+    test_size: int | None = 1000
+    rand_test_size: int | None = None
+    batch_size: int = 256
+    l2: ThreatBudget = field(
+        default_factory=lambda: ThreatBudget(AttackSpec(norm="l2", eps=0.5, steps=1000, step_size=0.05), 0.5)
+    )
+    linf: ThreatBudget = field(
+        default_factory=lambda: ThreatBudget(
+            AttackSpec(norm="linf", eps=4 / 255, steps=1000, step_size=1 / 255), 4 / 255
+        )
+    )
+
+    def __post_init__(self) -> None:
+        for name in ("test_size", "rand_test_size"):
+            size = getattr(self, name)
+            if size is not None and size < 1:
+                raise ValueError(f"{name}: must be a positive count or null, got {size}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size: must be >= 1, got {self.batch_size}")
+        for name in ("l2", "linf"):
+            if getattr(self, name).pgd.norm != name:
+                raise ValueError(f"{name}.pgd.norm: must be {name!r} in the {name} section; fix the norm")
+
+    def attacked_size(self, randomised: bool) -> int | None:
+        """How many test images an encoder is attacked on (None: all)."""
+        return self.rand_test_size if randomised and self.rand_test_size is not None else self.test_size
+
+    def threats(self, paradigm: str, randomised: bool) -> dict[str, list[AttackSpec]]:
+        """The evaluations of one run: Linf for every paradigm, L2 as well for SL (Table 2a)."""
+        threats = self.linf.specs(randomised)
+        return {**self.l2.specs(randomised), **threats} if paradigm == "SL" else threats
+
+
+def _paradigm_run_type(paradigm: str, config_type: type) -> type:
+    """The params dataclass of one paradigm's pretraining: ``config`` (its own config type) and ``train``."""
+    cls = dataclasses.make_dataclass(
+        f"{paradigm}Run",
+        [("config", config_type, field(default_factory=config_type)), ("train", TrainConfig, field(default_factory=TrainConfig))],
+        frozen=True,
+    )
+    cls.__doc__ = f"{paradigm} pretraining: ``config`` ({config_type.__name__}) and trainer settings ``train``."
+    return cls
+
+
+def _paradigms_params_type() -> type:
+    # One section per paradigm, each validated against its own config type (a typo in paradigms.CL.config
+    # fails with the key's path, like every other params key), and robust_cl: a CL section of its own.
+    types = {p: _paradigm_run_type(p, PARADIGM_CONFIGS[p]) for p in PARADIGMS}
+    fields: list[Any] = [(p, types[p], field(default_factory=types[p])) for p in PARADIGMS]
+    fields.append((ROBUST_CL, types["CL"], field(default_factory=types["CL"])))
+    cls = dataclasses.make_dataclass("ParadigmsParams", fields, frozen=True)
+    cls.__doc__ = ("Pretraining of E5/E6 (``paradigms`` in params.yaml): one section per paradigm, and "
+                   f"``{ROBUST_CL}``, the adversarially trained CL source of D_R_CL.")
+    return cls
+
+
+ParadigmsParams = _paradigms_params_type()
+
+
+def paradigm_run(paradigms: Any, name: str) -> Any:
+    """The ``{config, train}`` section of paradigm ``name`` (or of ``robust_cl``) in ``paradigms``."""
+    if not hasattr(paradigms, name):
+        raise ValueError(f"paradigms: no section {name!r}; use one of {', '.join((*PARADIGMS, ROBUST_CL))}")
+    return getattr(paradigms, name)
+
+
+PARAMS_FILE = Path("params.yaml")
+PROFILES = ("smoke", "cpu", "paper")
+
+
+@dataclass(frozen=True)
+class Params:
+    """Everything in ``params.yaml``."""
+
+    profile: str = "smoke"
+    seed: int = 0
+    device: str = "auto"
+    data: DataParams = field(default_factory=DataParams)
+    model: ModelParams = field(default_factory=ModelParams)
+    sources: SourceModels = field(default_factory=SourceModels)
+    attack: AttackParams = field(default_factory=AttackParams)
+    construct: ConstructParams = field(default_factory=ConstructParams)
+    retrain: RetrainParams = field(default_factory=RetrainParams)
+    gallery: GalleryParams = field(default_factory=GalleryParams)
+    paradigms: ParadigmsParams = field(default_factory=ParadigmsParams)  # type: ignore[valid-type]
+    probe: ProbeParams = field(default_factory=ProbeParams)
+    e6: E6Params = field(default_factory=E6Params)
+
+    def __post_init__(self) -> None:
+        if self.profile not in PROFILES:
+            raise ValueError(f"profile: unknown profile {self.profile!r}; use one of {', '.join(PROFILES)}")
+
+
+def parse_params(data: dict) -> Params:
+    """Validate a params mapping (as read from YAML) into :class:`Params`."""
+    return build(Params, data)
+
+
+def load_params(path: str | os.PathLike = PARAMS_FILE) -> Params:
+    """Load and validate ``params.yaml``; every problem is one :class:`ParamsError` line."""
+    path = Path(path)
+    if not path.exists():
+        raise ParamsError(f"{path}: not found; run `advtui profile use smoke` to create it")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark else ""
+        raise ParamsError(f"{path}: not valid YAML{where}; fix the syntax or restore it with `advtui profile use smoke`") from None
+    try:
+        return parse_params(data)
+    except ParamsError as err:
+        raise ParamsError(f"{path}: {err}") from None
+
+
+def profile_path(name: str) -> Path:
+    """The shipped params file of profile ``name``."""
+    if name not in PROFILES:
+        raise ParamsError(f"profile: unknown profile {name!r}; use one of {', '.join(PROFILES)}")
+    return Path(str(resources.files("advtui.catalog") / "profiles" / f"{name}.yaml"))
+
+
+def use_profile(name: str, path: str | os.PathLike = PARAMS_FILE) -> Params:
+    """Write profile ``name`` over ``params.yaml`` (atomically) and return its validated params."""
+    source = profile_path(name)
+    params = load_params(source)
+    target = Path(path)
+    tmp = atomic_path(target)
+    try:
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return params
