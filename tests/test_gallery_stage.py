@@ -12,7 +12,8 @@ from advtui.data.store import load_artifact
 from advtui.experiments.common import load_classifier, save_classifier
 from advtui.experiments.construct import construct_dataset, source_images
 from advtui.experiments.gallery import pick_sources
-from advtui.catalog.names import GALLERY_SETS
+from advtui.catalog import paths
+from advtui.catalog.names import GALLERY_SETS, recipe
 from advtui.models.registry import create_model
 from advtui.pipeline import stages
 from advtui.catalog.params import parse_params, profile_path
@@ -38,13 +39,13 @@ def tiny_params(seed: int = 0, start: str = "other"):
 def make_project(root, params) -> None:
     """Tiny (untrained) models and tiny constructed sets at the pipeline's paths under ``root``."""
     seed_everything(0)
-    for name, path in {"standard": stages.model_path("standard"), "robust_l2": stages.model_path("robust_l2"),
-                       "natural": stages.retrained_path("natural")}.items():
+    for name, path in {"standard": paths.model_path("standard"), "robust_l2": paths.model_path("robust_l2"),
+                       "natural": paths.retrained_path("natural")}.items():
         save_classifier(create_model("small_cnn"), root / path, paradigm="supervised", params={"name": name})
     for name in GALLERY_SETS:
-        model = stages.model_path(stages.recipe(name).model)
+        model = paths.model_path(recipe(name).model)
         construct_dataset(name, cfg=params.construct, data=params.data, seed=0, device="cpu",
-                          model_path=root / model, out=root / stages.dataset_path(name))
+                          model_path=root / model, out=root / paths.dataset_path(name))
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +74,7 @@ def test_gallery_pairs_match_the_recorded_sources_and_starts(project, monkeypatc
     assert len(set(natural.labels[index].tolist())) == N_SHOWN  # one image per class before any repeats
     np.testing.assert_allclose(gallery.tensors["images/natural"], natural.float_images(index).numpy(), atol=1e-3)
     for name in GALLERY_SETS:
-        data = load_artifact(stages.dataset_path(name), "dataset").tensors
+        data = load_artifact(paths.dataset_path(name), "dataset").tensors
         rows = [int(torch.nonzero(data["sources"] == i)[0]) for i in index.tolist()]
         assert np.array_equal(gallery.tensors[f"images/{name}"], data["images"][rows].numpy())
         assert np.array_equal(gallery.tensors[f"starts/{name}"], data["starts"][rows].numpy())
@@ -83,7 +84,7 @@ def test_gallery_pairs_match_the_recorded_sources_and_starts(project, monkeypatc
     assert (gallery.tensors["starts/D_det"] == gallery.index).all()  # relabelled sets start at the source itself
     assert (natural.labels[gallery.tensors["starts/D_R"]] != natural.labels[index]).all()  # inversions: another class
     assert np.array_equal(gallery.tensors["labels/D_det"], (gallery.tensors["labels/natural"] + 1) % natural.num_classes)
-    net = load_classifier(stages.model_path("standard"))
+    net = load_classifier(paths.model_path("standard"))
     with torch.no_grad():
         expected = net(torch.from_numpy(gallery.tensors["images/D_NR"]).float()).argmax(1).numpy()
     assert np.array_equal(gallery.tensors["preds/standard/D_NR"], expected)
@@ -105,7 +106,7 @@ def test_inversions_from_noise_keep_their_noise_start_as_the_perturbation_base(t
     stages.run_gallery(params, "main")
     gallery = read_gallery(tmp_path / GALLERY_FILE)
     for name in ("D_R", "D_NR"):
-        data = load_artifact(stages.dataset_path(name), "dataset").tensors
+        data = load_artifact(paths.dataset_path(name), "dataset").tensors
         rows = [int(torch.nonzero(data["sources"] == i)[0]) for i in gallery.index.tolist()]
         assert (gallery.tensors[f"starts/{name}"] == -1).all()
         expected = (data["images"][rows].float() - data["start_images"][rows].float()).numpy()
@@ -121,4 +122,4 @@ def test_missing_inputs_name_the_stage_to_run(tmp_path, monkeypatch):
 
 
 def test_gallery_path_is_where_the_app_reads():
-    assert stages.gallery_path() == GALLERY_FILE
+    assert paths.GALLERY == GALLERY_FILE

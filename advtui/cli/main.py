@@ -44,6 +44,7 @@ class _Advtui(typer.Typer):
         self._loading = True
         from advtui.cli import dataset, profile
         from advtui.cli.attack import attack
+        from advtui.cli.dvcyaml import dvc_yaml
         from advtui.cli.invert import invert
         from advtui.cli.report import report
         from advtui.cli.stage import stage
@@ -51,6 +52,7 @@ class _Advtui(typer.Typer):
 
         for command in (models, train, attack, invert, stage, report, tui):
             self.command()(command)
+        self.command("dvc-yaml")(dvc_yaml)
         self.add_typer(dataset.app, name="dataset")
         self.add_typer(profile.app, name="profile")
 

@@ -15,12 +15,12 @@ from advtui.data.imageset import ImageSet
 from advtui.files import write_json
 from advtui.experiments.common import natural_split
 from advtui.experiments.construct import construct_dataset, source_images
-from advtui.catalog.names import RECIPES, recipe
+from advtui.catalog.names import recipe
 from advtui.experiments.evaluation import evaluate_classifier
 from advtui.experiments.gallery import build_gallery
 from advtui.catalog.names import GALLERY_MODELS, GALLERY_SETS
 from advtui.experiments.paradigm_runs import attack, pretrain, probe, training_set
-from advtui.catalog.names import PARADIGM_SETS, PARADIGMS, ROBUST_CL, attacked_runs, parse_run_name, run_name
+from advtui.catalog.names import ROBUST_CL, parse_run_name
 from advtui.catalog.params import paradigm_run
 from advtui.experiments.retrain import retrain
 from advtui.catalog.names import TRAINING_SETS
@@ -30,53 +30,16 @@ from advtui.paradigms.trainer import EpochHook
 from advtui.catalog.params import Params
 from advtui.pipeline.progress import StageProgress
 from advtui.runtime import pick_device
+from advtui.catalog import paths
+from advtui.catalog.paths import dataset_path, encoder_path, live_dir, metrics_path, model_path, probe_path, retrained_path
+from advtui.catalog.stages import stage_of
 
-DATA = Path("data")
-
-
-def model_path(name: str) -> Path:
-    """Weights of E1 source model ``name``."""
-    return DATA / "models" / f"{name}.safetensors"
-
-
-def dataset_path(name: str) -> Path:
-    """A constructed dataset (E2, E3)."""
-    return DATA / "datasets" / f"{name}.safetensors"
-
-
-def retrained_path(name: str) -> Path:
-    """Weights of the E4 classifier trained on training set ``name``."""
-    return DATA / "retrained" / f"{name}.safetensors"
-
-
-def gallery_path() -> Path:
-    """The gallery the terminal app draws (advtui.tui.galleryfile reads it at the same place)."""
-    return DATA / "gallery" / "gallery.safetensors"
-
-
-def metrics_path(experiment: str, name: str) -> Path:
-    """Metrics JSON of one stage (``experiment``: E1, construct, E4)."""
-    return DATA / "metrics" / experiment / f"{name}.json"
-
-
-def live_dir(experiment: str, name: str) -> Path:
-    """DVCLive folder of a training stage."""
-    return DATA / "live" / experiment / name
-
-
-def encoder_path(name: str) -> Path:
-    """A pretrained paradigm module of E5/E6 (``name``: paradigm-set, e.g. 'CL-D_R')."""
-    return DATA / "encoders" / f"{name}.safetensors"
-
-
-def probe_path(name: str) -> Path:
-    """The linear head of E5/E6 run ``name`` (it names its encoder)."""
-    return DATA / "probes" / f"{name}.safetensors"
-
-
-def _require(path: Path, stage: str) -> Path:
+def _require(path: Path) -> Path:
+    """``path`` if it exists, else a one-line error naming the stage that makes it."""
     if not path.exists():
-        raise FileNotFoundError(f"{path}: missing upstream artifact; run `dvc repro {stage}` (or `advtui stage {stage.replace('@', ' ')}`)")
+        stage = stage_of(path)
+        how = f"run `dvc repro {stage}`" if stage else "build it first"
+        raise FileNotFoundError(f"{path}: missing upstream artifact; {how}")
     return path
 
 
@@ -104,7 +67,7 @@ def run_source(params: Params, name: str) -> dict:
 def run_construct(params: Params, name: str) -> dict:
     """E2/E3: build constructed dataset ``name`` from its source model."""
     rec = recipe(name)
-    source = _require(model_path(rec.model), f"source@{rec.model}")
+    source = _require(model_path(rec.model))
     progress = StageProgress(f"construct@{name}")
     metrics = construct_dataset(
         name, cfg=params.construct, data=params.data, seed=params.seed, device=params.device,
@@ -120,7 +83,7 @@ def run_retrain(params: Params, name: str) -> dict:
     """E4: train a fresh classifier on training set ``name`` and measure it on natural test data."""
     if name not in TRAINING_SETS:
         raise ValueError(f"retrain: unknown training set {name!r}; use one of {', '.join(TRAINING_SETS)}")
-    path = None if name == "natural" else _require(dataset_path(name), f"construct@{name}")
+    path = None if name == "natural" else _require(dataset_path(name))
     progress = StageProgress(f"retrain@{name}")
     row = retrain(
         name, dataset_path=path, retrain_params=params.retrain, construct=params.construct, data=params.data,
@@ -137,14 +100,14 @@ def run_gallery(params: Params, name: str) -> dict:
     """The gallery: ``gallery.n`` natural images beside their constructed versions, with predictions."""
     if name != "main":
         raise ValueError(f"gallery: unknown name {name!r}; use main")
-    datasets = {s: _require(dataset_path(s), f"construct@{s}") for s in GALLERY_SETS}
-    models = {m: _require(retrained_path(m), "retrain@natural") if m == "natural" else _require(model_path(m), f"source@{m}")
+    datasets = {s: _require(dataset_path(s)) for s in GALLERY_SETS}
+    models = {m: _require(retrained_path(m)) if m == "natural" else _require(model_path(m))
               for m in GALLERY_MODELS}
     natural = source_images(params.construct.size, params.data, params.seed)
-    return build_gallery(n=params.gallery.n, natural=natural, datasets=datasets, models=models, out=gallery_path(),
+    return build_gallery(n=params.gallery.n, natural=natural, datasets=datasets, models=models, out=paths.GALLERY,
                          device=params.device)
 def _paradigm_training_set(params: Params, dataset: str) -> ImageSet:
-    path = None if dataset == "natural" else _require(dataset_path(dataset), f"construct@{dataset}")
+    path = None if dataset == "natural" else _require(dataset_path(dataset))
     return training_set(dataset, dataset_path=path, construct=params.construct, data=params.data, seed=params.seed)
 
 
@@ -184,7 +147,7 @@ def run_pretrain(params: Params, name: str) -> dict:
 def run_probe(params: Params, name: str) -> dict:
     """E5: a linear probe on run ``name``'s encoder, trained on its training set: U on the natural test set."""
     paradigm, dataset = parse_run_name(name)
-    encoder = _require(encoder_path(name), f"pretrain@{name}")
+    encoder = _require(encoder_path(name))
     progress = StageProgress(f"probe@{name}")
     progress.update("probe", 0, params.probe.train.epochs, force=True)
     row = probe(
@@ -201,7 +164,7 @@ def run_probe(params: Params, name: str) -> dict:
 def run_attack(params: Params, name: str) -> dict:
     """E6: PGD and AutoAttack on run ``name``'s encoder + probe: R on the natural test set."""
     paradigm, dataset = parse_run_name(name)
-    head = _require(probe_path(name), f"probe@{name}")
+    head = _require(probe_path(name))
     progress = StageProgress(f"attack@{name}")
     row = attack(
         paradigm, head, natural_split(params.data, "test", params.seed), params.e6, device=params.device,
@@ -213,12 +176,14 @@ def run_attack(params: Params, name: str) -> dict:
     return row
 
 
+#: The function behind each ``advtui stage RUNNER NAME``; the names each accepts are the catalogue's
+#: (:func:`advtui.catalog.stages.runner_names`).
 STAGES = {
-    "source": (run_source, SOURCE_MODELS),
-    "construct": (run_construct, tuple(RECIPES)),
-    "retrain": (run_retrain, TRAINING_SETS),
-    "gallery": (run_gallery, ("main",)),
-    "pretrain": (run_pretrain, (*(run_name(p, d) for p in PARADIGMS for d in PARADIGM_SETS), ROBUST_CL)),
-    "probe": (run_probe, tuple(run_name(p, d) for p in PARADIGMS for d in PARADIGM_SETS)),
-    "attack": (run_attack, tuple(attacked_runs())),
+    "source": run_source,
+    "construct": run_construct,
+    "retrain": run_retrain,
+    "gallery": run_gallery,
+    "pretrain": run_pretrain,
+    "probe": run_probe,
+    "attack": run_attack,
 }

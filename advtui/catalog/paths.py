@@ -1,0 +1,60 @@
+"""Where every artifact lives, relative to the project folder: weights, datasets, metrics, logs, progress.
+
+Stages write here, ``dvc.yaml`` (generated from :mod:`advtui.catalog.stages`) declares these paths as
+outs, and the report and the app read them, so a path is spelled once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+DATA = Path("data")
+#: Metrics JSON of each experiment family, one file per stage item: data/metrics/<experiment>/<name>.json.
+METRICS = DATA / "metrics"
+#: Live progress of running stages (one small JSON file each), read by the app.
+PROGRESS = DATA / "progress"
+#: The report stage's outputs.
+REPORT_MD = DATA / "report" / "report.md"
+REPORT_JSON = DATA / "report" / "report.json"
+#: The gallery the app's Gallery screen draws.
+GALLERY = DATA / "gallery" / "gallery.safetensors"
+
+
+def model_path(name: str) -> Path:
+    """Weights of an E1 source model (or of the robust CL source ``robust_cl``)."""
+    return DATA / "models" / f"{name}.safetensors"
+
+
+def dataset_path(name: str) -> Path:
+    """A constructed dataset (E2, E3)."""
+    return DATA / "datasets" / f"{name}.safetensors"
+
+
+def retrained_path(name: str) -> Path:
+    """Weights of the E4 classifier trained on training set ``name``."""
+    return DATA / "retrained" / f"{name}.safetensors"
+
+
+def encoder_path(name: str) -> Path:
+    """A pretrained paradigm module of E5/E6 (``name``: paradigm-set, e.g. 'CL-D_R')."""
+    return DATA / "encoders" / f"{name}.safetensors"
+
+
+def probe_path(name: str) -> Path:
+    """The linear head of E5/E6 run ``name`` (it names its encoder)."""
+    return DATA / "probes" / f"{name}.safetensors"
+
+
+def metrics_path(experiment: str, name: str) -> Path:
+    """Metrics JSON of one stage (``experiment``: E1, construct, E4, pretrain, E5, E6)."""
+    return METRICS / experiment / f"{name}.json"
+
+
+def live_dir(experiment: str, name: str) -> Path:
+    """DVCLive folder of a training stage."""
+    return DATA / "live" / experiment / name
+
+
+def progress_path(stage: str, folder: Path = PROGRESS) -> Path:
+    """The progress file of ``stage`` (e.g. ``construct@D_R`` -> ``data/progress/construct-D_R.json``)."""
+    return folder / f"{stage.replace('@', '-')}.json"

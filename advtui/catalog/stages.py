@@ -1,0 +1,307 @@
+"""The pipeline's stages, declared once: ``dvc.yaml`` is generated from this table (``advtui dvc-yaml``).
+
+Each :class:`Family` is one ``foreach`` stage of ``dvc.yaml`` (or a single stage): its command, the
+artifacts it reads, the params keys it reads, what it writes, and the modules it runs. Its code deps are
+not listed by hand: they are the import closure of those modules (:mod:`advtui.catalog.codedeps`), so an
+edit to the PGD loop or the synthetic generator marks exactly the stages that run it as changed.
+A test regenerates ``dvc.yaml`` and fails when the committed file differs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from advtui.catalog import paths
+from advtui.catalog.codedeps import ROOT, code_files
+from advtui.catalog.names import (
+    PARADIGMS, RECIPES, ROBUST_CL, SOURCE_MODELS, SPRINGER_SETS, TRAINING_SETS,
+    attacked_runs, matrix_runs, run_name,
+)
+
+DVC_YAML = Path("dvc.yaml")
+#: ``dvc.yaml`` templating: the foreach item's key and its fields.
+KEY, ITEM = "${key}", "${item}"
+#: What a training set's data dep is: a constructed set's file, or for natural images the code that makes them.
+NATURAL_DATA = "advtui/data/sources.py"
+#: Modules every ``advtui stage`` command runs before its family's own code.
+STAGE_ENTRY = ("advtui.cli.stage", "advtui.pipeline.stages")
+
+
+def item(field_name: str) -> str:
+    """The ``dvc.yaml`` reference to a field of the foreach item, e.g. ``${item.model}``."""
+    return f"${{item.{field_name}}}"
+
+
+def training_data(dataset: str) -> str:
+    """The data dep of a stage that trains on ``dataset``."""
+    return NATURAL_DATA if dataset == "natural" else str(paths.dataset_path(dataset))
+
+
+@dataclass(frozen=True)
+class Family:
+    """One stage family of ``dvc.yaml``: a ``foreach`` over ``items`` (or one stage when ``items`` is None).
+
+    ``deps``, ``params``, ``outs`` and ``metrics`` may use ``${key}`` and ``${item...}``; ``code`` names
+    the modules the stage runs (its code deps are their import closure); ``runner`` is the
+    ``advtui stage RUNNER NAME`` family, NAME the foreach key or, for a single stage, ``name`` (None:
+    ``cmd`` is given whole).
+    """
+
+    name: str
+    experiment: str
+    comment: str
+    items: tuple[str, ...] | dict[str, dict[str, str]] | None
+    runner: str | None = None
+    single: str = "main"
+    cmd: str = ""
+    deps: tuple[str, ...] = ()
+    params: tuple[str, ...] = ()
+    outs: tuple[str, ...] = ()
+    metrics: tuple[str, ...] = ()
+    code: tuple[str, ...] = STAGE_ENTRY
+
+    def command(self) -> str:
+        """The stage's command as dvc.yaml holds it."""
+        return self.cmd or f"advtui stage {self.runner} {KEY if self.items is not None else self.single}"
+
+    def keys(self) -> list[str]:
+        """The foreach keys (item names), or [] for a single stage."""
+        return [] if self.items is None else list(self.items)
+
+    def stage_names(self) -> list[str]:
+        """Every stage name ``dvc`` knows this family by (``family@key``, or the family's name)."""
+        return [f"{self.name}@{k}" for k in self.keys()] if self.items is not None else [self.name]
+
+    def code_deps(self) -> list[str]:
+        """The source files this family's stages run."""
+        return code_files(self.code)
+
+
+_COMMON = ("seed", "device", "data")
+_NATURAL_SIZE = "construct.size"  # how many natural images the constructions (and natural rows) start from
+
+
+def _matrix_items(runs: list[str], with_data: bool) -> dict[str, dict[str, str]]:
+    out: dict[str, dict[str, str]] = {}
+    for run in runs:
+        paradigm, _, dataset = run.partition("-")
+        out[run] = {"paradigm": paradigm, "data": training_data(dataset)} if with_data else {"paradigm": paradigm}
+    return out
+
+
+FAMILIES: tuple[Family, ...] = (
+    Family(
+        "source", "E1", "E1: standard and adversarially trained source models", SOURCE_MODELS, runner="source",
+        params=(*_COMMON, "model", "sources.train", f"sources.{KEY}", "attack"),
+        outs=(str(paths.model_path(KEY)), str(paths.live_dir("E1", KEY))),
+        metrics=(str(paths.metrics_path("E1", KEY)),),
+    ),
+    Family(
+        "construct", "E2/E3",
+        "E2, E3: constructed datasets (model: the source model each is made from; key: its settings)",
+        {name: {"model": r.model, "key": r.settings} for name, r in RECIPES.items()}, runner="construct",
+        deps=(str(paths.model_path(item("model"))),),
+        params=(*_COMMON, _NATURAL_SIZE, "construct.zero_robust_size", "construct.start", "construct.precision",
+                f"construct.{item('key')}"),
+        outs=(str(paths.dataset_path(KEY)),),
+        metrics=(str(paths.metrics_path("construct", KEY)),),
+    ),
+    Family(
+        "retrain", "E4", "E4: a fresh classifier on each training set, measured on the natural test set",
+        {s: {"data": training_data(s), "recipe": "springer" if s in SPRINGER_SETS else "train"} for s in TRAINING_SETS},
+        runner="retrain",
+        deps=(item("data"),),
+        params=(*_COMMON, "model", _NATURAL_SIZE, f"retrain.{item('recipe')}", "attack"),
+        outs=(str(paths.retrained_path(KEY)), str(paths.live_dir("E4", KEY))),
+        metrics=(str(paths.metrics_path("E4", KEY)),),
+    ),
+    Family(
+        "gallery", "gallery", "The images the app's Gallery screen draws: natural images beside their constructed versions",
+        None, runner="gallery",
+        deps=(*(str(paths.dataset_path(s)) for s in ("D_R", "D_NR", "D_rand", "D_det")),
+              *(str(paths.model_path(m)) for m in ("standard", "robust_l2")), str(paths.retrained_path("natural"))),
+        params=(*_COMMON, _NATURAL_SIZE, "gallery"),
+        outs=(str(paths.GALLERY),),
+    ),
+    Family(
+        "source_cl", "E5/E6", "E6: the Linf-robust CL source model of D_R_CL (adversarial SimCLR on the natural images)",
+        None, runner="pretrain", single=ROBUST_CL,
+        deps=(NATURAL_DATA,),
+        params=(*_COMMON, _NATURAL_SIZE, f"paradigms.{ROBUST_CL}"),
+        outs=(str(paths.model_path(ROBUST_CL)), str(paths.live_dir("E6", ROBUST_CL))),
+        metrics=(str(paths.metrics_path("pretrain", ROBUST_CL)),),
+    ),
+    Family(
+        "pretrain", "E5/E6", "E5/E6: every paradigm pretrained on every training set (Li Tables 1, 2b)",
+        _matrix_items(matrix_runs(), with_data=True), runner="pretrain",
+        deps=(item("data"),),
+        params=(*_COMMON, _NATURAL_SIZE, f"paradigms.{item('paradigm')}"),
+        outs=(str(paths.encoder_path(KEY)), str(paths.live_dir("E5", KEY))),
+        metrics=(str(paths.metrics_path("pretrain", KEY)),),
+    ),
+    Family(
+        "probe", "E5/E6", "E5: a linear probe on each frozen encoder, trained on the encoder's own set; U on natural test data",
+        _matrix_items(matrix_runs(), with_data=True), runner="probe",
+        deps=(str(paths.encoder_path(KEY)), item("data")),
+        params=(*_COMMON, _NATURAL_SIZE, "probe"),
+        outs=(str(paths.probe_path(KEY)), str(paths.live_dir("E5-probe", KEY))),
+        metrics=(str(paths.metrics_path("E5", KEY)),),
+    ),
+    Family(
+        "attack", "E5/E6",
+        "E6 (Li Table 2b): PGD and AutoAttack at Linf 4/255 on encoder + probe ('rand' for randomised encoders)",
+        tuple(r for r in attacked_runs() if not r.startswith("SL-")), runner="attack",
+        deps=(str(paths.probe_path(KEY)), str(paths.encoder_path(KEY))),
+        params=(*_COMMON, "e6.test_size", "e6.rand_test_size", "e6.batch_size", "e6.linf"),
+        metrics=(str(paths.metrics_path("E6", KEY)),),
+    ),
+    Family(
+        "attack_sl", "E5/E6", "E6 (Li Tables 2a, 2b): SL under L2 0.5 and Linf 4/255, PGD and AutoAttack",
+        tuple(r for r in attacked_runs() if r.startswith("SL-")), runner="attack",
+        deps=(str(paths.probe_path(KEY)), str(paths.encoder_path(KEY))),
+        params=(*_COMMON, "e6.test_size", "e6.rand_test_size", "e6.batch_size", "e6.l2", "e6.linf"),
+        metrics=(str(paths.metrics_path("E6", KEY)),),
+    ),
+    Family(
+        "report", "report", "The report: every experiment's table from the metrics files, beside the published figures",
+        None, cmd="advtui report --write",
+        deps=tuple(str(paths.METRICS / e) for e in ("E1", "construct", "E4", "E5", "E6")),
+        outs=(str(paths.REPORT_MD), str(paths.REPORT_JSON)),
+        code=("advtui.cli.report",),
+    ),
+)
+
+#: ``dvc plots show``: training curves worth comparing side by side (title -> tsv file -> y column).
+PLOTS: dict[str, dict[str, str]] = {
+    "E1 training loss": {f"{paths.live_dir('E1', m)}/plots/metrics/train/loss.tsv": "loss" for m in SOURCE_MODELS},
+    "E4 test accuracy per epoch": {f"{paths.live_dir('E4', s)}/plots/metrics/epoch/test_acc.tsv": "test_acc"
+                                   for s in ("natural", "D_R", "D_NR", "D_rand", "D_det")},
+    "E5 pretraining loss (natural images)": {f"{paths.live_dir('E5', run_name(p, 'natural'))}/plots/metrics/train/loss.tsv": "loss"
+                                             for p in PARADIGMS},
+}
+
+
+def runner_names(runner: str) -> list[str]:
+    """The names ``advtui stage RUNNER NAME`` accepts: every stage dvc.yaml runs through it."""
+    return [n for fam in FAMILIES if fam.runner == runner for n in (fam.keys() or [fam.single])]
+
+
+def runner_help() -> dict[str, str]:
+    """``advtui stage`` families: what each runs, and its names."""
+    helps: dict[str, list[str]] = {}
+    for fam in FAMILIES:
+        if fam.runner:
+            helps.setdefault(fam.runner, []).append(fam.comment)
+    return {r: f"{' / '.join(c)} ({', '.join(runner_names(r))})" for r, c in helps.items()}
+
+
+def family(name: str) -> Family:
+    """The family called ``name`` (ValueError naming the choices otherwise)."""
+    for fam in FAMILIES:
+        if fam.name == name:
+            return fam
+    raise ValueError(f"stage family: unknown {name!r}; use one of {', '.join(f.name for f in FAMILIES)}")
+
+
+def stage_of(path: str | Path) -> str | None:
+    """The ``dvc repro`` target that writes ``path`` (an out or metrics file), or None."""
+    wanted = Path(path).as_posix()
+    for fam in FAMILIES:
+        for key in fam.keys() or [None]:
+            for out in (*fam.outs, *fam.metrics):
+                if _expand(out, key, fam) == wanted:
+                    return f"{fam.name}@{key}" if key is not None else fam.name
+    return None
+
+
+def _expand(template: str, key: str | None, fam: Family) -> str:
+    if key is None:
+        return template
+    fields = fam.items[key] if isinstance(fam.items, dict) else {}
+    text = template.replace(KEY, key)
+    return re.sub(r"\$\{item\.(\w+)\}", lambda m: fields[m.group(1)], text).replace(ITEM, key)
+
+
+# --- dvc.yaml rendering --------------------------------------------------------------------------------------
+
+_PLAIN = re.compile(r"[A-Za-z0-9_./@${}+-][A-Za-z0-9_./@${}+ -]*")
+
+
+def _scalar(value: str) -> str:
+    # Plain YAML where it reads back as the same string, JSON-quoted otherwise.
+    plain = _PLAIN.fullmatch(value) and not value.endswith(" ") and not value.startswith("{") and value not in (
+        "true", "false", "null", "yes", "no", "on", "off")
+    return value if plain else json.dumps(value)
+
+
+def _list(key: str, values: list[str], indent: str, persist: bool = False) -> list[str]:
+    if not values:
+        return []
+    lines = [f"{indent}{key}:"]
+    for value in values:
+        lines.append(f"{indent}  - {_scalar(value)}:" if persist else f"{indent}  - {_scalar(value)}")
+        if persist:
+            lines.append(f"{indent}      persist: true")
+    return lines
+
+
+def _body(fam: Family, indent: str) -> list[str]:
+    # A foreach over a list names its element ${item}; ${key} exists only for a foreach over a mapping.
+    var = (lambda t: t.replace(KEY, ITEM)) if isinstance(fam.items, tuple) else (lambda t: t)
+    lines = [f"{indent}cmd: {_scalar(var(fam.command()))}"]
+    lines += _list("deps", [*fam.code_deps(), *map(var, fam.deps)], indent)
+    lines += _list("params", [var(p) for p in fam.params], indent)
+    lines += _list("outs", [var(o) for o in fam.outs], indent, persist=True)
+    lines += _list("metrics", [var(m) for m in fam.metrics], indent, persist=True)
+    return lines
+
+
+def _foreach(items: tuple[str, ...] | dict[str, dict[str, str]]) -> list[str]:
+    if not isinstance(items, dict):
+        return [f"    foreach: [{', '.join(_scalar(i) for i in items)}]"]
+    lines = ["    foreach:"]
+    for key, fields in items.items():
+        inner = ", ".join(f"{k}: {_scalar(v)}" for k, v in fields.items())
+        lines.append(f"      {_scalar(key)}: {{{inner}}}")
+    return lines
+
+
+HEADER = """\
+# Generated by `advtui dvc-yaml` from advtui/catalog/stages.py: edit that table, then regenerate (a test
+# fails while this file and the table differ).
+#
+# Every stage is a plain `advtui` command with declared deps, params and outs. Its deps are the artifacts it
+# reads and every advtui source file it runs (the import closure of its modules), so a code change reruns
+# exactly the stages that run that code. Each stage lists only the params keys it reads. Outs are
+# `persist: true`: DVC does not delete them before a rerun, so a failed or interrupted stage never destroys
+# what was built (advtui writes each artifact atomically and resumes from its checkpoints/chunks instead).
+# Every out is cached, so `dvc push`/`dvc pull` move all of them and git tracks only dvc.lock.
+"""
+
+
+def render_dvc_yaml() -> str:
+    """The text of ``dvc.yaml`` for :data:`FAMILIES` and :data:`PLOTS`."""
+    lines = [HEADER.rstrip("\n"), "", "stages:"]
+    for fam in FAMILIES:
+        lines.append(f"  # {fam.comment}")
+        lines.append(f"  {fam.name}:")
+        if fam.items is None:
+            lines += _body(fam, "    ")
+        else:
+            lines += _foreach(fam.items)
+            lines.append("    do:")
+            lines += _body(fam, "      ")
+        lines.append("")
+    lines.append("plots:")
+    for title, files in PLOTS.items():
+        lines += [f"  - {_scalar(title)}:", "      template: linear", "      x: step", "      y:"]
+        lines += [f"        {_scalar(path)}: {_scalar(column)}" for path, column in files.items()]
+    return "\n".join(lines) + "\n"
+
+
+def dvc_yaml_path(root: Path = ROOT) -> Path:
+    """The project's ``dvc.yaml``."""
+    return root / DVC_YAML
