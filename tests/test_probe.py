@@ -10,14 +10,13 @@ import torch
 
 from advtui.attacks.evaluate import robust_accuracy
 from advtui.catalog.attacks import AttackSpec
-from advtui.data.sources import load_source
 from advtui.catalog.data import SyntheticConfig
-from advtui.experiments.probe import LinearProbe, can_cache_features, load_probe, save_probe, train_probe
-from advtui.catalog.training import AugmentConfig
-from advtui.paradigms.encoder import Encoder, get_paradigm, save_encoder
-from advtui.catalog.training import SupervisedConfig
+from advtui.catalog.training import AugmentConfig, SupervisedConfig, TrainConfig
+from advtui.data.imageset import ImageSet
+from advtui.data.sources import load_source
+from advtui.experiments.probe import LinearProbe, can_cache_features, encode_set, load_probe, save_probe, train_probe
+from advtui.paradigms.encoder import Encoder, get_paradigm, representations, save_encoder
 from advtui.paradigms.trainer import fit
-from advtui.catalog.training import TrainConfig
 
 SL = SupervisedConfig(arch="small_cnn")
 PROBE = TrainConfig(epochs=8, batch_size=64, optimizer="adam", lr=1e-2, weight_decay=0.0)
@@ -86,6 +85,29 @@ def test_probe_on_a_trained_sl_encoder_beats_chance_and_is_attackable(tmp_path, 
     again = load_probe(tmp_path / "probe.safetensors")
     with torch.no_grad():
         assert torch.allclose(again(x[:16]), probe(x[:16]), atol=1e-5)
+
+
+def test_cached_features_are_the_frozen_encoders_representations_of_every_image(synthetic):
+    """The head trains on exactly what the encoder maps each image to: a uint8 set encoded batch by batch
+    (last batch partial) gives the features of its float images, with no graph, as (N, D, 1, 1) "images"."""
+    train, _ = synthetic
+    data = train.select(300, 0)
+    uint8 = (data.images * 255).round().to(torch.uint8)
+    data = ImageSet(images=uint8, labels=data.labels, classes=list(data.classes), meta={"n": 300})
+    encoder = get_paradigm("SL").encoder(_sl_module(), SL).eval()  # eval: BatchNorm statistics, not the batch's
+    with torch.no_grad():
+        whole = encoder(data.float_images())
+    from_set = representations(encoder, data, batch_size=128)
+    assert torch.equal(from_set, representations(encoder, data.float_images(), batch_size=128))
+    assert torch.allclose(from_set, whole, atol=1e-5)
+    assert from_set.dtype == torch.float32 and from_set.device.type == "cpu" and not from_set.requires_grad
+
+    encoded = encode_set(encoder, data)
+    assert encoded.images.shape == (300, encoder.feature_dim, 1, 1)
+    assert torch.equal(encoded.images.flatten(1), representations(encoder, data))
+    assert torch.equal(encoded.labels, data.labels) and encoded.meta["n"] == 300
+
+    assert representations(encoder, data.float_images()[:0]).shape == (0, encoder.feature_dim)
 
 
 def test_features_are_cached_only_for_deterministic_encoders_without_augmentation():

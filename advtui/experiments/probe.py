@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from advtui.data.imageset import ImageSet
 from advtui.data.store import load_artifact, read_header, save_artifact
-from advtui.paradigms.encoder import Encoder, load_encoder
+from advtui.paradigms.encoder import Encoder, load_encoder, representations
 from advtui.paradigms.supervised import accuracy
 from advtui.paradigms.trainer import EpochHook, StepFn, StepOut, fit, model_state
 from advtui.catalog.training import TrainConfig
@@ -65,11 +65,7 @@ def can_cache_features(encoder: Encoder, cfg: TrainConfig) -> bool:
 
 def encode_set(encoder: Encoder, data: ImageSet, device: torch.device | str = "cpu") -> ImageSet:
     """``data``'s representations as an ImageSet of (N, D, 1, 1) "images" (the trainer's input form)."""
-    feats = []
-    with torch.no_grad():
-        for x, _ in data.loader(_FEATURE_BATCH):
-            feats.append(encoder(x.to(device)).float().cpu())
-    features = torch.cat(feats)
+    features = representations(encoder, data, _FEATURE_BATCH, device=device)
     return ImageSet(
         images=features[:, :, None, None], labels=data.labels, classes=list(data.classes),
         meta={**data.meta, "features_of": type(encoder).__name__},

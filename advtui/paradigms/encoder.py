@@ -22,9 +22,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, ClassVar
 
+import torch
 from torch import Tensor, nn
 
 from advtui.catalog.training import PARADIGM_CONFIGS
+from advtui.data.imageset import ImageSet
 from advtui.data.store import load_artifact, save_artifact
 from advtui.paradigms.trainer import StepFn, model_state
 from advtui.schema import build
@@ -146,9 +148,19 @@ def load_encoder(path: str | os.PathLike, device: str = "cpu") -> tuple[nn.Modul
     return module, enc, cfg
 
 
-def representations(encoder: Encoder, x: Tensor, batch_size: int = 256) -> Tensor:
-    """``encoder`` applied to ``x`` in batches without gradients (CPU output)."""
-    import torch
+def representations(
+    encoder: Encoder, images: Tensor | ImageSet, batch_size: int = 256, device: torch.device | str | None = None
+) -> Tensor:
+    """``encoder`` applied to ``images`` in batches without gradients: (N, feature_dim) float32 on the CPU.
 
+    ``images`` is a tensor of images in [0, 1] or an ImageSet, whose images become float one batch at a
+    time (a uint8 set never exists as float in full). Each batch moves to ``device`` first (None: it stays
+    where it is). The encoder's mode is the caller's: put it in eval mode to use its BatchNorm statistics.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size: must be >= 1, got {batch_size}; use a positive batch size")
+    batches = (x for x, _ in images.loader(batch_size)) if isinstance(images, ImageSet) else images.split(batch_size)
     with torch.no_grad():
-        return torch.cat([encoder(x[i : i + batch_size]).cpu() for i in range(0, len(x), batch_size)])
+        features = [encoder(x if device is None else x.to(device)).float().cpu() for x in batches]
+    # no images, no representations: an empty (0, D) result lets the caller's own check name the problem
+    return torch.cat(features) if features else torch.zeros(0, encoder.feature_dim)

@@ -189,6 +189,168 @@ class _Progress:
             print(f"epoch {epoch}/{self._epochs} {text}", flush=True)
 
 
+@dataclass
+class _Run:
+    """Everything fixed for one training run, and the state a checkpoint saves and restores.
+
+    ``digest`` identifies the run (settings, seed, data, architecture, ``identity``): a checkpoint with
+    another digest was made by another run and is never resumed.
+    """
+
+    module: nn.Module
+    data: ImageSet
+    cfg: TrainConfig
+    step: StepFn
+    device: torch.device
+    memory_format: torch.memory_format
+    steps_per_epoch: int
+    optimizer: torch.optim.Optimizer
+    schedule: torch.optim.lr_scheduler.LambdaLR
+    generator: torch.Generator
+    digest: str
+
+    @classmethod
+    def start(
+        cls, module: nn.Module, data: ImageSet, cfg: TrainConfig, step: StepFn, *,
+        device: torch.device, seed: int, identity: Mapping[str, Any] | None,
+    ) -> _Run:
+        """Move ``module`` to ``device``, build its optimiser and schedule, and seed every RNG with ``seed``."""
+        memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+        module.to(device=device, memory_format=memory_format)
+        params = [p for p in module.parameters() if p.requires_grad]
+        if not params:
+            raise ValueError("module: has no parameters with requires_grad; unfreeze what should be trained")
+        if len(data) == 0:
+            raise ValueError("data: is empty; train on at least one image")
+        steps_per_epoch = math.ceil(len(data) / cfg.batch_size)
+        optimizer = _make_optimizer(params, cfg)
+        schedule = torch.optim.lr_scheduler.LambdaLR(
+            optimizer,
+            lambda s: lr_factor(
+                s, total_steps=cfg.epochs * steps_per_epoch, warmup_steps=cfg.warmup_epochs * steps_per_epoch,
+                schedule=cfg.schedule,
+            ),
+        )
+        digest = params_digest(
+            {
+                "train": asdict(cfg), "seed": seed, "data": _data_fingerprint(data), "identity": dict(identity or {}),
+                "arch": getattr(module, "arch", type(module).__name__), "parameters": sum(p.numel() for p in params),
+            }
+        )
+        generator = seed_everything(seed)
+        return cls(
+            module=module, data=data, cfg=cfg, step=step, device=device, memory_format=memory_format,
+            steps_per_epoch=steps_per_epoch, optimizer=optimizer, schedule=schedule, generator=generator,
+            digest=digest,
+        )
+
+    def resume(self, checkpoint: Path) -> tuple[int, dict[str, float]]:
+        """Restore the state saved in ``checkpoint`` if this run made it; returns (epochs done, their last metrics)."""
+        if not checkpoint.exists():
+            return 0, {}
+        state = _load_checkpoint(checkpoint)
+        if state.get("format") != _CHECKPOINT_FORMAT or state.get("digest") != self.digest:
+            log.warning("%s: made by other settings; ignoring it and training from scratch", checkpoint)
+            return 0, {}
+        self.module.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.schedule.load_state_dict(state["schedule"])
+        _set_rng_state(state["rng"], self.generator)
+        log.info("resuming %s after epoch %d of %d", checkpoint, state["epoch"], self.cfg.epochs)
+        return int(state["epoch"]), dict(state["metrics"])
+
+    def save(self, checkpoint: Path, epoch: int, metrics: Mapping[str, float]) -> None:
+        """Checkpoint the run after ``epoch``: weights, optimiser, schedule and RNG states, and the epoch's metrics."""
+        _save_checkpoint(
+            checkpoint,
+            {
+                "format": _CHECKPOINT_FORMAT, "digest": self.digest, "epoch": epoch, "metrics": dict(metrics),
+                "model": self.module.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "schedule": self.schedule.state_dict(), "rng": _rng_state(self.generator),
+            },
+        )
+
+
+class _LiveLog:
+    """The run's DVCLive logs (see the module docstring for the keys), or nothing when ``live_dir`` is None.
+
+    Opened on a run resumed after ``done_epochs``, it first drops the rows logged after that checkpoint.
+    """
+
+    def __init__(self, live_dir: str | os.PathLike | None, steps_per_epoch: int, done_epochs: int) -> None:
+        self._live = None
+        self._steps_per_epoch = steps_per_epoch
+        if live_dir is None:
+            return
+        from dvclive import Live
+
+        if done_epochs > 0:
+            _truncate_live_rows(Path(live_dir), done_epochs * steps_per_epoch)
+        # the pipeline's dvc.yaml declares plots and metrics, and `dvc exp run` saves experiments
+        self._live = Live(dir=str(live_dir), resume=done_epochs > 0, save_dvc_exp=False, dvcyaml=None)
+
+    def step(self, global_step: int, values: Mapping[str, float]) -> None:
+        """Log one optimiser step's ``values`` as ``train/<key>``."""
+        if self._live is None:
+            return
+        self._live.step = global_step
+        for key, value in values.items():
+            self._live.log_metric(f"train/{key}", value)
+
+    def epoch(self, epoch: int, metrics: Mapping[str, float]) -> None:
+        """Log the ``metrics`` of ``epoch`` (from 1) as ``epoch/<key>`` at its last step; rewrite the summary."""
+        if self._live is None:
+            return
+        self._live.step = epoch * self._steps_per_epoch - 1
+        self._live.log_metric("epoch/index", epoch)
+        for key, value in metrics.items():
+            if key != "epoch":
+                self._live.log_metric(f"epoch/{key}", value)
+        self._live.make_summary()
+
+    def end(self) -> None:
+        """Close the logs of a finished run (an interrupted one is left as its last epoch wrote it)."""
+        if self._live is not None:
+            self._live.end()
+
+
+def _train_epoch(run: _Run, epoch: int, live: _LiveLog, bars: _Progress) -> dict[str, float]:
+    """One shuffled, augmented pass over the data (the last partial batch included); returns the epoch's
+    ``epoch``, ``train_<metric>`` means over its images, last ``lr`` and ``images_per_s``."""
+    run.module.train()
+    bars.epoch_start(epoch)
+    autocast = torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=run.cfg.precision == "bf16")
+    global_step = (epoch - 1) * run.steps_per_epoch
+    sums: dict[str, float] = {}
+    seen, started = 0, time.perf_counter()
+    lr = run.optimizer.param_groups[0]["lr"]
+    for x, y in run.data.loader(run.cfg.batch_size, shuffle=True, generator=run.generator):
+        x = x.to(run.device, non_blocking=True)
+        y = y.to(run.device, non_blocking=True)
+        x = augment(x, run.cfg.augment, run.generator).contiguous(memory_format=run.memory_format)
+        with autocast:
+            out = run.step(run.module, x, y)
+        run.optimizer.zero_grad(set_to_none=True)
+        out.loss.backward()
+        run.optimizer.step()
+        # the rate this step used, before the schedule moves on: what the epoch logs as its lr
+        lr = run.optimizer.param_groups[0]["lr"]
+        run.schedule.step()
+        values = {"loss": float(out.loss.detach()), **{k: float(v) for k, v in out.metrics.items()}}
+        for key, value in values.items():
+            sums[key] = sums.get(key, 0.0) + value * len(y)
+        seen += len(y)
+        live.step(global_step, values)
+        bars.step(values["loss"])
+        global_step += 1
+    return {
+        "epoch": float(epoch),
+        **{f"train_{k}": v / seen for k, v in sums.items()},
+        "lr": lr,
+        "images_per_s": seen / (time.perf_counter() - started),
+    }
+
+
 def fit(
     module: nn.Module,
     data: ImageSet,
@@ -225,108 +387,18 @@ def fit(
         The last epoch's metrics: ``epoch``, ``train_loss``, ``train_<metric>``, ``lr``, ``images_per_s``
         and the hook's values.
     """
-    device = torch.device(device)
     checkpoint = Path(checkpoint)
-    memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
-    module.to(device=device, memory_format=memory_format)
-    params = [p for p in module.parameters() if p.requires_grad]
-    if not params:
-        raise ValueError("module: has no parameters with requires_grad; unfreeze what should be trained")
-    if len(data) == 0:
-        raise ValueError("data: is empty; train on at least one image")
-    steps_per_epoch = math.ceil(len(data) / cfg.batch_size)
-    optimizer = _make_optimizer(params, cfg)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        lambda s: lr_factor(
-            s, total_steps=cfg.epochs * steps_per_epoch, warmup_steps=cfg.warmup_epochs * steps_per_epoch,
-            schedule=cfg.schedule,
-        ),
-    )
-    digest = params_digest(
-        {
-            "train": asdict(cfg), "seed": seed, "data": _data_fingerprint(data), "identity": dict(identity or {}),
-            "arch": getattr(module, "arch", type(module).__name__), "parameters": sum(p.numel() for p in params),
-        }
-    )
-    generator = seed_everything(seed)
-    start_epoch, metrics = 0, {}
-    if checkpoint.exists():
-        state = _load_checkpoint(checkpoint)
-        if state.get("format") == _CHECKPOINT_FORMAT and state.get("digest") == digest:
-            module.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            schedule.load_state_dict(state["schedule"])
-            _set_rng_state(state["rng"], generator)
-            start_epoch, metrics = int(state["epoch"]), dict(state["metrics"])
-            log.info("resuming %s after epoch %d of %d", checkpoint, start_epoch, cfg.epochs)
-        else:
-            log.warning("%s: made by other settings; ignoring it and training from scratch", checkpoint)
-    global_step = start_epoch * steps_per_epoch
-
-    live = None
-    if live_dir is not None:
-        from dvclive import Live
-
-        if start_epoch > 0:
-            _truncate_live_rows(Path(live_dir), global_step)
-        # the pipeline's dvc.yaml declares plots and metrics, and `dvc exp run` saves experiments
-        live = Live(dir=str(live_dir), resume=start_epoch > 0, save_dvc_exp=False, dvcyaml=None)
-
-    bars = _Progress(progress, cfg.epochs, steps_per_epoch, start_epoch)
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
+    run = _Run.start(module, data, cfg, step, device=torch.device(device), seed=seed, identity=identity)
+    done, metrics = run.resume(checkpoint)
+    live = _LiveLog(live_dir, run.steps_per_epoch, done_epochs=done)
+    bars = _Progress(progress, cfg.epochs, run.steps_per_epoch, done)
     with bars.running():
-        for epoch in range(start_epoch + 1, cfg.epochs + 1):
-            module.train()
-            bars.epoch_start(epoch)
-            sums: dict[str, float] = {}
-            seen, started = 0, time.perf_counter()
-            lr = optimizer.param_groups[0]["lr"]
-            for x, y in data.loader(cfg.batch_size, shuffle=True, generator=generator):
-                x = x.to(device, non_blocking=True)
-                y = y.to(device, non_blocking=True)
-                x = augment(x, cfg.augment, generator).contiguous(memory_format=memory_format)
-                with autocast:
-                    out = step(module, x, y)
-                optimizer.zero_grad(set_to_none=True)
-                out.loss.backward()
-                optimizer.step()
-                lr = optimizer.param_groups[0]["lr"]
-                schedule.step()
-                values = {"loss": float(out.loss.detach()), **{k: float(v) for k, v in out.metrics.items()}}
-                for key, value in values.items():
-                    sums[key] = sums.get(key, 0.0) + value * len(y)
-                seen += len(y)
-                if live is not None:
-                    live.step = global_step
-                    for key, value in values.items():
-                        live.log_metric(f"train/{key}", value)
-                bars.step(values["loss"])
-                global_step += 1
-            metrics = {
-                "epoch": float(epoch),
-                **{f"train_{k}": v / seen for k, v in sums.items()},
-                "lr": lr,
-                "images_per_s": seen / (time.perf_counter() - started),
-            }
+        for epoch in range(done + 1, cfg.epochs + 1):
+            metrics = _train_epoch(run, epoch, live, bars)
             if on_epoch is not None:
                 metrics.update({k: float(v) for k, v in (on_epoch(module, epoch) or {}).items()})
-            if live is not None:
-                live.step = global_step - 1
-                live.log_metric("epoch/index", epoch)
-                for key, value in metrics.items():
-                    if key != "epoch":
-                        live.log_metric(f"epoch/{key}", value)
-                live.make_summary()
-            _save_checkpoint(
-                checkpoint,
-                {
-                    "format": _CHECKPOINT_FORMAT, "digest": digest, "epoch": epoch, "metrics": metrics,
-                    "model": module.state_dict(), "optimizer": optimizer.state_dict(),
-                    "schedule": schedule.state_dict(), "rng": _rng_state(generator),
-                },
-            )
+            live.epoch(epoch, metrics)
+            run.save(checkpoint, epoch, metrics)
             bars.epoch_end(epoch, metrics)
-    if live is not None:
-        live.end()
+    live.end()
     return metrics
