@@ -42,7 +42,7 @@ def test_train_attack_invert_preview_round_trip(workdir):
     assert result.exit_code == 0, result.output
     weights = workdir / "data/models/standard.safetensors"
     assert weights.exists() and not weights.with_suffix(".ckpt").exists()
-    assert (workdir / "data/live/standard/metrics.json").exists()
+    assert (workdir / "data/live/E1/standard/metrics.json").exists()  
 
     result = runner.invoke(app, ["attack", str(weights), "--json"])
     assert result.exit_code == 0, result.output

@@ -12,15 +12,16 @@ from advtui.cli.errors import guarded
 from advtui.cli.options import ParamsOption
 from advtui.catalog.params import load_params
 from advtui.catalog.names import SOURCE_MODELS
+from advtui.catalog.paths import live_dir as paths_live_dir, model_path
 
 
 @guarded
 def train(
     kind: str = typer.Argument("standard", help=f"Which source model recipe: {', '.join(SOURCE_MODELS)}."),
-    out: Path = typer.Option(None, "--out", "-o", help="Weights file (default data/models/<kind>.safetensors)."),
+    out: Path = typer.Option(None, "--out", "-o", help="Weights file (default: where the pipeline keeps KIND, data/models/<kind>.safetensors)."),
     epochs: int = typer.Option(None, help="Override sources.train.epochs."),
     arch: str = typer.Option(None, help="Override model.arch (see `advtui models`)."),
-    live_dir: Path = typer.Option(None, help="DVCLive folder (default data/live/<kind>)."),
+    live_dir: Path = typer.Option(None, help="DVCLive folder (default: the pipeline's, data/live/E1/<kind>)."),
     params_file: Path = ParamsOption,
 ) -> None:
     """Train a classifier on the natural training set of the params (resumes an interrupted run).
@@ -36,8 +37,8 @@ def train(
     if arch is not None:
         params = dataclasses.replace(params, model=dataclasses.replace(params.model, arch=arch))
     params.sources.model(kind)  # fail early on an unknown kind
-    out = out or Path("data/models") / f"{kind}.safetensors"
-    live_dir = live_dir or Path("data/live") / kind
+    out = out or model_path(kind)
+    live_dir = live_dir or paths_live_dir("E1", kind)
     _, metrics = train_source(
         kind, sources=params.sources, data=params.data, model=params.model, seed=params.seed, device=params.device,
         out=out, live_dir=live_dir,
