@@ -9,7 +9,9 @@ import pytest
 import torch
 from torch import nn
 
+from advtui.attacks.autoattack import run_autoattack
 from advtui.attacks.evaluate import AttackSpec, robust_accuracy, spec_names
+from advtui.attacks.pgd import pgd_attack
 from linear_ground_truth import interior_points, linear_model, predict, untargeted_distance
 
 SHAPE = (1, 4, 4)
@@ -156,6 +158,25 @@ def test_model_state_restored_and_batches_cover_everything() -> None:
 def test_attack_spec_validation(field: str, value: object) -> None:
     with pytest.raises(ValueError, match=f"^{field}:"):
         AttackSpec(**{field: value})
+
+
+@pytest.mark.parametrize(("field", "value"), [("norm", "l1"), ("eps", -0.5), ("eps", math.nan), ("steps", 0),
+                                              ("step_size", -1.0), ("restarts", 0)])
+def test_one_rule_for_every_way_in(field: str, value: object) -> None:
+    """A spec, the PGD loop and the AutoAttack adapter refuse the same settings with the same message."""
+    model = linear_model(SHAPE, 10, seed=0)
+    x, y = torch.rand(4, *SHAPE), torch.zeros(4, dtype=torch.long)
+    settings = {"norm": "l2", "eps": 0.1, "steps": 2, "step_size": 0.05, "restarts": 1} | {field: value}
+    attempts = [lambda: AttackSpec(kind="pgd", **settings), lambda: pgd_attack(model, x, y, **settings)]
+    if field in ("norm", "eps"):  # AutoAttack has no steps, step size or restarts of ours
+        attempts.append(lambda: run_autoattack(model, x, y, norm=settings["norm"], eps=settings["eps"],
+                                               version="standard", batch_size=4))
+    messages = []
+    for attempt in attempts:
+        with pytest.raises(ValueError) as error:
+            attempt()
+        messages.append(str(error.value))
+    assert len(set(messages)) == 1 and messages[0].startswith(f"{field}:")
 
 
 def test_spec_names_are_unique_and_readable() -> None:

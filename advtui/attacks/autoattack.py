@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -37,7 +36,8 @@ from pyautoattack import AutoAttack
 from torch import Tensor, nn
 
 from advtui.attacks.pgd import attack_mode
-from advtui.catalog.attacks import NORMS, VERSIONS, Version
+from advtui.catalog.attacks import Version, check_attack_settings
+from advtui.files import write_atomic
 
 _PACKAGE_NORM = {"l2": "L2", "linf": "Linf"}
 _STATE_FORMAT = 1
@@ -162,9 +162,7 @@ def _same_fingerprint(a: dict[str, Any], b: dict[str, Any]) -> bool:
 
 def save_state(path: Path, state: dict[str, Any]) -> None:
     """Write a resume file atomically (a crash mid-write leaves the previous one intact)."""
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    write_atomic(path, lambda tmp: torch.save(state, tmp))
 
 
 def load_state(path: Path, key: dict[str, Any]) -> dict[str, Any] | None:
@@ -181,14 +179,7 @@ def load_state(path: Path, key: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _validate(norm: str, eps: float, version: str, batch_size: int, x: Tensor, y: Tensor) -> None:
-    if norm not in NORMS:
-        raise ValueError(f"norm: unknown norm {norm!r}; use one of {', '.join(NORMS)}")
-    if not (math.isfinite(eps) and eps >= 0):
-        raise ValueError(f"eps: must be a finite number >= 0, got {eps}; use a non-negative radius")
-    if version not in VERSIONS:
-        raise ValueError(f"version: unknown AutoAttack version {version!r}; use one of {', '.join(VERSIONS)}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size: must be >= 1, got {batch_size}; use a positive batch size")
+    check_attack_settings(norm=norm, eps=eps, version=version, batch_size=batch_size)
     if x.shape[0] == 0:
         raise ValueError("x: no images to attack; pass at least one image")
     if x.shape[0] != y.shape[0]:

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from advtui.attacks.autoattack import fingerprint, load_state, run_autoattack, save_state
 from advtui.attacks.pgd import attack_mode, pgd_attack
-from advtui.catalog.attacks import AttackSpec
+from advtui.catalog.attacks import AttackSpec, check_attack_settings
 
 ProgressFn = Callable[[int, int, float], None]
 
@@ -174,8 +174,7 @@ def robust_accuracy(
         raise ValueError("x: no images to evaluate; pass at least one image")
     if y.shape[0] != n:
         raise ValueError(f"y: {y.shape[0]} labels for {n} images; pass one label per image")
-    if batch_size < 1:
-        raise ValueError(f"batch_size: must be >= 1, got {batch_size}; use a positive batch size")
+    check_attack_settings(batch_size=batch_size)
     device = torch.device(device) if device is not None else _model_device(model)
     names = spec_names(specs)
     folder = Path(state_dir) if state_dir is not None else None

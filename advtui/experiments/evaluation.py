@@ -8,7 +8,8 @@ from collections.abc import Callable, Mapping, Sequence
 
 import torch
 
-from advtui.attacks.evaluate import AttackSpec, robust_accuracy
+from advtui.attacks.evaluate import robust_accuracy
+from advtui.catalog.attacks import AttackSpec, check_attack_settings
 from advtui.data.imageset import ImageSet
 from advtui.models.registry import Classifier
 from advtui.paradigms.supervised import accuracy
@@ -28,8 +29,7 @@ class AttackParams:
     batch_size: int = 256
 
     def __post_init__(self) -> None:
-        if self.batch_size <= 0:
-            raise ValueError(f"batch_size: must be positive, got {self.batch_size}")
+        check_attack_settings(batch_size=self.batch_size)
 
     def threats(self) -> dict[str, list[AttackSpec]]:
         """The two threat models of the papers' tables, by name."""
