@@ -18,7 +18,6 @@ from __future__ import annotations
 import math
 import shutil
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -33,10 +32,8 @@ from advtui.data.probes import probe_agreement
 from advtui.data.store import load_artifact, params_digest, read_header, save_artifact
 from advtui.experiments.common import DataParams, load_classifier, natural_split
 from advtui.paradigms.encoder import Encoder, load_encoder
+from advtui.progress import ProgressFn
 from advtui.runtime import pick_device
-
-ProgressFn = Callable[[int, int, dict], None]
-"""``on_progress(done, total, info)`` after every chunk (``info``: running statistics of the chunk)."""
 
 
 @dataclass(frozen=True)
@@ -238,7 +235,8 @@ def construct_dataset(
     The artifact holds ``images`` (``cfg.precision``), ``labels`` (assigned), ``source_labels``,
     ``sources`` and ``starts`` (indices into the natural subset; -1 = noise). On synthetic data the
     metrics include the ground-truth probes' agreement with the assigned labels, the non-robust probe
-    reading what the construction added (result minus start).
+    reading what the construction added (result minus start). After every chunk ``on_progress`` gets
+    phase "construct", images done of all, and ``images_per_s`` (and ``target_hit`` so far, if relabelled).
     """
     rec = recipe(name)
     dev = pick_device(device)
@@ -276,7 +274,7 @@ def construct_dataset(
             info = {"images_per_s": rate}
             if "target_hit" in cached:
                 info["target_hit"] = float(torch.cat([c["target_hit"] for c in chunks]).float().mean())
-            on_progress(end, total, info)
+            on_progress("construct", end, total, **info)
 
     merged = {key: torch.cat([c[key] for c in chunks]) for key in chunks[0]}
     images, starts_img = merged.pop("images"), merged.pop("start_images")

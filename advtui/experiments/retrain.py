@@ -13,11 +13,12 @@ from advtui.data.probes import probe_agreement
 from advtui.data.sources import load_source
 from advtui.experiments.common import DataParams, ModelParams, image_size, natural_split, save_classifier
 from advtui.experiments.construct import ConstructParams, source_images
-from advtui.experiments.evaluation import AttackParams, ProgressFn, evaluate_classifier
+from advtui.experiments.evaluation import AttackParams, evaluate_classifier
 from advtui.models.registry import create_model
 from advtui.paradigms.augment import AugmentConfig
 from advtui.paradigms.supervised import train_classifier
 from advtui.paradigms.trainer import TrainConfig
+from advtui.progress import ProgressFn
 from advtui.runtime import pick_device, seed_everything
 
 #: Training sets of the E4 table, in its row order.
@@ -58,7 +59,8 @@ def retrain(
 ) -> dict:
     """Train a classifier on ``dataset`` (a constructed artifact, or the natural subset the constructions
     start from) and return its E4 row: clean accuracy and robust accuracy on the natural test set, the
-    attack settings, and on synthetic data the ground-truth probe agreement of natural data."""
+    attack settings, and on synthetic data the ground-truth probe agreement of natural data. Progress goes
+    to ``on_progress``: the training epochs (phase "train"), then the attacks ("attack <threat>")."""
     if dataset not in TRAINING_SETS:
         raise ValueError(f"dataset: unknown training set {dataset!r}; use one of {', '.join(TRAINING_SETS)}")
     dev = pick_device(device)
@@ -76,7 +78,7 @@ def retrain(
     recipe = retrain_params.recipe(dataset)
     fit_metrics = train_classifier(
         net, train, recipe, None, checkpoint=Path(out).with_suffix(".ckpt"), live_dir=live_dir, device=dev,
-        seed=seed, eval_data=test, progress=progress,
+        seed=seed, eval_data=test, progress=progress, on_progress=on_progress,
     )
     row = evaluate_classifier(
         net, test, attack.threats(), batch_size=attack.batch_size, device=dev, seed=seed, on_progress=on_progress
