@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,16 +23,23 @@ def atomic_path(path: Path) -> Path:
     return Path(tmp)
 
 
-def write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` to ``path`` atomically."""
+def write_atomic(path: str | os.PathLike, write: Callable[[Path], object]) -> Path:
+    """Have ``write`` fill a temp file beside ``path``, then rename it over ``path`` (any format: the
+    caller's ``write`` may be ``torch.save``, so this module needs no torch). A failed ``write`` leaves
+    ``path`` as it was and no temp file behind."""
     path = Path(path)
     tmp = atomic_path(path)
     try:
-        tmp.write_text(text)
+        write(tmp)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically."""
+    return write_atomic(path, lambda tmp: tmp.write_text(text))
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> Path:

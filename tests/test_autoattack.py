@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from advtui.attacks.autoattack import parse_log_message, run_autoattack
+from advtui.attacks.autoattack import run_autoattack
 from advtui.attacks.pgd import pgd_attack
 from linear_ground_truth import interior_points, linear_model, perturbation_norm, predict, untargeted_distance
 
@@ -27,7 +27,8 @@ def test_sound_and_not_weaker_than_pgd(norm: str) -> None:
     eps = dist.median().item()
     records: list[dict] = []
     result = run_autoattack(
-        model, x, y, norm=norm, eps=eps, version="standard", batch_size=8, attacks=FAST, on_progress=records.append
+        model, x, y, norm=norm, eps=eps, version="standard", batch_size=8, attacks=FAST,
+        on_progress=lambda phase, done, total, **info: records.append({"phase": phase, "done": done, "total": total, **info}),
     )
     assert result.clean_acc == 15 / 16 and not result.robust[0]
     assert (perturbation_norm(result.x_adv, x, norm) <= eps + 1e-4).all()
@@ -42,13 +43,13 @@ def test_sound_and_not_weaker_than_pgd(norm: str) -> None:
     assert result.robust_acc <= pgd_robust.float().mean().item()
     assert list(result.per_attack) == list(FAST)
     assert result.per_attack["apgd-t"] == result.robust_acc <= result.per_attack["apgd-ce"]
-    ours = [r for r in records if r["source"] == "advtui"]
-    package = [r for r in records if r["source"] == "pyautoattack"]
-    assert [(r["attack"], r["batch"]) for r in ours][:2] == [("apgd-ce", 1), ("apgd-ce", 2)]
-    assert ours[-1]["done"] == ours[-1]["total"] == 2 * 16
-    assert ours[-1]["robust_accuracy"] == result.robust_acc
-    assert {r.get("attack") for r in package} >= set(FAST)
-    assert any("robust_accuracy" in r for r in package)
+    chunks = [r for r in records if "part" in r]
+    assert [(r["part"], r["batch"]) for r in chunks][:2] == [("apgd-ce", 1), ("apgd-ce", 2)]
+    assert {r["part"] for r in chunks} == set(FAST)  # every attack of the package reports its chunks
+    done = [r["done"] for r in records]
+    assert done == sorted(done) and records[-1]["done"] == records[-1]["total"] == 16
+    assert all(r["phase"] == "autoattack" for r in records)
+    assert records[-1]["robust_acc"] == result.robust_acc
     assert torch.equal(result.clean, predict(model, x) == y)
 
 
@@ -64,16 +65,16 @@ def test_resume_continues_and_matches_an_uninterrupted_run(tmp_path: Path) -> No
     class Interrupt(Exception):
         pass
 
-    def stop_after_first_batch(record: dict) -> None:
-        if record["source"] == "advtui":
-            raise Interrupt
+    def stop_after_first_batch(phase: str, done: int, total: int, **info: object) -> None:
+        raise Interrupt
 
     with pytest.raises(Interrupt):
         run_autoattack(model, x, y, **settings, state_path=state, on_progress=stop_after_first_batch)
     assert state.exists()
     records: list[dict] = []
-    resumed = run_autoattack(model, x, y, **settings, state_path=state, on_progress=records.append)
-    ours = [(r["attack"], r["batch"], r["n_batches"]) for r in records if r["source"] == "advtui"]
+    resumed = run_autoattack(model, x, y, **settings, state_path=state,
+                             on_progress=lambda phase, done, total, **info: records.append(info))
+    ours = [(r["part"], r["batch"], r["n_batches"]) for r in records if "part" in r]
     assert ours[0] == ("apgd-ce", 1, 1)  # the first batch was not attacked again
     assert torch.equal(resumed.robust, reference.robust)
     torch.testing.assert_close(resumed.x_adv, reference.x_adv)
@@ -143,16 +144,3 @@ def test_impossible_attacks_for_the_model_raise() -> None:
     with pytest.raises(ValueError, match="^attacks: square"):
         run_autoattack(small, torch.rand(4, 1, 4, 4), torch.zeros(4, dtype=torch.long),
                        norm="l2", eps=0.1, version="standard", batch_size=4)
-
-
-def test_parse_log_message() -> None:
-    assert parse_log_message("running apgd-t") == {"attack": "apgd-t"}
-    assert parse_log_message("apgd-ce - 2/5 - 3 out of 8 successfully perturbed") == {
-        "attack": "apgd-ce", "batch": 2, "n_batches": 5, "perturbed": 3, "attacked": 8,
-    }
-    assert parse_log_message("robust accuracy after APGD-CE: 62.50% (total time 1.0 s)") == {
-        "attack": "apgd-ce", "robust_accuracy": 0.625,
-    }
-    assert parse_log_message("initial accuracy: 100.00%") == {"clean_accuracy": 1.0}
-    assert parse_log_message("robust accuracy: 25.00%") == {"robust_accuracy": 0.25}
-    assert parse_log_message("using standard version including apgd-ce.") == {}

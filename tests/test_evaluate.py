@@ -11,6 +11,10 @@ from torch import nn
 
 from advtui.attacks.evaluate import robust_accuracy, spec_names
 from advtui.catalog.attacks import AttackSpec
+from advtui.attacks.autoattack import run_autoattack
+from advtui.attacks.evaluate import RobustResult, robust_accuracy, spec_names
+from advtui.catalog.attacks import AttackSpec
+from advtui.attacks.pgd import pgd_attack
 from linear_ground_truth import interior_points, linear_model, predict, untargeted_distance
 
 SHAPE = (1, 4, 4)
@@ -77,27 +81,45 @@ def test_matches_closed_form_and_worst_case_is_per_point() -> None:
     assert torch.equal(both.clean, y == predict(model, x))
 
 
+def _recorder(calls: list[tuple[int, int, float]], phase: str = "attack"):
+    """A progress callback (the one protocol) that keeps (done, total, robust_acc) of every call."""
+
+    def on_progress(p: str, done: int, total: int, **info: object) -> None:
+        assert p == phase
+        calls.append((done, total, info["robust_acc"]))
+
+    return on_progress
+
+
 def test_progress_is_monotone_and_complete() -> None:
     model, x, y, specs, _ = two_competitor_case(100)
     calls: list[tuple[int, int, float]] = []
-    result = robust_accuracy(model, x, y, list(specs.values()), batch_size=32, on_progress=lambda *a: calls.append(a))
+    result = robust_accuracy(model, x, y, list(specs.values()), batch_size=32, on_progress=_recorder(calls, "attack l2"),
+                             phase="attack l2")
     done = [c[0] for c in calls]
     assert done == sorted(done) and calls[-1][:2] == (200, 200)
     assert all(c[1] == 200 and 0 <= c[2] <= 1 for c in calls)
     assert calls[-1][2] == result.robust_acc
 
 
-def test_resume_from_state_dir(tmp_path: Path) -> None:
-    model, x, y, specs, truth = two_competitor_case(100)
+class Interrupt(Exception):
+    """Raised from a progress callback: the run stops as a killed stage would, after a checkpoint."""
+
+
+def resume_case() -> tuple[Case, list[AttackSpec], RobustResult]:
+    """The two-competitor case on 100 points, its L2 and Linf specs in that order, and an uninterrupted run."""
+    case = two_competitor_case(100)
+    model, x, y, specs, _ = case
     spec_list = [specs["l2"], specs["linf"]]
-    reference = robust_accuracy(model, x, y, spec_list, batch_size=16, generator=torch.Generator().manual_seed(0))
+    return case, spec_list, robust_accuracy(model, x, y, spec_list, batch_size=16,
+                                            generator=torch.Generator().manual_seed(0))
 
-    class Interrupt(Exception):
-        pass
 
+def test_resume_from_state_dir(tmp_path: Path) -> None:
+    (model, x, y, specs, truth), spec_list, reference = resume_case()
     calls: list[int] = []
 
-    def stop_on_fourth(done: int, total: int, acc: float) -> None:
+    def stop_on_fourth(phase: str, done: int, total: int, **info: object) -> None:
         calls.append(done)
         if len(calls) == 4:
             raise Interrupt
@@ -107,13 +129,36 @@ def test_resume_from_state_dir(tmp_path: Path) -> None:
                         on_progress=stop_on_fourth, state_dir=tmp_path)
     resumed_calls: list[int] = []
     resumed = robust_accuracy(model, x, y, spec_list, batch_size=16, generator=torch.Generator().manual_seed(0),
-                              on_progress=lambda done, total, acc: resumed_calls.append(done), state_dir=tmp_path)
+                              on_progress=lambda phase, done, total, **info: resumed_calls.append(done),
+                              state_dir=tmp_path)
     assert resumed_calls[0] > calls[2]  # batches finished before the interruption were not redone
     assert torch.equal(resumed.robust, reference.robust)
     assert torch.equal(resumed.robust, truth["l2"] & truth["linf"])
     assert resumed.per_attack == reference.per_attack
     with pytest.raises(ValueError, match="^state_path:"):
         robust_accuracy(model, x, 1 - y, spec_list, batch_size=16, state_dir=tmp_path)
+
+
+def test_resume_inside_a_later_attack_keeps_each_attacks_accuracy(tmp_path: Path) -> None:
+    (model, x, y, specs, truth), spec_list, reference = resume_case()
+
+    def stop_inside_the_second(phase: str, done: int, total: int, **info: object) -> None:
+        if info["attack"] == specs["linf"].name and "batch" in info:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        robust_accuracy(model, x, y, spec_list, batch_size=16, generator=torch.Generator().manual_seed(0),
+                        on_progress=stop_inside_the_second, state_dir=tmp_path)
+    chunks: list[str] = []
+    resumed = robust_accuracy(model, x, y, spec_list, batch_size=16, generator=torch.Generator().manual_seed(1),
+                              state_dir=tmp_path,
+                              on_progress=lambda phase, d, t, **info: chunks.append(info["attack"]) if "batch" in info else None)
+    assert set(chunks) == {specs["linf"].name}  # the finished first attack was not run again
+    # the first attack's accuracy is the one it ended with, not the accuracy after the second
+    assert resumed.per_attack == reference.per_attack
+    assert list(resumed.per_attack.values())[0] > resumed.robust_acc
+    assert torch.equal(resumed.robust, truth["l2"] & truth["linf"])
+    assert [p.name for p in tmp_path.iterdir()] == ["robust_accuracy.pt"]  # written atomically, no temp left
 
 
 def test_autoattack_spec_only_adds_breaks_and_stays_sound() -> None:
@@ -127,7 +172,7 @@ def test_autoattack_spec_only_adds_breaks_and_stays_sound() -> None:
     pgd_only = robust_accuracy(model, x, y, [pgd_spec], batch_size=8, generator=torch.Generator().manual_seed(0))
     calls: list[tuple[int, int, float]] = []
     both = robust_accuracy(model, x, y, [pgd_spec, aa_spec], batch_size=8,
-                           generator=torch.Generator().manual_seed(0), on_progress=lambda *a: calls.append(a))
+                           generator=torch.Generator().manual_seed(0), on_progress=_recorder(calls))
     assert (pgd_only.robust | ~both.robust).all()  # robust under both => robust under PGD
     assert both.robust[dist > eps].all()  # no attack beats the exact distance
     assert not both.robust[dist < eps / 1.05].any()
@@ -157,6 +202,25 @@ def test_model_state_restored_and_batches_cover_everything() -> None:
 def test_attack_spec_validation(field: str, value: object) -> None:
     with pytest.raises(ValueError, match=f"^{field}:"):
         AttackSpec(**{field: value})
+
+
+@pytest.mark.parametrize(("field", "value"), [("norm", "l1"), ("eps", -0.5), ("eps", math.nan), ("steps", 0),
+                                              ("step_size", -1.0), ("restarts", 0)])
+def test_one_rule_for_every_way_in(field: str, value: object) -> None:
+    """A spec, the PGD loop and the AutoAttack adapter refuse the same settings with the same message."""
+    model = linear_model(SHAPE, 10, seed=0)
+    x, y = torch.rand(4, *SHAPE), torch.zeros(4, dtype=torch.long)
+    settings = {"norm": "l2", "eps": 0.1, "steps": 2, "step_size": 0.05, "restarts": 1} | {field: value}
+    attempts = [lambda: AttackSpec(kind="pgd", **settings), lambda: pgd_attack(model, x, y, **settings)]
+    if field in ("norm", "eps"):  # AutoAttack has no steps, step size or restarts of ours
+        attempts.append(lambda: run_autoattack(model, x, y, norm=settings["norm"], eps=settings["eps"],
+                                               version="standard", batch_size=4))
+    messages = []
+    for attempt in attempts:
+        with pytest.raises(ValueError) as error:
+            attempt()
+        messages.append(str(error.value))
+    assert len(set(messages)) == 1 and messages[0].startswith(f"{field}:")
 
 
 def test_spec_names_are_unique_and_readable() -> None:

@@ -1,7 +1,9 @@
-"""Attacks: the one PGD loop, its objectives, representation inversion, AutoAttack, robust accuracy."""
+"""Attacks: the one PGD loop, its objectives, representation inversion, AutoAttack, and the one resumable
+driver behind robust accuracy."""
 
-from advtui.attacks.autoattack import AutoAttackResult, run_autoattack
-from advtui.attacks.evaluate import RobustResult, robust_accuracy
+from advtui.attacks.autoattack import AutoAttackChunks, run_autoattack
+from advtui.attacks.driver import ChunkAttack, RobustResult, attack_standing
+from advtui.attacks.evaluate import PgdChunks, robust_accuracy
 from advtui.catalog.attacks import AttackSpec
 from advtui.attacks.inversion import invert, noise_starts, pick_other_starts
 from advtui.attacks.objectives import CrossEntropy, Objective, RepresentationDistance, TargetedCrossEntropy
@@ -9,13 +11,16 @@ from advtui.attacks.pgd import attack_mode, pgd, pgd_attack
 
 __all__ = [
     "AttackSpec",
-    "AutoAttackResult",
+    "AutoAttackChunks",
+    "ChunkAttack",
     "CrossEntropy",
     "Objective",
+    "PgdChunks",
     "RepresentationDistance",
     "RobustResult",
     "TargetedCrossEntropy",
     "attack_mode",
+    "attack_standing",
     "invert",
     "noise_starts",
     "pgd",

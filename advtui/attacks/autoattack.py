@@ -1,270 +1,122 @@
-"""AutoAttack through the PyPI package `pyautoattack`, with per-batch progress and resume.
+"""AutoAttack through the PyPI package `pyautoattack`, as an attack of the one resumable driver.
 
 The attacks themselves (APGD-CE, APGD-T, FAB-T, Square; APGD-CE/-DLR with EOT for 'rand') and their
-settings are the package's, for the chosen `version`. This adapter runs them one attack and one batch
-at a time through `AutoAttack.run_standard_evaluation` (attacking only points still robust, as
-AutoAttack does) and keeps its own resume file at `state_path`, rewritten after every batch.
+settings are the package's, for the chosen `version`. `AutoAttackChunks` runs them one attack and one
+chunk at a time through `AutoAttack.run_standard_evaluation` (each of the package's attacks is a part of
+the driver's attack, run on the points still robust, as AutoAttack does); the driver
+(`advtui.attacks.driver.attack_standing`) keeps the flags, the points tried and the adversarial images,
+and its resume file, rewritten after every chunk.
 
 Why not the package's own `state_path`: in pyautoattack 0.2.0 it cannot resume. The state file
 stores the attack set as the string of a Python set, so a restart always fails with "The state was
 created with a different set of attacks"; past that, the restore branch never defines `y_adv` and
 crashes; and the adversarial images of points broken before the interruption are not kept at all
-(the package returns clean images for them). Our file keeps flags, attempted points and those images.
+(the package returns clean images for them). The driver's file keeps flags, tried points and those images.
 
-Progress: `on_progress` receives dicts. Every record of the package's `auto-attack` logger arrives
-as {"source": "pyautoattack", "scope": "batch", "level", "message"} plus what the message states
-("attack", "batch"/"n_batches", "perturbed"/"attacked", "robust_accuracy", "clean_accuracy"); its
-figures refer to the batch being attacked. After each batch the adapter adds its own record,
-{"source": "advtui", "scope": "total", "message", "attack", "batch", "n_batches",
-"robust_accuracy", "n_robust", "n", "done", "total"}, about all N points (done/total count
-points settled per attack, len(attacks) * N in all).
+Progress goes through the driver (one record per chunk, about all N points). The package's own
+`auto-attack` log messages (about the chunk it was handed) stay on that logger.
 """
 
 from __future__ import annotations
 
-import logging
-import math
-import os
-import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import torch
 from pyautoattack import AutoAttack
 from torch import Tensor, nn
 
-from advtui.attacks.pgd import attack_mode
-from advtui.catalog.attacks import NORMS, VERSIONS, Version
+from advtui.attacks.driver import ChunkFn, RobustResult, Run, attack_standing, clean_correct
+from advtui.catalog.attacks import Version, check_attack_settings
+from advtui.progress import ProgressFn
 
 _PACKAGE_NORM = {"l2": "L2", "linf": "Linf"}
-_STATE_FORMAT = 1
 # The package's targeted attacks try the 9 runner-up classes; DLR losses need 3 (untargeted) or
 # 4 (targeted) classes.
 _MAX_TARGETS = 9
 _MIN_CLASSES = {"apgd-dlr": 3, "apgd-t": 4, "fab-t": 2, "apgd-ce": 2, "square": 2}
-
-ProgressFn = Callable[[dict[str, Any]], None]
-
-
-@dataclass(frozen=True)
-class AutoAttackResult:
-    """Outcome of `run_autoattack` on N points.
-
-    x_adv: adversarial images (clean images where no attack succeeded); robust: (N,) bool on CPU,
-    correctly classified clean and under every attack; clean: (N,) bool, correctly classified clean;
-    per_attack: robust accuracy after each attack in order (cumulative worst case).
-    """
-
-    x_adv: Tensor
-    robust: Tensor
-    clean: Tensor
-    per_attack: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def clean_acc(self) -> float:
-        """Fraction of points classified correctly without attack."""
-        return self.clean.float().mean().item()
-
-    @property
-    def robust_acc(self) -> float:
-        """Fraction of points robust under all attacks run."""
-        return self.robust.float().mean().item()
-
-
-_PATTERNS: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = (
-    (re.compile(r"^running (\S+)"), ("attack",)),
-    (
-        re.compile(r"^(\S+) - (\d+)/(\d+) - (\d+) out of (\d+) successfully perturbed"),
-        ("attack", "batch", "n_batches", "perturbed", "attacked"),
-    ),
-    (re.compile(r"^robust accuracy after (\S+): ([\d.]+)%"), ("attack", "robust_accuracy")),
-    (re.compile(r"^initial accuracy: ([\d.]+)%"), ("clean_accuracy",)),
-    (re.compile(r"^robust accuracy: ([\d.]+)%"), ("robust_accuracy",)),
-)
-
-
-def parse_log_message(message: str) -> dict[str, Any]:
-    """Fields stated by one `auto-attack` log message (attack name, batch, accuracies as fractions)."""
-    for pattern, names in _PATTERNS:
-        match = pattern.match(message)
-        if match is None:
-            continue
-        fields: dict[str, Any] = {}
-        for name, value in zip(names, match.groups()):
-            if name == "attack":
-                fields[name] = value.lower()
-            elif name.endswith("accuracy"):
-                fields[name] = float(value) / 100.0
-            else:
-                fields[name] = int(value)
-        return fields
-    return {}
-
-
-class _ProgressHandler(logging.Handler):
-    def __init__(self, on_progress: ProgressFn) -> None:
-        super().__init__(logging.DEBUG)
-        self.on_progress = on_progress
-
-    def emit(self, record: logging.LogRecord) -> None:
-        message = record.getMessage()
-        self.on_progress(
-            {"source": "pyautoattack", "scope": "batch", "level": record.levelname, "message": message}
-            | parse_log_message(message)
-        )
+# The part that re-checks clean accuracy before the package's attacks (see `AutoAttackChunks`).
+CLEAN = "clean"
 
 
 @contextmanager
-def _package_log_to(on_progress: ProgressFn | None) -> Iterator[None]:
-    """Forward the package's `auto-attack` log records (DEBUG and up) to `on_progress` for the body."""
-    if on_progress is None:
+def _fork_rng(device: torch.device) -> Iterator[None]:
+    """Keep the caller's RNG state: the package reseeds torch's global RNG at every attack."""
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         yield
-        return
-    logger = logging.getLogger("auto-attack")
-    handler, level = _ProgressHandler(on_progress), logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
 
 
-def fingerprint(x: Tensor, y: Tensor, **settings: Any) -> dict[str, Any]:
-    """Identity of an evaluation for its resume file: data checksums, labels and `settings`."""
-    xd = x.detach().cpu().double().flatten(1)
-    weights = torch.arange(1, x.shape[0] + 1, dtype=torch.float64)
-    return {
-        "format": _STATE_FORMAT,
-        "shape": list(x.shape),
-        "x_sum": xd.sum().item(),
-        "x_weighted_sum": (xd.sum(1) * weights).sum().item(),
-        "y": y.detach().cpu().tolist(),
-        **settings,
-    }
+class AutoAttackChunks:
+    """AutoAttack (`version` 'standard', or 'rand' for randomised models) at radius `eps`, as a driver attack.
 
+    Its parts are the version's attacks (or the subset `attacks`, in the version's order), each run over
+    the points still standing. With `recheck_clean`, a first part re-classifies those points clean and
+    drops the ones now wrong: a randomised model draws new noise at every call, and the package judges
+    each point on its own draws (this is what AutoAttack inside `robust_accuracy` does after the
+    attacks before it). eps 0 runs none of the package's attacks.
+    """
 
-def _same_fingerprint(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    if a.keys() != b.keys():
-        return False
-    for k in a:
-        if isinstance(a[k], float):
-            if not math.isclose(a[k], b[k], rel_tol=1e-9, abs_tol=1e-9):
-                return False
-        elif a[k] != b[k]:
-            return False
-    return True
-
-
-def save_state(path: Path, state: dict[str, Any]) -> None:
-    """Write a resume file atomically (a crash mid-write leaves the previous one intact)."""
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-
-
-def load_state(path: Path, key: dict[str, Any]) -> dict[str, Any] | None:
-    """The resume file at `path` if it exists; ValueError if it belongs to another evaluation (`key`)."""
-    if not path.exists():
-        return None
-    state = torch.load(path, weights_only=True)
-    if not _same_fingerprint(state["key"], key):
-        raise ValueError(
-            f"state_path: {path} was written for another evaluation (other data or settings); "
-            "delete it or pass another path"
-        )
-    return state
-
-
-def _validate(norm: str, eps: float, version: str, batch_size: int, x: Tensor, y: Tensor) -> None:
-    if norm not in NORMS:
-        raise ValueError(f"norm: unknown norm {norm!r}; use one of {', '.join(NORMS)}")
-    if not (math.isfinite(eps) and eps >= 0):
-        raise ValueError(f"eps: must be a finite number >= 0, got {eps}; use a non-negative radius")
-    if version not in VERSIONS:
-        raise ValueError(f"version: unknown AutoAttack version {version!r}; use one of {', '.join(VERSIONS)}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size: must be >= 1, got {batch_size}; use a positive batch size")
-    if x.shape[0] == 0:
-        raise ValueError("x: no images to attack; pass at least one image")
-    if x.shape[0] != y.shape[0]:
-        raise ValueError(f"y: {y.shape[0]} labels for {x.shape[0]} images; pass one label per image")
-
-
-def _clean_correct(
-    model: Callable[[Tensor], Tensor], x: Tensor, y: Tensor, batch_size: int
-) -> tuple[Tensor, int]:
-    correct, n_classes = [], 0
-    with torch.no_grad():
-        for i in range(0, x.shape[0], batch_size):
-            logits = model(x[i : i + batch_size])
-            n_classes = logits.shape[1]
-            correct.append((logits.argmax(1) == y[i : i + batch_size].to(logits.device)).cpu())
-    return torch.cat(correct), n_classes
-
-
-def _configure(adversary: AutoAttack, attacks: Sequence[str], n_classes: int, norm: str, x: Tensor) -> None:
-    if "square" in attacks and norm == "l2" and min(x.shape[-2:]) < 5:
-        # The package's L2 Square Attack tiles the image in 5x5 blocks and divides by zero below that.
-        raise ValueError(
-            f"attacks: square (L2) needs images of at least 5x5 pixels, got {tuple(x.shape[-2:])}; "
-            "pass attacks without it"
-        )
-    for attack in attacks:
-        if n_classes < _MIN_CLASSES[attack]:
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        name: str,
+        norm: Literal["l2", "linf"],
+        eps: float,
+        version: Version,
+        device: torch.device,
+        attacks: Sequence[str] | None = None,
+        recheck_clean: bool = True,
+    ) -> None:
+        check_attack_settings(norm=norm, eps=eps, version=version)
+        self.model, self.name, self.norm, self.device = model, name, norm, device
+        # The package's seed is the run's (known when it runs); until then the package has none.
+        self.adversary = AutoAttack(model, norm=_PACKAGE_NORM[norm], eps=eps, version=version, device=device)
+        full = tuple(self.adversary.attacks_to_run)
+        if attacks is not None and (not attacks or set(attacks) - set(full)):
             raise ValueError(
-                f"attacks: {attack} needs at least {_MIN_CLASSES[attack]} classes, the model has {n_classes}; "
+                f"attacks: {list(attacks)} is not a non-empty subset of {version}'s {list(full)}; pick from those"
+            )
+        chosen = tuple(a for a in full if (attacks is None or a in attacks) and eps > 0)
+        self.parts = ((CLEAN,) if recheck_clean else ()) + chosen
+        self.identity = {"norm": norm, "eps": float(eps), "version": version}
+
+    def _configure(self, run: Run) -> None:
+        """Fit the package to the model's class count; refuse attacks it cannot run on this model."""
+        attacks = [a for a in self.parts if a != CLEAN]
+        if "square" in attacks and self.norm == "l2" and min(run.image_shape[-2:]) < 5:
+            # The package's L2 Square Attack tiles the image in 5x5 blocks and divides by zero below that.
+            raise ValueError(
+                f"attacks: square (L2) needs images of at least 5x5 pixels, got {tuple(run.image_shape[-2:])}; "
                 "pass attacks without it"
             )
-    adversary.apgd_targeted.n_target_classes = min(_MAX_TARGETS, n_classes - 1)
-    adversary.fab.n_target_classes = min(_MAX_TARGETS, n_classes - 1)
+        for attack in attacks:
+            if run.n_classes < _MIN_CLASSES[attack]:
+                raise ValueError(
+                    f"attacks: {attack} needs at least {_MIN_CLASSES[attack]} classes, the model has "
+                    f"{run.n_classes}; pass attacks without it"
+                )
+        self.adversary.apgd_targeted.n_target_classes = min(_MAX_TARGETS, run.n_classes - 1)
+        self.adversary.fab.n_target_classes = min(_MAX_TARGETS, run.n_classes - 1)
+        self.adversary.seed = (run.seed + run.index) % 2**31
 
+    def _attack_chunk(self, part: str, x: Tensor, y: Tensor, points: Tensor) -> tuple[Tensor, Tensor]:
+        if part == CLEAN:
+            correct, _ = clean_correct(self.model, x, y, batch_size=x.shape[0], device=self.device)
+            return ~correct, x
+        self.adversary.attacks_to_run = [part]
+        adv, y_adv = self.adversary.run_standard_evaluation(x, y, batch_size=x.shape[0])
+        # The package's own verdict (its y_adv), so a randomised model is judged on the draw it attacked.
+        return (y_adv != y).cpu(), adv
 
-def _new_state(key: dict[str, Any], clean: Tensor, attacks: Sequence[str], x: Tensor) -> dict[str, Any]:
-    n = x.shape[0]
-    return {
-        "key": key,
-        "clean": clean,
-        "robust": clean.clone(),
-        "attempted": {a: torch.zeros(n, dtype=torch.bool) for a in attacks},
-        "per_attack": {},
-        # Adversarial images of the points broken so far (the rest of x_adv is x itself).
-        "changed_idx": torch.zeros(0, dtype=torch.long),
-        "changed_x": x[:0].detach().cpu(),
-    }
-
-
-def _attack_chunk(
-    adversary: AutoAttack, x: Tensor, y: Tensor, chunk: Tensor, x_adv: Tensor, state: dict[str, Any]
-) -> None:
-    """Run the adversary's one attack on the points `chunk` (CPU indices) and record what broke."""
-    on_device = chunk.to(x.device)
-    x_chunk, y_chunk = x[on_device], y[chunk.to(y.device)].to(x.device)
-    adv, y_adv = adversary.run_standard_evaluation(x_chunk, y_chunk, batch_size=chunk.numel())
-    # The package's own verdict (its y_adv), so a randomised model is judged on the draw it attacked.
-    broken = (y_adv != y_chunk).cpu()
-    state["robust"][chunk[broken]] = False
-    x_adv[on_device[broken.to(x.device)]] = adv[broken.to(adv.device)].to(x.device, x.dtype)
-    changed = torch.nonzero(~state["robust"] & state["clean"]).squeeze(1)
-    state["changed_idx"], state["changed_x"] = changed, x_adv[changed.to(x.device)].cpu()
-
-
-def _total_record(
-    attack: str, batch: int, n_batches: int, i: int, state: dict[str, Any], n_attacks: int
-) -> dict[str, Any]:
-    robust, n = state["robust"], state["robust"].numel()
-    remaining = int((robust & ~state["attempted"][attack]).sum())
-    acc = robust.float().mean().item()
-    return {
-        "source": "advtui", "scope": "total",
-        "message": f"{attack}: batch {batch}/{n_batches}, robust accuracy {acc:.2%} ({int(robust.sum())}/{n})",
-        "attack": attack, "batch": batch, "n_batches": n_batches, "robust_accuracy": acc,
-        "n_robust": int(robust.sum()), "n": n, "done": i * n + n - remaining, "total": n_attacks * n,
-    }
+    @contextmanager
+    def running(self, run: Run) -> Iterator[ChunkFn]:
+        """Configure the package for the run and yield the chunk attack, keeping the caller's RNG state."""
+        self._configure(run)
+        with _fork_rng(self.device):
+            yield self._attack_chunk
 
 
 def run_autoattack(
@@ -280,7 +132,7 @@ def run_autoattack(
     on_progress: ProgressFn | None = None,
     seed: int = 0,
     attacks: Sequence[str] | None = None,
-) -> AutoAttackResult:
+) -> RobustResult:
     """AutoAttack (`version` 'standard' or 'rand' for randomised models) on (x, y) at radius `eps`.
 
     Args:
@@ -292,49 +144,26 @@ def run_autoattack(
         batch_size: points per attack call; also the resume granularity.
         state_path: resume file; an existing one for the same data and settings is continued,
             one for other data raises ValueError.
-        on_progress: receives the progress dicts described in the module docstring.
+        on_progress: the progress protocol (phase "autoattack", total = N, info: ``part``, the package's
+            attack, its ``batch`` of ``n_batches``, ``robust_acc``); see `advtui.attacks.driver`.
         seed: the package's seed (it reseeds torch's global RNG; the caller's RNG state is restored).
         attacks: a subset of the version's attacks (same settings), in the version's order.
 
     Returns:
-        AutoAttackResult with adversarial images, per-point robust flags and per-attack accuracies.
+        RobustResult with adversarial images (``x_adv``), per-point flags and, in ``per_attack``, the
+        robust accuracy after each of the package's attacks (cumulative worst case).
     """
-    _validate(norm, eps, version, batch_size, x, y)
-    adversary = AutoAttack(model, norm=_PACKAGE_NORM[norm], eps=eps, version=version, seed=seed, device=x.device)
-    full = tuple(adversary.attacks_to_run)
-    if attacks is not None and (not attacks or set(attacks) - set(full)):
-        raise ValueError(
-            f"attacks: {list(attacks)} is not a non-empty subset of {version}'s {list(full)}; pick from those"
+    adapter = AutoAttackChunks(
+        model, name=f"aa-{version}-{norm}-eps{eps:g}", norm=norm, eps=eps, version=version, device=x.device,
+        attacks=attacks, recheck_clean=False,
+    )
+    # Fork around the clean pass too: for a randomised model it draws from the global RNG as well.
+    with _fork_rng(x.device):
+        result = attack_standing(
+            model, x, y, [adapter], batch_size=batch_size, seed=seed, device=x.device, state_path=state_path,
+            keep_images=True, on_progress=on_progress, phase="autoattack",
         )
-    chosen = [a for a in full if attacks is None or a in attacks]
-    path = Path(state_path) if state_path is not None else None
-    rng_devices = [x.device] if x.device.type == "cuda" else []
-    with attack_mode(model), torch.random.fork_rng(devices=rng_devices), _package_log_to(on_progress):
-        clean, n_classes = _clean_correct(model, x, y, batch_size)
-        x_adv = x.detach().clone()
-        if eps == 0:
-            return AutoAttackResult(x_adv, clean.clone(), clean)
-        _configure(adversary, chosen, n_classes, norm, x)
-        key = fingerprint(x, y, norm=norm, eps=float(eps), version=version, attacks=chosen, seed=seed)
-        state = load_state(path, key) if path is not None else None
-        if state is None:
-            state = _new_state(key, clean, chosen, x)
-        else:
-            x_adv[state["changed_idx"].to(x.device)] = state["changed_x"].to(x.device, x.dtype)
-        for i, attack in enumerate(chosen):
-            todo = torch.nonzero(state["robust"] & ~state["attempted"][attack]).squeeze(1)
-            n_batches = math.ceil(todo.numel() / batch_size)
-            adversary.attacks_to_run = [attack]
-            for b in range(n_batches):
-                chunk = todo[b * batch_size : (b + 1) * batch_size]
-                _attack_chunk(adversary, x, y, chunk, x_adv, state)
-                state["attempted"][attack][chunk] = True
-                if path is not None:
-                    save_state(path, state)
-                if on_progress is not None:
-                    on_progress(_total_record(attack, b + 1, n_batches, i, state, len(chosen)))
-            state["per_attack"][attack] = state["robust"].float().mean().item()
-        if path is not None:
-            save_state(path, state)
-    return AutoAttackResult(x_adv, state["robust"].clone(), state["clean"].clone(), dict(state["per_attack"]))
-
+    return RobustResult(
+        robust=result.robust, clean=result.clean, per_attack=result.per_part[adapter.name],
+        per_part=result.per_part, x_adv=result.x_adv,
+    )

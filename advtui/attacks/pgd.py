@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from advtui.attacks.objectives import CrossEntropy, Objective, TargetedCrossEntropy
-from advtui.catalog.attacks import NORMS, Norm
+from advtui.catalog.attacks import Norm, check_attack_settings
 
 _TINY = 1e-12
 
@@ -55,17 +55,13 @@ def attack_mode(*modules: nn.Module) -> Iterator[None]:
 def validate_attack(
     *, norm: str, eps: float | None, step_size: float, steps: int, restarts: int, random_start: bool
 ) -> None:
-    """Raise ValueError for impossible PGD settings (one line naming the fix)."""
-    if norm not in NORMS:
-        raise ValueError(f"norm: unknown norm {norm!r}; use one of {', '.join(NORMS)}")
-    if eps is not None and not (math.isfinite(eps) and eps >= 0):
-        raise ValueError(f"eps: must be a finite number >= 0, got {eps}; use a non-negative radius or None")
-    if not (math.isfinite(step_size) and step_size > 0):
-        raise ValueError(f"step_size: must be > 0, got {step_size}; use a positive step")
-    if steps < 0:
-        raise ValueError(f"steps: must be >= 0, got {steps}; use a non-negative step count")
-    if restarts < 1:
-        raise ValueError(f"restarts: must be >= 1, got {restarts}; use 1 for a single run")
+    """Raise ValueError for impossible PGD settings (one line naming the fix).
+
+    The rules are the catalogue's (``check_attack_settings``), so PGD, ``AttackSpec`` and AutoAttack agree;
+    PGD adds eps None (an unbounded ball, for inversion), which has no random start to draw.
+    """
+    bounded = {} if eps is None else {"eps": eps}
+    check_attack_settings(norm=norm, **bounded, step_size=step_size, steps=steps, restarts=restarts)
     if random_start and eps is None:
         raise ValueError("random_start: needs a finite eps to draw from; pass random_start=False for eps=None")
 
@@ -179,7 +175,7 @@ def pgd(
         norm: "l2" (unit-L2-normalised gradient steps) or "linf" (sign steps).
         eps: ball radius in pixel units of `norm`; None = unbounded (only the [0, 1] box); 0 returns x.
         step_size: absolute step length (see the module docstring).
-        steps: gradient steps per restart.
+        steps: gradient steps per restart (>= 1, as for every attack: see `check_attack_settings`).
         random_start: start each restart from a uniform random point of the ball.
         restarts: independent runs; per point the best result is kept (successful first, else highest
             objective), so more restarts never give a worse result.

@@ -1,20 +1,54 @@
 """The settings of one attack, without torch: what params.yaml, the stages and the report name an attack by.
 
-``AttackSpec`` is validated here once for every user (params, CLI, stages); the attack code in
-``advtui.attacks`` runs it.
+The rules for attack settings live here once (``check_attack_settings``): ``AttackSpec`` applies them for
+every user (params, CLI, stages), and the attack code in ``advtui.attacks`` (the PGD loop, AutoAttack,
+the robust-accuracy driver) applies the same ones to its arguments.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 Norm = Literal["l2", "linf"]
 NORMS: tuple[str, ...] = ("l2", "linf")
 Version = Literal["standard", "rand"]
 VERSIONS: tuple[str, ...] = ("standard", "rand")
 KINDS: tuple[str, ...] = ("pgd", "autoattack")
+
+
+def _finite_above(low: float, *, or_equal: bool) -> Callable[[Any], bool]:
+    return lambda v: math.isfinite(v) and (v >= low if or_equal else v > low)
+
+
+# name -> (rule, what to say when it fails). steps >= 1 for every PGD run, inversion included: no caller
+# wants zero steps (it returns the random start or the start image unattacked), so a config that asks
+# for it is a mistake worth stopping. eps None (an unbounded ball) is the PGD loop's own extension and is
+# checked there; everywhere else a radius is a finite number.
+_RULES: dict[str, tuple[Callable[[Any], bool], Callable[[Any], str]]] = {
+    "kind": (lambda v: v in KINDS, lambda v: f"unknown attack kind {v!r}; use one of {', '.join(KINDS)}"),
+    "norm": (lambda v: v in NORMS, lambda v: f"unknown norm {v!r}; use one of {', '.join(NORMS)}"),
+    "eps": (_finite_above(0, or_equal=True), lambda v: f"must be a finite number >= 0, got {v}; use a non-negative radius"),
+    "steps": (lambda v: v >= 1, lambda v: f"must be >= 1, got {v}; use a positive step count"),
+    "step_size": (_finite_above(0, or_equal=False), lambda v: f"must be > 0, got {v}; use a positive step"),
+    "restarts": (lambda v: v >= 1, lambda v: f"must be >= 1, got {v}; use 1 for a single run"),
+    "version": (lambda v: v in VERSIONS, lambda v: f"unknown AutoAttack version {v!r}; use one of {', '.join(VERSIONS)}"),
+    "batch_size": (lambda v: v >= 1, lambda v: f"must be >= 1, got {v}; use a positive batch size"),
+}
+
+
+def check_attack_settings(**settings: Any) -> None:
+    """Raise ValueError ``"<name>: <what is wrong>; <the fix>"`` for the first of ``settings`` that breaks its rule.
+
+    Keys: kind, norm, eps, steps, step_size, restarts, version, batch_size (see ``_RULES``); pass only
+    the ones the caller has.
+    """
+    for name, value in settings.items():
+        rule, fix = _RULES[name]
+        if not rule(value):
+            raise ValueError(f"{name}: {fix(value)}")
 
 
 @dataclass(frozen=True)
@@ -36,20 +70,10 @@ class AttackSpec:
     version: Version = "standard"
 
     def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValueError(f"kind: unknown attack kind {self.kind!r}; use one of {', '.join(KINDS)}")
-        if self.norm not in NORMS:
-            raise ValueError(f"norm: unknown norm {self.norm!r}; use one of {', '.join(NORMS)}")
-        if not (math.isfinite(self.eps) and self.eps >= 0):
-            raise ValueError(f"eps: must be a finite number >= 0, got {self.eps}; use a non-negative radius")
-        if self.steps < 1:
-            raise ValueError(f"steps: must be >= 1, got {self.steps}; use a positive step count")
-        if not (math.isfinite(self.step_size) and self.step_size > 0):
-            raise ValueError(f"step_size: must be > 0, got {self.step_size}; use a positive step")
-        if self.restarts < 1:
-            raise ValueError(f"restarts: must be >= 1, got {self.restarts}; use 1 for a single run")
-        if self.version not in VERSIONS:
-            raise ValueError(f"version: unknown AutoAttack version {self.version!r}; use one of {', '.join(VERSIONS)}")
+        check_attack_settings(
+            kind=self.kind, norm=self.norm, eps=self.eps, steps=self.steps, step_size=self.step_size,
+            restarts=self.restarts, version=self.version,
+        )
 
     @property
     def name(self) -> str:

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import yaml
 
-from advtui.catalog.attacks import AttackSpec, autoattack_version
+from advtui.catalog.attacks import AttackSpec, autoattack_version, check_attack_settings
 from advtui.catalog.data import DataParams, ModelParams
 from advtui.catalog.names import PARADIGMS, ROBUST_CL, SOURCE_MODELS, SPRINGER_SETS
 from advtui.catalog.training import PARADIGM_CONFIGS, AdversarialConfig, AugmentConfig, TrainConfig
@@ -37,8 +37,7 @@ class AttackParams:
     batch_size: int = 256
 
     def __post_init__(self) -> None:
-        if self.batch_size <= 0:
-            raise ValueError(f"batch_size: must be positive, got {self.batch_size}")
+        check_attack_settings(batch_size=self.batch_size)
 
     def threats(self) -> dict[str, list[AttackSpec]]:
         """The two threat models of the papers' tables, by name."""

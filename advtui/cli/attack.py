@@ -10,8 +10,11 @@ from rich.console import Console
 from rich.table import Table
 
 from advtui.cli.errors import guarded
-from advtui.cli.options import ParamsOption, progress_printer
+from advtui.cli.options import ParamsOption
 from advtui.catalog.params import load_params
+from advtui.cli.options import ParamsOption
+from advtui.catalog.params import load_params
+from advtui.pipeline.progress import StageProgress
 
 
 @guarded
@@ -58,10 +61,11 @@ def attack(
     test = natural_split(params.data, "test", params.seed)
     if n is not None:
         test = test.subset(torch.arange(min(n, len(test))))
-    bars = {name: progress_printer(name) for name in threats}
+    # the status line on a terminal, and no progress file: this command is not a pipeline stage
+    on_progress = None if as_json else StageProgress(model_path.name, folder=None).update
     metrics = evaluate_classifier(
         model, test, threats, batch_size=params.attack.batch_size, device=device, seed=params.seed,
-        on_progress=None if as_json else lambda name, d, t, r: bars[name](d, t, r),
+        on_progress=on_progress,
     )
     if as_json:
         print(json.dumps({"model": str(model_path), **metrics}))

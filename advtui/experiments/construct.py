@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -33,13 +33,11 @@ from advtui.experiments.common import load_classifier, natural_split
 from advtui.catalog.data import DataParams
 from advtui.catalog.names import Recipe, recipe
 from advtui.paradigms.encoder import Encoder, load_encoder
+from advtui.progress import ProgressFn
 from advtui.runtime import pick_device
 from advtui.catalog.params import InversionConfig
 from advtui.catalog.params import RelabelConfig
 from advtui.catalog.params import ConstructParams
-
-ProgressFn = Callable[[int, int, dict], None]
-"""``on_progress(done, total, info)`` after every chunk (``info``: running statistics of the chunk)."""
 
 
 @dataclass
@@ -152,7 +150,8 @@ def construct_dataset(
     The artifact holds ``images`` (``cfg.precision``), ``labels`` (assigned), ``source_labels``,
     ``sources`` and ``starts`` (indices into the natural subset; -1 = noise). On synthetic data the
     metrics include the ground-truth probes' agreement with the assigned labels, the non-robust probe
-    reading what the construction added (result minus start).
+    reading what the construction added (result minus start). After every chunk ``on_progress`` gets
+    phase "construct", images done of all, and ``images_per_s`` (and ``target_hit`` so far, if relabelled).
     """
     rec = recipe(name)
     dev = pick_device(device)
@@ -190,7 +189,7 @@ def construct_dataset(
             info = {"images_per_s": rate}
             if "target_hit" in cached:
                 info["target_hit"] = float(torch.cat([c["target_hit"] for c in chunks]).float().mean())
-            on_progress(end, total, info)
+            on_progress("construct", end, total, **info)
 
     merged = {key: torch.cat([c[key] for c in chunks]) for key in chunks[0]}
     images, starts_img = merged.pop("images"), merged.pop("start_images")

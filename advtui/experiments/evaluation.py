@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 
 from advtui.attacks.evaluate import robust_accuracy
 from advtui.catalog.attacks import AttackSpec
+from advtui.catalog.attacks import AttackSpec
 from advtui.data.imageset import ImageSet
 from advtui.models.registry import Classifier
 from advtui.paradigms.supervised import accuracy
-
-ProgressFn = Callable[[str, int, int, float], None]
-"""``on_progress(threat_model, done, total, robust_acc)``."""
+from advtui.progress import ProgressFn
 
 
 def evaluate_classifier(
@@ -30,17 +30,17 @@ def evaluate_classifier(
     """Clean accuracy and, for each named threat model, robust accuracy of ``model`` on ``test``.
 
     Each threat model (an L2 and an Linf column of the papers' tables) is evaluated on its own; within
-    one, robust accuracy is the per-point worst case over its attacks. Returns ``{"n", "clean_acc",
-    "robust_acc_<name>", "per_attack_<name>": {attack: acc}, "attacks": {name: [settings]}}``.
+    one, robust accuracy is the per-point worst case over its attacks. Progress goes to ``on_progress``
+    as phase ``attack <name>``. Returns ``{"n", "clean_acc", "robust_acc_<name>", "per_attack_<name>":
+    {attack: acc}, "attacks": {name: [settings]}}``.
     """
     x, y = test.float_images(), test.labels
     metrics: dict[str, object] = {"n": len(test)}
     settings: dict[str, list[dict]] = {}
     for name, specs in threats.items():
-        callback = (lambda d, t, r, _n=name: on_progress(_n, d, t, r)) if on_progress else None
         result = robust_accuracy(
             model, x, y, list(specs), batch_size=batch_size, device=device,
-            generator=torch.Generator().manual_seed(seed), on_progress=callback,
+            generator=torch.Generator().manual_seed(seed), on_progress=on_progress, phase=f"attack {name}",
         )
         metrics["clean_acc"] = result.clean_acc
         metrics[f"robust_acc_{name}"] = result.robust_acc

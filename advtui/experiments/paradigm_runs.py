@@ -28,7 +28,16 @@ from advtui.experiments.evaluation import ProgressFn, evaluate_classifier
 from advtui.experiments.probe import load_probe, probe_accuracy, save_probe, train_probe
 from advtui.catalog.attacks import autoattack_version
 from advtui.paradigms.encoder import get_paradigm, load_encoder, save_encoder
-from advtui.paradigms.trainer import EpochHook, fit
+from advtui.paradigms.trainer import fit
+from advtui.experiments.common import image_size
+from advtui.catalog.data import DataParams
+from advtui.experiments.construct import source_images
+from advtui.catalog.params import ConstructParams
+from advtui.experiments.evaluation import evaluate_classifier
+from advtui.catalog.attacks import autoattack_version
+from advtui.paradigms.encoder import get_paradigm, load_encoder, save_encoder
+from advtui.paradigms.trainer import fit
+from advtui.progress import ProgressFn, epoch_progress
 from advtui.runtime import pick_device, seed_everything
 from advtui.catalog.params import ProbeParams
 from advtui.catalog.params import E6Params
@@ -55,12 +64,13 @@ def pretrain(
     seed: int,
     sources: list[str],
     progress: bool = True,
-    on_epoch: EpochHook | None = None,
+    on_progress: ProgressFn | None = None,
 ) -> dict[str, Any]:
     """Pretrain ``paradigm`` with ``run`` (its ``config`` and ``train`` settings) on ``train``; store it at ``out``.
 
-    Resumes from ``<out>.ckpt`` after an interruption (removed once the encoder is stored). Returns the
-    last epoch's training metrics (``train_loss``, ``images_per_s``...), ``n_train`` and ``seconds``.
+    Resumes from ``<out>.ckpt`` after an interruption (removed once the encoder is stored). ``on_progress``
+    gets the epochs (phase "pretrain"). Returns the last epoch's training metrics (``train_loss``,
+    ``images_per_s``...), ``n_train`` and ``seconds``.
     """
     impl = get_paradigm(paradigm)
     dev = pick_device(device)
@@ -69,6 +79,7 @@ def pretrain(
     module = impl.build(run.config, num_classes=train.num_classes, image_size=size)
     checkpoint = Path(out).with_suffix(".ckpt")
     started = time.perf_counter()
+    on_epoch = epoch_progress(on_progress, "pretrain", run.train.epochs) if on_progress is not None else None
     metrics = fit(
         module, train, run.train, impl.step(run.config), checkpoint=checkpoint, live_dir=live_dir, device=dev,
         seed=seed, identity={"paradigm": paradigm, "config": asdict(run.config)}, on_epoch=on_epoch,
@@ -93,16 +104,18 @@ def probe(
     device: str,
     seed: int,
     progress: bool = True,
-    on_epoch: EpochHook | None = None,
+    on_progress: ProgressFn | None = None,
 ) -> dict[str, Any]:
     """Train a linear probe on the stored encoder with ``train``; its clean accuracy on ``test`` is U (Eq. 7).
 
-    Returns the E5 row: ``clean_acc`` (U), ``train_acc``, ``randomised``, ``cached_features``, sizes.
+    ``on_progress`` gets the epochs (phase "probe"). Returns the E5 row: ``clean_acc`` (U), ``train_acc``,
+    ``randomised``, ``cached_features``, sizes.
     """
     dev = pick_device(device)
     seed_everything(seed)
     _, encoder, _ = load_encoder(encoder_path, device=str(dev))
     checkpoint = Path(out).with_suffix(".ckpt")
+    on_epoch = epoch_progress(on_progress, "probe", cfg.train.epochs) if on_progress is not None else None
     head, fit_metrics = train_probe(
         encoder, train, cfg.train, checkpoint=checkpoint, live_dir=live_dir, device=dev, seed=seed,
         identity={"encoder": str(encoder_path)}, on_epoch=on_epoch, progress=progress,
@@ -129,9 +142,9 @@ def attack(
 ) -> dict[str, Any]:
     """Robust accuracy R (Eq. 8) of a stored probe under E6's threats; AutoAttack 'rand' if its encoder is random.
 
-    Returns ``evaluate_classifier``'s row (``clean_acc``, ``robust_acc_<threat>`` for threats
-    ``pgd_linf``, ``autoattack_linf`` and, for SL, ``pgd_l2``, ``autoattack_l2``) plus ``randomised`` and
-    ``autoattack_version``.
+    Progress goes to ``on_progress`` as phase ``attack <threat>``. Returns ``evaluate_classifier``'s row
+    (``clean_acc``, ``robust_acc_<threat>`` for threats ``pgd_linf``, ``autoattack_linf`` and, for SL,
+    ``pgd_l2``, ``autoattack_l2``) plus ``randomised`` and ``autoattack_version``.
     """
     dev = pick_device(device)
     seed_everything(seed)

@@ -18,8 +18,15 @@ from advtui.experiments.construct import source_images
 from advtui.catalog.params import ConstructParams
 from advtui.experiments.evaluation import ProgressFn, evaluate_classifier
 from advtui.catalog.params import AttackParams
+from advtui.experiments.common import image_size, natural_split, save_classifier
+from advtui.catalog.data import DataParams, ModelParams
+from advtui.experiments.construct import source_images
+from advtui.catalog.params import ConstructParams
+from advtui.experiments.evaluation import evaluate_classifier
+from advtui.catalog.params import AttackParams
 from advtui.models.registry import create_model
 from advtui.paradigms.supervised import train_classifier
+from advtui.progress import ProgressFn
 from advtui.runtime import pick_device, seed_everything
 from advtui.catalog.params import RetrainParams
 
@@ -41,7 +48,8 @@ def retrain(
 ) -> dict:
     """Train a classifier on ``dataset`` (a constructed artifact, or the natural subset the constructions
     start from) and return its E4 row: clean accuracy and robust accuracy on the natural test set, the
-    attack settings, and on synthetic data the ground-truth probe agreement of natural data."""
+    attack settings, and on synthetic data the ground-truth probe agreement of natural data. Progress goes
+    to ``on_progress``: the training epochs (phase "train"), then the attacks ("attack <threat>")."""
     if dataset not in TRAINING_SETS:
         raise ValueError(f"dataset: unknown training set {dataset!r}; use one of {', '.join(TRAINING_SETS)}")
     dev = pick_device(device)
@@ -59,7 +67,7 @@ def retrain(
     recipe = retrain_params.recipe(dataset)
     fit_metrics = train_classifier(
         net, train, recipe, None, checkpoint=Path(out).with_suffix(".ckpt"), live_dir=live_dir, device=dev,
-        seed=seed, eval_data=test, progress=progress,
+        seed=seed, eval_data=test, progress=progress, on_progress=on_progress,
     )
     row = evaluate_classifier(
         net, test, attack.threats(), batch_size=attack.batch_size, device=dev, seed=seed, on_progress=on_progress

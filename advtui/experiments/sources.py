@@ -11,6 +11,9 @@ from advtui.catalog.data import DataParams, ModelParams
 from advtui.models.registry import Classifier, create_model
 from advtui.paradigms.supervised import train_classifier
 from advtui.catalog.training import TrainConfig
+from advtui.paradigms.supervised import train_classifier
+from advtui.catalog.training import TrainConfig
+from advtui.progress import ProgressFn
 from advtui.runtime import pick_device, seed_everything
 from advtui.catalog.params import SourceModel
 from advtui.catalog.params import SourceModels
@@ -32,11 +35,13 @@ def train_source(
     out: Path,
     live_dir: Path | None = None,
     progress: bool = True,
+    on_progress: ProgressFn | None = None,
 ) -> tuple[Classifier, dict]:
     """Train source model ``name`` (standard, robust_l2, robust_linf) and store it at ``out``.
 
     Resumes from ``out``'s checkpoint (``<out>.ckpt``) when an earlier run was interrupted; the
-    checkpoint is removed once the weights are stored. Returns the model and its training metrics.
+    checkpoint is removed once the weights are stored. ``on_progress`` gets the epochs (phase "train").
+    Returns the model and its training metrics.
     """
     source = sources.model(name)
     seed_everything(seed)
@@ -48,7 +53,7 @@ def train_source(
     metrics = train_classifier(
         net, train, recipe, source.adversarial,
         checkpoint=checkpoint, live_dir=live_dir, device=pick_device(device), seed=seed, eval_data=test,
-        progress=progress,
+        progress=progress, on_progress=on_progress,
     )
     paradigm = "adversarial" if source.adversarial.enabled else "supervised"
     used = {"seed": seed, "data": asdict(data), "model": asdict(model), "train": asdict(recipe),

@@ -14,6 +14,7 @@ from advtui.data.imageset import ImageSet
 from advtui.models.registry import Classifier, create_model
 from advtui.paradigms.encoder import Encoder, FeatureEncoder, Paradigm, register_paradigm
 from advtui.paradigms.trainer import StepFn, StepOut, fit
+from advtui.progress import ProgressFn, epoch_progress
 from advtui.catalog.training import TrainConfig
 from advtui.catalog.training import AdversarialConfig
 from advtui.catalog.training import SupervisedConfig
@@ -65,10 +66,12 @@ def train_classifier(
     seed: int = 0,
     eval_data: ImageSet | None = None,
     progress: bool = True,
+    on_progress: ProgressFn | None = None,
 ) -> dict[str, float]:
     """Train ``model`` with cross-entropy, adversarially when ``adv`` is enabled; resumable (see ``fit``).
 
     With ``eval_data``, the clean accuracy on it is logged after every epoch as ``epoch/test_acc``.
+    ``on_progress`` gets phase "train", epochs done of ``cfg.epochs`` (and ``test_acc``), after each epoch.
     Returns the last epoch's metrics (``train_loss``, ``train_acc``, ``lr``, ``test_acc``...).
     """
     if model.num_classes != data.num_classes:
@@ -77,13 +80,14 @@ def train_classifier(
             "create the model with num_classes=data.num_classes"
         )
     adv = adv if adv is not None and adv.enabled else None
-    on_epoch = None
+    evaluate = None
     if eval_data is not None:
         held_out = eval_data
 
-        def on_epoch(module: nn.Module, epoch: int) -> dict[str, float]:
+        def evaluate(module: nn.Module, epoch: int) -> dict[str, float]:
             return {"test_acc": accuracy(module, held_out, batch_size=max(cfg.batch_size, 256), device=device)}
 
+    on_epoch = epoch_progress(on_progress, "train", cfg.epochs, evaluate=evaluate) if on_progress else evaluate
     return fit(
         model, data, cfg, supervised_step(adv),
         checkpoint=checkpoint, live_dir=live_dir, device=device, seed=seed, on_epoch=on_epoch, progress=progress,

@@ -1,16 +1,20 @@
 """Live progress of a running stage: a small JSON file the TUI tails, and a status line on a terminal.
 
 The file (``data/progress/<stage>.json``) holds ``stage``, ``phase``, ``done``, ``total``, ``rate`` (items/s),
-``eta_s``, ``updated`` (UNIX time) and whatever else the phase reports (e.g. ``robust_acc``). It is
-rewritten atomically, at most a few times a second, so a reader never sees half a file.
+``eta_s``, ``updated`` (UNIX time), ``state`` and whatever else the phase reports (e.g. ``robust_acc``). It
+is rewritten atomically, so a reader never sees half a file.
+
+``StageProgress.update`` is the one progress protocol (``advtui.progress.ProgressFn``), so the loops that
+report (attacks, construction, training epochs) are handed ``progress.update`` itself.
 """
 
 from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from advtui.files import write_json
 
@@ -22,37 +26,62 @@ def progress_path(stage: str, folder: Path = PROGRESS_DIR) -> Path:
     return folder / f"{stage.replace('@', '-')}.json"
 
 
+def status_line(label: str, record: Mapping[str, Any]) -> str:
+    """One terminal line about a progress record: ``label phase: done/total rate/s time left``, then its
+    float info (``robust_acc 0.412``)."""
+    eta = record.get("eta_s")
+    left = f" {eta:.0f}s left" if eta is not None else ""
+    skip = {"rate", "eta_s", "updated"}
+    extra = "".join(f" {k} {v:.3f}" for k, v in record.items() if isinstance(v, float) and k not in skip)
+    return f"{label} {record['phase']}: {record['done']}/{record['total']} {record['rate']:.0f}/s{left}{extra}"
+
+
 class StageProgress:
-    """Reports one stage's progress to its JSON file and, on a terminal, to a status line."""
+    """Reports progress to a stage's JSON file and, on a terminal, to a status line.
 
-    def __init__(self, stage: str, folder: Path = PROGRESS_DIR, min_interval: float = 0.25) -> None:
+    Writes are rate-limited: an update is recorded when its phase begins or ends, when it moves the
+    count by another whole percent of the total, or when ``min_interval`` seconds have passed since
+    the last one; so a fast loop writes a few hundred times per phase at most, and a slow one (an epoch,
+    a chunk of images) is never held back.
+    """
+
+    def __init__(
+        self, stage: str, folder: Path | None = PROGRESS_DIR, min_interval: float = 0.25, stream: TextIO | None = None
+    ) -> None:
+        """``stage``: its name (``construct@D_R``), also the status line's label; ``folder``: where its file
+        goes (None: no file, the terminal line only, for commands run by hand); ``stream``: the terminal
+        (default stderr; the line is drawn only if it is a terminal)."""
         self.stage = stage
-        self.path = progress_path(stage, folder)
+        self.path = progress_path(stage, folder) if folder is not None else None
         self.min_interval = min_interval
+        self.stream = stream if stream is not None else sys.stderr
+        self._tty = self.stream.isatty()
         self._last = 0.0
+        self._phase: str | None = None
         self._phase_start = time.time()
-        self._phase = ""
-        self._tty = sys.stderr.isatty()
+        self._percent = -1
 
-    def update(self, phase: str, done: int, total: int, force: bool = False, **info: Any) -> None:
-        """Record that ``done`` of ``total`` items of ``phase`` are finished."""
+    def update(self, phase: str, done: int, total: int, **info: Any) -> None:
+        """Record that ``done`` of ``total`` items of ``phase`` are finished (the one progress protocol)."""
         now = time.time()
-        if phase != self._phase:
+        new_phase = phase != self._phase
+        if new_phase:
             self._phase, self._phase_start = phase, now
-        if not force and done < total and now - self._last < self.min_interval:
+        percent = 100 * done // total if total > 0 else 100
+        if not (new_phase or done >= total or percent != self._percent or now - self._last >= self.min_interval):
             return
-        self._last = now
-        elapsed = max(now - self._phase_start, 1e-9)
-        rate = done / elapsed
+        self._last, self._percent = now, percent
+        rate = done / max(now - self._phase_start, 1e-9)
         eta = (total - done) / rate if rate > 0 else None
         record = {"stage": self.stage, "phase": phase, "done": done, "total": total, "rate": rate, "eta_s": eta,
                   "updated": now, "state": "running", **info}
-        write_json(self.path, record)
+        if self.path is not None:
+            write_json(self.path, record)
         if self._tty:
-            extra = " ".join(f"{k} {v:.3f}" for k, v in info.items() if isinstance(v, float))
             end = "\n" if done >= total else "\r"
-            print(f"{self.stage} {phase}: {done}/{total} {rate:.0f}/s {extra}", end=end, file=sys.stderr, flush=True)
+            print(status_line(self.stage, record), end=end, file=self.stream, flush=True)
 
     def finish(self, **info: Any) -> None:
         """Mark the stage finished."""
-        write_json(self.path, {"stage": self.stage, "state": "done", "updated": time.time(), **info})
+        if self.path is not None:
+            write_json(self.path, {"stage": self.stage, "state": "done", "updated": time.time(), **info})

@@ -9,8 +9,6 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
-from torch import nn
-
 from advtui.data.imageset import ImageSet
 from advtui.files import write_json
 from advtui.experiments.common import natural_split
@@ -26,7 +24,6 @@ from advtui.experiments.retrain import retrain
 from advtui.catalog.names import TRAINING_SETS
 from advtui.experiments.sources import train_source
 from advtui.catalog.names import SOURCE_MODELS
-from advtui.paradigms.trainer import EpochHook
 from advtui.catalog.params import Params
 from advtui.pipeline.progress import StageProgress
 from advtui.runtime import pick_device
@@ -48,15 +45,14 @@ def run_source(params: Params, name: str) -> dict:
     if name not in SOURCE_MODELS:
         raise ValueError(f"source: unknown source model {name!r}; use one of {', '.join(SOURCE_MODELS)}")
     progress = StageProgress(f"source@{name}")
-    progress.update("train", 0, params.sources.train.epochs, force=True)
     model, fit = train_source(
         name, sources=params.sources, data=params.data, model=params.model, seed=params.seed, device=params.device,
-        out=model_path(name), live_dir=live_dir("E1", name),
+        out=model_path(name), live_dir=live_dir("E1", name), on_progress=progress.update,
     )
     test = natural_split(params.data, "test", params.seed)
     row = evaluate_classifier(
         model, test, params.attack.threats(), batch_size=params.attack.batch_size, device=pick_device(params.device),
-        seed=params.seed, on_progress=lambda t, d, n, r: progress.update(f"attack {t}", d, n, robust_acc=r),
+        seed=params.seed, on_progress=progress.update,
     )
     row.update(model=name, adversarial=asdict(params.sources.model(name).adversarial), train_acc=fit.get("train_acc"))
     write_json(metrics_path("E1", name), row)
@@ -72,7 +68,7 @@ def run_construct(params: Params, name: str) -> dict:
     metrics = construct_dataset(
         name, cfg=params.construct, data=params.data, seed=params.seed, device=params.device,
         model_path=source, out=dataset_path(name),
-        on_progress=lambda d, n, info: progress.update("construct", d, n, force=True, **info),
+        on_progress=progress.update,
     )
     write_json(metrics_path("construct", name), metrics)
     progress.finish(n=metrics["n"])
@@ -88,8 +84,7 @@ def run_retrain(params: Params, name: str) -> dict:
     row = retrain(
         name, dataset_path=path, retrain_params=params.retrain, construct=params.construct, data=params.data,
         model=params.model, attack=params.attack, seed=params.seed, device=params.device,
-        out=retrained_path(name), live_dir=live_dir("E4", name),
-        on_progress=lambda t, d, n, r: progress.update(f"attack {t}", d, n, robust_acc=r),
+        out=retrained_path(name), live_dir=live_dir("E4", name), on_progress=progress.update,
     )
     write_json(metrics_path("E4", name), row)
     progress.finish(clean_acc=row["clean_acc"])
@@ -111,15 +106,6 @@ def _paradigm_training_set(params: Params, dataset: str) -> ImageSet:
     return training_set(dataset, dataset_path=path, construct=params.construct, data=params.data, seed=params.seed)
 
 
-def _epochs(progress: StageProgress, phase: str, epochs: int) -> EpochHook:
-    """A trainer epoch hook that reports epochs done to the stage's progress file (and logs nothing)."""
-
-    def hook(module: nn.Module, epoch: int) -> None:
-        progress.update(phase, epoch, epochs, force=True)
-
-    return hook
-
-
 def run_pretrain(params: Params, name: str) -> dict:
     """E5/E6: pretrain one paradigm on one training set (``name`` 'CL-D_R'), or the robust CL source ('robust_cl').
 
@@ -134,10 +120,9 @@ def run_pretrain(params: Params, name: str) -> dict:
     run = paradigm_run(params.paradigms, name if name == ROBUST_CL else paradigm)
     train = _paradigm_training_set(params, dataset)
     progress = StageProgress(f"pretrain@{name}")
-    progress.update("pretrain", 0, run.train.epochs, force=True)
     sources = [] if dataset == "natural" else [str(dataset_path(dataset))]
     row = pretrain(paradigm, run, train, out=out, live_dir=logs, device=params.device, seed=params.seed,
-                   sources=sources, on_epoch=_epochs(progress, "pretrain", run.train.epochs))
+                   sources=sources, on_progress=progress.update)
     row.update(dataset=dataset, run=name)
     write_json(metrics_path("pretrain", name), row)
     progress.finish(train_loss=row.get("train_loss"))
@@ -149,11 +134,10 @@ def run_probe(params: Params, name: str) -> dict:
     paradigm, dataset = parse_run_name(name)
     encoder = _require(encoder_path(name))
     progress = StageProgress(f"probe@{name}")
-    progress.update("probe", 0, params.probe.train.epochs, force=True)
     row = probe(
         encoder, _paradigm_training_set(params, dataset), natural_split(params.data, "test", params.seed),
         params.probe, out=probe_path(name), live_dir=live_dir("E5-probe", name), device=params.device,
-        seed=params.seed, on_epoch=_epochs(progress, "probe", params.probe.train.epochs),
+        seed=params.seed, on_progress=progress.update,
     )
     row.update(paradigm=paradigm, dataset=dataset)
     write_json(metrics_path("E5", name), row)
@@ -168,7 +152,7 @@ def run_attack(params: Params, name: str) -> dict:
     progress = StageProgress(f"attack@{name}")
     row = attack(
         paradigm, head, natural_split(params.data, "test", params.seed), params.e6, device=params.device,
-        seed=params.seed, on_progress=lambda t, d, n, r: progress.update(f"attack {t}", d, n, robust_acc=r),
+        seed=params.seed, on_progress=progress.update,
     )
     row.update(paradigm=paradigm, dataset=dataset)
     write_json(metrics_path("E6", name), row)
