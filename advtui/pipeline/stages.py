@@ -47,7 +47,7 @@ def retrained_path(name: str) -> Path:
 
 
 def gallery_path() -> Path:
-    """The gallery the terminal app draws (advtui.tui.galleryfile reads it at the same place)."""
+    """The gallery the terminal app draws (advtui.appcore.galleryfile reads it at the same place)."""
     return DATA / "gallery" / "gallery.safetensors"
 
 

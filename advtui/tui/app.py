@@ -1,7 +1,7 @@
 """The advtui terminal app: one mode per screen, switched by single keys from anywhere.
 
 ``AdvtuiApp(root)`` watches the project folder ``root`` (the one holding ``dvc.yaml``). It never runs ML
-code itself: runs are detached ``dvc repro`` processes (:mod:`advtui.tui.runs`) and every screen reads
+code itself: runs are detached ``dvc repro`` processes (:mod:`advtui.appcore.runs`) and every screen reads
 files. The app imports neither torch nor model code, so it starts in about a second.
 """
 
@@ -17,7 +17,7 @@ from textual.app import App
 from textual.binding import Binding
 from textual.screen import Screen
 
-from advtui.tui import runs
+from advtui.appcore import runs
 from advtui.tui.screens.dialogs import QuitDialog
 from advtui.tui.screens.help import HelpScreen
 from advtui.tui.screens.monitor import MonitorScreen

@@ -1,4 +1,4 @@
-"""Stage list and state (advtui.tui.dvcstate) against DVC itself; incremental DVCLive readers (live)."""
+"""Stage list and state (advtui.appcore.dvcstate) against DVC itself; incremental DVCLive readers (live)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from advtui.tui import dvcstate
-from advtui.tui.live import LogTail, TsvSeries, format_eta, tail
-from advtui.tui.runs import StageHistory
+from advtui.appcore import dvcstate
+from advtui.appcore.live import LogTail, TsvSeries, format_eta, tail
+from advtui.appcore.runs import StageHistory
 
 DVC = str(Path(sys.executable).parent / "dvc")
 

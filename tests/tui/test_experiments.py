@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from advtui.tui.expshow import comparison, parse_exp_show, run_exp_show
+from advtui.appcore.expshow import comparison, parse_exp_show, run_exp_show
 from advtui.tui.screens.experiments import ExperimentsScreen
 from advtui.tui.widgets.table import ResultsTable
 from screenhost import ScreenHost, settle

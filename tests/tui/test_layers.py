@@ -30,7 +30,7 @@ def test_the_app_imports_no_torch(statement: str) -> None:
 
 def test_headless_code_imports_no_textual() -> None:
     loaded = _modules_after("import advtui.pipeline.stages, advtui.experiments.construct, advtui.report.tables, "
-                            "advtui.tui.runs, advtui.tui.runwrap, advtui.tui.dvcstate, advtui.tui.live")
+                            "advtui.appcore.runs, advtui.appcore.runwrap, advtui.appcore.dvcstate, advtui.appcore.live")
     assert "torch" in loaded  # the stage code really was imported
     assert not {m for m in loaded if m == "textual" or m.startswith("textual.")}
 

@@ -10,7 +10,7 @@ import pytest
 
 from textual.widgets import DataTable, Label, Log
 
-from advtui.tui import runs
+from advtui.appcore import runs
 from advtui.tui.app import AdvtuiApp
 from advtui.tui.widgets.curves import CurvePlot
 from pilots import settle, until

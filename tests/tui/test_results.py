@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from advtui.tui.resultsdata import load_tables, metrics_stages, sort_rows
+from advtui.appcore.resultsdata import load_tables, metrics_stages, sort_rows
 from advtui.tui.screens.results import ResultsScreen
 from advtui.tui.widgets.table import ResultsTable
 
@@ -107,7 +107,7 @@ async def test_a_stage_that_finishes_appears_without_a_key_press(fake_project):
 def test_unknown_experiments_get_columns_from_their_rows(fake_project, monkeypatch):
     rows = [{"model": "a", "missing": False, "clean_acc": 0.5, "published_clean_acc": 61.0, "eps": 0.5, "how": {"x": 1}},
             {"model": "b", "missing": True, "published_clean_acc": 70.0}]
-    monkeypatch.setattr("advtui.tui.resultsdata.collect", lambda data: {"E4": [], "E5": rows})
+    monkeypatch.setattr("advtui.appcore.resultsdata.collect", lambda data: {"E4": [], "E5": rows})
     (table,) = [t for t in load_tables(fake_project) if t.experiment == "E5"]
     assert [(c.key, c.kind) for c in table.columns] == [
         ("model", "text"), ("clean_acc", "pct"), ("published_clean_acc", "paper"), ("eps", "num")]

@@ -1,4 +1,4 @@
-"""Detached runs (advtui.tui.runs) on a real DVC project with a quick stand-in stage, without the app."""
+"""Detached runs (advtui.appcore.runs) on a real DVC project with a quick stand-in stage, without the app."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import signal
 import time
 from pathlib import Path
 
-from advtui.tui import runs
-from advtui.tui.live import LiveCurves, read_progress
+from advtui.appcore import runs
+from advtui.appcore.live import LiveCurves, read_progress
 from tui_projects import TINY_STEPS
 
 
@@ -51,7 +51,7 @@ def test_stop_is_clean_and_recorded(tiny_project: Path) -> None:
 
 
 def test_a_failing_stage_reads_failed(tiny_project: Path) -> None:
-    from advtui.tui import dvcstate
+    from advtui.appcore import dvcstate
 
     with open(tiny_project / "dvc.yaml", "a") as handle:
         handle.write("  broken:\n    cmd: python -c \"import sys; print('boom'); sys.exit(3)\"\n")

@@ -8,7 +8,7 @@ import pytest
 
 from textual.widgets import DataTable, Static
 
-from advtui.tui import dvcstate
+from advtui.appcore import dvcstate
 from advtui.tui.app import AdvtuiApp
 from advtui.tui.widgets.curves import CurvePlot
 

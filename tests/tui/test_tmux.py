@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from advtui.tui import runs
+from advtui.appcore import runs
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("tmux") is None,

@@ -12,7 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Log, OptionList
 from textual.widgets.option_list import Option
 
-from advtui.tui import live, runs
+from advtui.appcore import live, runs
 
 
 class QuitDialog(ModalScreen[str | None]):

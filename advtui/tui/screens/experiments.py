@@ -17,7 +17,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 from textual.worker import get_current_worker
 
-from advtui.tui.expshow import HINT, ExpRun, comparison, run_exp_show
+from advtui.appcore.expshow import HINT, ExpRun, comparison, run_exp_show
 from advtui.tui.widgets.table import ResultsTable
 
 

@@ -18,7 +18,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
-from advtui.tui.galleryfile import GALLERY_FILE, Gallery, Tile, read_gallery
+from advtui.appcore.galleryfile import GALLERY_FILE, Gallery, Tile, read_gallery
 from advtui.tui.widgets.image import HalfBlockImage
 
 EMPTY_HINT = ("No gallery yet. Build it with `dvc repro gallery` (from the Pipeline screen, or a shell): it "

@@ -20,7 +20,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Log, Static
 from textual.worker import Worker
 
-from advtui.tui import dvcstate, live, runs
+from advtui.appcore import dvcstate, live, runs
 from advtui.tui.screens.dialogs import ChoiceDialog, LogScreen
 from advtui.tui.widgets.curves import CurvePlot, Series
 from advtui.tui.widgets.progress import ProgressPanel

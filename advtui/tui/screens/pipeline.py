@@ -21,8 +21,8 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import Worker
 
-from advtui.tui import dvcstate, live, runs
-from advtui.tui.dvcstate import PipelineState, Stage
+from advtui.appcore import dvcstate, live, runs
+from advtui.appcore.dvcstate import PipelineState, Stage
 from advtui.tui.screens.dialogs import ChoiceDialog, LogScreen
 
 STATE_STYLE = {

@@ -1,6 +1,6 @@
 """The Results screen: the report's tables (every experiment), sortable, beside the papers' figures.
 
-Reads the metrics files through :mod:`advtui.tui.resultsdata` (no torch) and polls them in a thread
+Reads the metrics files through :mod:`advtui.appcore.resultsdata` (no torch) and polls them in a thread
 worker, so a stage that finishes while the screen is open shows up without a key press.
 """
 
@@ -15,7 +15,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
-from advtui.tui.resultsdata import ExperimentTable, load_tables, metrics_signature
+from advtui.appcore.resultsdata import ExperimentTable, load_tables, metrics_signature
 from advtui.tui.widgets.table import ResultsTable
 
 EMPTY_HINT = ("No results yet: run the pipeline (Pipeline screen, or `dvc repro` in a shell); "

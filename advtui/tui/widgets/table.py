@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import DataTable
 
-from advtui.tui.resultsdata import MISSING, ExperimentTable, row_name, sort_rows
+from advtui.appcore.resultsdata import MISSING, ExperimentTable, row_name, sort_rows
 
 
 class ResultsTable(DataTable):

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from advtui.tui.resultsdata import Column, ExperimentTable
+from advtui.appcore.resultsdata import Column, ExperimentTable
 
 HINT = ("No experiments yet. Run one with a changed value, e.g. `dvc exp run -S construct.relabel.steps=200` "
         "(queue several with --queue, then `dvc queue start`); each run appears here beside the workspace.")

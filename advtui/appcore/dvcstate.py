@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from advtui.pipeline.progress import progress_path
-from advtui.tui.runs import StageHistory, dvc_executable
+from advtui.appcore.runs import StageHistory, dvc_executable
 
 #: Experiment group of each stage family, in display order; a family not listed forms its own group.
 GROUPS = {
