@@ -4,19 +4,18 @@ The rows come from :func:`advtui.report.tables.collect` (metrics JSON files only
 have a column spec; any other experiment (later branches add E5, E6, ...) gets columns derived from its
 rows, so a new experiment shows up without a change here. A key ``published_<k>`` is placed right after
 ``<k>`` as the papers' figure beside ours. A row with ``missing: true`` is marked with the stage that makes
-it, found by expanding ``dvc.yaml``'s metrics outs (so the mark names the exact ``dvc repro`` target).
+it, found among ``dvc.yaml``'s metrics outs as :func:`advtui.appcore.dvcstate.load_stages` expands them (so the
+mark names the exact ``dvc repro`` target).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
+from advtui.appcore.dvcstate import load_stages
 from advtui.report.tables import collect
 
 Kind = Literal["text", "pct", "paper", "num", "threat"]
@@ -148,36 +147,13 @@ def sort_rows(rows: list[dict[str, Any]], key: str, reverse: bool = False) -> li
     return sorted(have, key=lambda r: str(sort_value(r[key])) if mixed else sort_value(r[key]), reverse=reverse) + lack
 
 
-def _expand(template: str, key: str, item: Any) -> str:
-    text = template.replace("${key}", str(key))
-    if isinstance(item, dict):
-        for name, value in item.items():
-            text = text.replace(f"${{item.{name}}}", str(value))
-    return text.replace("${item}", str(item))
-
-
-def _outs(entries: Iterable[Any]) -> list[str]:
-    return [next(iter(e)) if isinstance(e, dict) else str(e) for e in entries or []]
-
-
 def metrics_stages(root: Path) -> dict[str, str]:
     """Map each metrics file path of ``root/dvc.yaml`` (relative, as written) to the stage that writes it."""
     try:
-        stages = (yaml.safe_load((root / "dvc.yaml").read_text()) or {}).get("stages") or {}
-    except (OSError, yaml.YAMLError):
-        return {}
-    found: dict[str, str] = {}
-    for name, stage in stages.items():
-        if "foreach" in stage:
-            items = stage["foreach"]
-            pairs = items.items() if isinstance(items, dict) else ((i, i) for i in items)
-            for key, item in pairs:
-                for out in _outs(stage.get("do", {}).get("metrics")):
-                    found[_expand(out, key, item)] = f"{name}@{key}"
-        else:
-            for out in _outs(stage.get("metrics")):
-                found[out] = name
-    return found
+        stages = load_stages(root)
+    except (OSError, ValueError):
+        return {}  # rows are then marked "not run" without a stage; the Pipeline screen says what is wrong
+    return {path: stage.name for stage in stages for path in stage.metrics}
 
 
 def missing_mark(experiment: str, row: dict[str, Any], stages: dict[str, str]) -> str:

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from advtui.appcore import dvcstate
 from advtui.appcore.live import LogTail, TsvSeries, format_eta, tail
 from advtui.appcore.runs import StageHistory
@@ -34,6 +36,13 @@ def test_matrix_and_new_families_form_their_own_group(tmp_path: Path) -> None:
     listed = subprocess.run([DVC, "stage", "list", "--all", "--name-only"], cwd=tmp_path, capture_output=True,
                             text=True, check=True).stdout.split()
     assert [s.name for s in stages] == listed
+
+
+def test_a_broken_dvc_yaml_fails_with_one_line_naming_the_file(tmp_path: Path) -> None:
+    (tmp_path / "dvc.yaml").write_text("stages:\n  a:\n    cmd: [unclosed\n")
+    with pytest.raises(ValueError, match=r"dvc.yaml: not valid YAML at line \d+; fix the file") as err:
+        dvcstate.load_stages(tmp_path)
+    assert "\n" not in str(err.value)
 
 
 def test_state_rules() -> None:

@@ -123,6 +123,17 @@ def test_missing_marks_come_from_dvc_yaml(fresh_project):
     assert [r["dataset"] for r in sort_rows(rows, "clean_acc", reverse=True)][-2:] == ["D_R", "x"]
 
 
+def test_missing_marks_follow_vars_and_matrix_as_dvc_does(tmp_path):
+    """The marks come from the app's one dvc.yaml reader, so vars and matrix stages name their targets too."""
+    (tmp_path / "dvc.yaml").write_text(
+        "vars:\n  - folder: data/metrics/E5\nstages:\n  probe:\n    matrix:\n      p: [MIM, SL]\n      d: [D_R]\n"
+        "    cmd: probe ${item.p}-${item.d}\n    metrics:\n      - ${folder}/${item.p}-${item.d}.json\n")
+    assert metrics_stages(tmp_path) == {"data/metrics/E5/MIM-D_R.json": "probe@MIM-D_R",
+                                        "data/metrics/E5/SL-D_R.json": "probe@SL-D_R"}
+    (tmp_path / "dvc.yaml").write_text("stages: [unclosed\n")
+    assert metrics_stages(tmp_path) == {}  # rows still show, marked "not run" without a stage
+
+
 def test_snapshot_80x24(fake_project, snap_compare):
     assert snap_compare(ScreenHost(lambda: ResultsScreen(fake_project, poll_s=0)), terminal_size=(80, 24))
 

@@ -131,7 +131,7 @@ class PipelineScreen(Screen):
         self._signature = self._files_signature()
         try:
             stages = dvcstate.load_stages(self.root)
-        except (FileNotFoundError, ValueError, yaml.YAMLError) as err:
+        except (FileNotFoundError, ValueError) as err:
             self.app.call_from_thread(self._show_error, str(err))
             return
         state = PipelineState(stages=stages, status=self.state.status, locked=dvcstate.locked_stages(self.root),
