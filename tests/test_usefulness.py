@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from advtui.experiments.paradigm_runs import E6Params
-from advtui.experiments.usefulness import PARADIGMS, autoattack_version, cross_paradigm, relative, summarise
+from advtui.report.usefulness import PARADIGMS, autoattack_version, cross_paradigm, relative, summarise
 
 
 def test_relative_is_the_ratio_to_the_natural_score_and_undefined_without_it():

@@ -26,7 +26,7 @@ from advtui.experiments.common import DataParams, image_size
 from advtui.experiments.construct import ConstructParams, source_images
 from advtui.experiments.evaluation import ProgressFn, evaluate_classifier
 from advtui.experiments.probe import load_probe, probe_accuracy, save_probe, train_probe
-from advtui.experiments.usefulness import PARADIGMS, autoattack_version
+from advtui.report.usefulness import PARADIGMS, autoattack_version
 from advtui.paradigms.encoder import get_paradigm, list_paradigms, load_encoder, save_encoder
 from advtui.paradigms.trainer import EpochHook, TrainConfig, fit
 from advtui.runtime import pick_device, seed_everything

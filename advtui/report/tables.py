@@ -14,7 +14,7 @@ from typing import Any
 
 from rich.table import Table
 
-from advtui.experiments.usefulness import PARADIGMS, summarise
+from advtui.report.usefulness import PARADIGMS, summarise
 
 #: E4 rows in order, with the published clean / L2-0.25-robust accuracies (%) they are compared with.
 #: Ilyas et al.'s constructed-dataset release (D_R, D_NR, D_rand, D_det, CIFAR-10, ResNet-50);
