@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from advtui.appcore.resultsdata import Column, ExperimentTable
+from advtui.appcore.resultsdata import ExperimentTable
+from advtui.report.layout import Column
 
 HINT = ("No experiments yet. Run one with a changed value, e.g. `dvc exp run -S construct.relabel.steps=200` "
         "(queue several with --queue, then `dvc queue start`); each run appears here beside the workspace.")
@@ -136,7 +137,7 @@ def comparison(runs: list[ExpRun], all_columns: bool = False) -> ExperimentTable
     legend = (f"{n_exps} experiment(s). Params columns: values that differ between runs; metrics: accuracies (%) "
               "and agreements. a: all params and metrics.")
     legend += "".join(f" {run.name}: {run.error}." for run in runs if run.error)
-    return ExperimentTable(experiment="exp", title="dvc exp show", legend=legend, columns=columns, rows=rows, marks={})
+    return ExperimentTable(id="exp", title="dvc exp show", legend=legend, columns=columns, rows=rows, marks={})
 
 
 def run_exp_show(root: Path, timeout: float = 300.0, cancelled: Callable[[], bool] = lambda: False) -> list[ExpRun]:

@@ -68,14 +68,14 @@ class ResultsScreen(Screen):
         ran = any(len(t.rows) > t.n_missing for t in tables)
         self.query_one("#results-hint", Static).display = not ran
         for table in tables:
-            existing = body.query(f"#table-{table.experiment}")
+            existing = body.query(f"#table-{table.id}")
             if existing:
                 existing.first(ResultsTable).show(table)
-                body.query_one(f"#legend-{table.experiment}", Static).update(self._legend(table))
+                body.query_one(f"#legend-{table.id}", Static).update(self._legend(table))
                 continue
             body.mount(Static(f"[b]{table.title}[/b]", classes="results-title"))
-            body.mount(ResultsTable(table, id=f"table-{table.experiment}"))
-            body.mount(Static(self._legend(table), id=f"legend-{table.experiment}", classes="results-legend"))
+            body.mount(ResultsTable(table, id=f"table-{table.id}"))
+            body.mount(Static(self._legend(table), id=f"legend-{table.id}", classes="results-legend"))
         if self.focused is None and tables:
             self.call_after_refresh(lambda: self.set_focus(body.query(ResultsTable).first()))
 
