@@ -155,14 +155,15 @@ def run_exp_show(root: Path, timeout: float = 300.0, cancelled: Callable[[], boo
         raise RuntimeError(f"dvc exp show could not start ({err}); check that DVC is installed") from None
     deadline = time.monotonic() + timeout
     while True:
+        if cancelled() or time.monotonic() > deadline:
+            proc.kill()
+            proc.communicate()
+            raise RuntimeError("dvc exp show was stopped (cancelled or over its time limit)") from None
         try:
             out, err = proc.communicate(timeout=0.2)
             break
         except subprocess.TimeoutExpired:
-            if cancelled() or time.monotonic() > deadline:
-                proc.kill()
-                proc.communicate()
-                raise RuntimeError("dvc exp show was stopped (cancelled or over its time limit)") from None
+            continue
     if proc.returncode != 0:
         last = (err.strip().splitlines() or ["(no output)"])[-1]
         raise RuntimeError(f"dvc exp show failed: {last}")

@@ -16,6 +16,7 @@ from textual import work
 from textual.app import App
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.worker import WorkerCancelled
 
 from advtui.appcore import runs
 from advtui.tui.screens.dialogs import QuitDialog
@@ -158,5 +159,8 @@ class AdvtuiApp(App):
 
     @work(exclusive=True, group="quit")
     async def _exit_after_stop(self) -> None:
-        await self.workers.wait_for_complete([w for w in self.workers if w.group == "stop"])
+        try:
+            await self.workers.wait_for_complete([w for w in self.workers if w.group == "stop"])
+        except WorkerCancelled:
+            pass  # the app is closing anyway (its workers are cancelled): the run's wrapper still records the end
         self.exit()
