@@ -105,7 +105,7 @@ async def test_switch_profile_from_the_pipeline_screen(fresh_project: Path) -> N
         await pilot.pause()
         assert type(app.screen).__name__ == "ChoiceDialog"
         await pilot.press("up", "up", "enter")  # from smoke (active, highlighted) past paper to cpu
-        await until(pilot, lambda: "profile: cpu" in (fresh_project / "params.yaml").read_text(), timeout=90,
+        await until(pilot, lambda: "profile: cpu" in (fresh_project / "params.yaml").read_text(),
                     what="params.yaml to hold the cpu profile")
         await until(pilot, lambda: app.screen.sub_title == "profile cpu", what="the sub-title")
         table = app.screen.query_one("#stages", DataTable)
