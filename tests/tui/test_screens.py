@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,8 @@ from textual.widgets import DataTable, Static
 
 from advtui.appcore import dvcstate
 from advtui.tui.app import AdvtuiApp
+from advtui.tui.screens.monitor import Reading
+from advtui.tui.threads import deliver
 from advtui.tui.widgets.curves import CurvePlot
 
 from pilots import settle, until
@@ -63,6 +66,20 @@ async def test_pipeline_states_and_param_changes(fake_project: Path) -> None:
         table.move_cursor(row=table.get_row_index("construct@D_det"))
         await pilot.pause()
         assert "construct.relabel.steps: 50 → 60" in _text(app, "#stage-detail")
+
+
+async def test_a_read_that_ends_after_the_app_closed_is_dropped(fake_project: Path) -> None:
+    """However late a worker's read ends (a loaded machine), it cannot fail the app by drawing into widgets
+    that are gone: the late result is dropped."""
+    app = AdvtuiApp(fake_project)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("m")
+        await settle(pilot)
+        monitor = app.screen
+    assert not app.is_running
+    late = Reading("retrain@D_R", "a read that ended late", loss=[], acc=[])
+    # as the read worker hands it over; drawing it would raise NoMatches (its widgets are gone)
+    await asyncio.to_thread(deliver, app, monitor._apply, late)
 
 
 async def test_monitor_replays_a_finished_stage(fake_project: Path) -> None:

@@ -24,6 +24,7 @@ from textual.worker import Worker
 from advtui.appcore import dvcstate, live, runs
 from advtui.appcore.dvcstate import PipelineState, Stage
 from advtui.tui.screens.dialogs import ChoiceDialog, LogScreen
+from advtui.tui.threads import deliver
 
 STATE_STYLE = {
     dvcstate.UP_TO_DATE: "green", dvcstate.CHANGED: "yellow", dvcstate.NEVER_RUN: "dim",
@@ -124,7 +125,7 @@ class PipelineScreen(Screen):
         try:
             self._gather_state()
         finally:
-            self.app.call_from_thread(self._gathered)
+            deliver(self.app, self._gathered)
 
     def _gather_state(self) -> None:
         """Read the stages, lock, params diff and run history; then ``dvc status`` unless a run holds DVC."""
@@ -132,19 +133,19 @@ class PipelineScreen(Screen):
         try:
             stages = dvcstate.load_stages(self.root)
         except (FileNotFoundError, ValueError) as err:
-            self.app.call_from_thread(self._show_error, str(err))
+            deliver(self.app, self._show_error, str(err))
             return
         state = PipelineState(stages=stages, status=self.state.status, locked=dvcstate.locked_stages(self.root),
                               changes=dvcstate.params_diff(self.root))
         history = runs.stage_history(self.root)
-        self.app.call_from_thread(self._apply, state, history)
+        deliver(self.app, self._apply, state, history)
         if runs.live_run(self.root) is not None:
             return  # dvc status would wait for the run's repo lock
         try:
             state.status, state.status_error = dvcstate.dvc_status(self.root), None
         except (RuntimeError, OSError, subprocess.TimeoutExpired) as err:
             state.status, state.status_error = None, str(err)
-        self.app.call_from_thread(self._apply, state, history)
+        deliver(self.app, self._apply, state, history)
 
     def action_refresh(self) -> None:
         """Read everything again, ``dvc status`` included (after editing code, which is not watched)."""
@@ -323,9 +324,9 @@ class PipelineScreen(Screen):
         cmd = [str(advtui) if advtui.exists() else "advtui", "profile", "use", name]
         proc = subprocess.run(cmd, cwd=self.root, capture_output=True, text=True)
         if proc.returncode == 0:
-            self.app.call_from_thread(self.notify, f"params.yaml now holds profile {name}")
-            self.app.call_from_thread(setattr, self, "sub_title", f"profile {name}")
+            deliver(self.app, self.notify, f"params.yaml now holds profile {name}")
+            deliver(self.app, setattr, self, "sub_title", f"profile {name}")
         else:
             message = (proc.stderr.strip().splitlines() or ["failed"])[-1]
-            self.app.call_from_thread(self.notify, f"advtui profile use {name}: {message}", severity="error")
-        self.app.call_from_thread(self.refresh_state)
+            deliver(self.app, self.notify, f"advtui profile use {name}: {message}", severity="error")
+        deliver(self.app, self.refresh_state)

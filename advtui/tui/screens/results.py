@@ -16,6 +16,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from advtui.appcore.resultsdata import ExperimentTable, load_tables, metrics_signature
+from advtui.tui.threads import deliver
 from advtui.tui.widgets.table import ResultsTable
 
 EMPTY_HINT = ("No results yet: run the pipeline (Pipeline screen, or `dvc repro` in a shell); "
@@ -95,7 +96,7 @@ class ResultsScreen(Screen):
         signature = metrics_signature(self.root)
         if signature != self._signature:
             tables = load_tables(self.root)
-            self.app.call_from_thread(self._apply, signature, tables)
+            deliver(self.app, self._apply, signature, tables)
 
     def _apply(self, signature: tuple, tables: list[ExperimentTable]) -> None:
         self._signature = signature
