@@ -89,9 +89,9 @@ def startup(root: Path, repeats: int) -> dict[str, float]:
 
 async def _framerate(root: Path, poll: float, steps: int, delay: float) -> dict[str, float]:
     sys.path.insert(0, str(REPO))
-    from advtui.tui import runs
+    from advtui.appcore import runs
     from advtui.tui.app import AdvtuiApp
-    from advtui.tui.live import read_progress
+    from advtui.appcore.live import read_progress
 
     app = AdvtuiApp(root, poll_s=poll)
     progress = root / "data" / "progress" / "retrain-bench.json"

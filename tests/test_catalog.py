@@ -16,7 +16,7 @@ import yaml
 from advtui.catalog import stages as catalog
 from advtui.catalog.codedeps import code_files, import_closure
 from advtui.catalog.params import PARAMS_FILE, load_params
-from advtui.tui.dvcstate import load_stages
+from advtui.appcore.dvcstate import load_stages
 
 ROOT = Path(__file__).resolve().parents[1]
 DVC = Path(sys.executable).parent / "dvc"

@@ -18,7 +18,7 @@ from advtui.models.registry import create_model
 from advtui.pipeline import stages
 from advtui.catalog.params import parse_params, profile_path
 from advtui.runtime import seed_everything
-from advtui.tui.galleryfile import GALLERY_FILE, read_gallery
+from advtui.appcore.galleryfile import GALLERY_FILE, read_gallery
 
 N_SHOWN = 4
 

@@ -39,6 +39,26 @@ def test_rows_join_results_probes_and_published_figures(tmp_path):
     assert "| D_det | 75.0 | 0.0 | 0.0 | 44/0 | 2.0 | — | 97.0 |" in text and "not run" in text
 
 
+def test_optional_columns_show_only_what_some_row_measured(tmp_path):
+    _fake_metrics(tmp_path)
+    text = markdown(collect(tmp_path))
+    # D_det's target hit rate is measured, no set's mean L2 change is: hit % shows, ΔL2 does not
+    assert "| set | clean | L2 | Linf | paper | shape | colour | pattern | hit % |" in text
+
+
+def test_li_table_1_natural_row_shows_u_and_the_others_ru_beside_the_paper(tmp_path):
+    """E5 as Li et al. print it: U on the natural row, RU = U(set)/U(natural) elsewhere, minima over paradigms."""
+    usefulness = {"MIM": (0.5, 0.45), "CL": (0.8, 0.4), "DM": (0.4, 0.4), "SL": (0.9, 0.81)}
+    for paradigm, (natural, robust) in usefulness.items():
+        write_json(tmp_path / f"metrics/E5/{paradigm}-natural.json", {"clean_acc": natural, "n_test": 1000})
+        write_json(tmp_path / f"metrics/E5/{paradigm}-D_R.json", {"clean_acc": robust, "n_test": 1000})
+    text = markdown(collect(tmp_path))
+    assert "| set | MIM | CL | DM | SL | CRU | Ilyas |" in text
+    assert "| natural (U) | 0.500 | 0.800 | 0.400 | 0.900 | 0.400 | — |" in text  # CU on the natural row
+    assert "| D_R (robust) | 0.900 (0.896) | 0.500 (0.791) | 1.000 (0.831) | 0.900 (0.880) | 0.500 (0.791) | 0.854 |" in text
+    assert "| D_NR (non-robust) | — (0.307) | — (0.433) | — (0.512) | — (0.914) | — (0.307) | 0.823 |" in text
+
+
 def test_cli_json_and_write(tmp_path, monkeypatch):
     _fake_metrics(tmp_path / "data")
     monkeypatch.chdir(tmp_path)

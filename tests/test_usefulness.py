@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from advtui.catalog.params import E6Params
-from advtui.experiments.usefulness import cross_paradigm, relative, summarise
-from advtui.catalog.names import PARADIGMS
 from advtui.catalog.attacks import autoattack_version
+from advtui.catalog.names import PARADIGMS
+from advtui.catalog.params import E6Params
+from advtui.report.usefulness import cross_paradigm, relative, summarise
 
 
 def test_relative_is_the_ratio_to_the_natural_score_and_undefined_without_it():

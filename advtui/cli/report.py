@@ -18,15 +18,14 @@ def report(
     data_dir: Path = typer.Option(Path("data"), help="Folder holding metrics/ (the pipeline's data folder)."),
 ) -> None:
     """Show the E1, E4, E5 and E6 tables; a row whose stage has not run is marked 'not run'."""
-    from advtui.files import write_json
+    from advtui.files import write_json, write_text
     from advtui.report.tables import collect, markdown, rich_tables
 
     result = collect(data_dir)
     if write:
         out = data_dir / "report"
-        out.mkdir(parents=True, exist_ok=True)
         write_json(out / "report.json", result)
-        (out / "report.md").write_text(markdown(result))
+        write_text(out / "report.md", markdown(result))
     if as_json:
         print(json.dumps(result))
         return

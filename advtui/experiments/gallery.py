@@ -6,7 +6,7 @@ minus its start image: another image or noise for the inversions, the source its
 sets), and what three models predict on every one of them: the E4 classifier trained on natural data and
 the standard and L2-robust source models. Images are float16, labels and predictions int64; the header
 carries the class names and captions. The TUI reads the file with NumPy only
-(:mod:`advtui.tui.galleryfile` documents the layout).
+(:mod:`advtui.appcore.galleryfile` documents the layout).
 """
 
 from __future__ import annotations

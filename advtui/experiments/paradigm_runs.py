@@ -34,9 +34,6 @@ from advtui.catalog.data import DataParams
 from advtui.experiments.construct import source_images
 from advtui.catalog.params import ConstructParams
 from advtui.experiments.evaluation import evaluate_classifier
-from advtui.catalog.attacks import autoattack_version
-from advtui.paradigms.encoder import get_paradigm, load_encoder, save_encoder
-from advtui.paradigms.trainer import fit
 from advtui.progress import ProgressFn, epoch_progress
 from advtui.runtime import pick_device, seed_everything
 from advtui.catalog.params import ProbeParams

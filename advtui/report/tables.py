@@ -2,8 +2,9 @@
 
 ``collect`` reads ``data/metrics/<experiment>/<name>.json`` and returns one JSON-able object whose keys
 are experiment ids, each a list of rows (the schema is documented in the README). ``markdown`` and
-``rich_tables`` render it beside the papers' published figures; a row whose stage has not run yet is
-kept with ``missing: true`` so that every reader can mark the gap.
+``rich_tables`` render it beside the papers' published figures, laid out by :mod:`advtui.report.layout` (as
+the app's Results screen is); a row whose stage has not run yet is kept with ``missing: true`` so that every
+reader can mark the gap.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from typing import Any
 
 from rich.table import Table
 
-from advtui.experiments.usefulness import summarise
 from advtui.catalog.names import PARADIGMS
+from advtui.report.layout import report_tables, row_name
+from advtui.report.usefulness import NATURAL, summarise
 
 #: E4 rows in order, with the published clean / L2-0.25-robust accuracies (%) they are compared with.
 #: Ilyas et al.'s constructed-dataset release (D_R, D_NR, D_rand, D_det, CIFAR-10, ResNet-50);
@@ -32,9 +34,19 @@ E4_PUBLISHED: dict[str, tuple[float | None, float | None, str]] = {
 E1_MODELS = ("standard", "robust_l2", "robust_linf")
 
 
-def _read(path: Path) -> dict[str, Any] | None:
+def metrics_file(experiment: str, name: str) -> str:
+    """Where the metrics of run ``name`` of ``experiment`` are, relative to the metrics folder (``E4/D_R.json``)."""
+    return f"{experiment}/{name}.json"
+
+
+def paradigm_run(paradigm: str, dataset: str) -> str:
+    """The name of an E5/E6 run: a paradigm's encoder pretrained on a training set (``MIM-D_R``)."""
+    return f"{paradigm}-{dataset}"
+
+
+def _read(metrics: Path, experiment: str, name: str) -> dict[str, Any] | None:
     try:
-        return json.loads(path.read_text())
+        return json.loads((metrics / metrics_file(experiment, name)).read_text())
     except (OSError, json.JSONDecodeError):
         return None
 
@@ -50,8 +62,8 @@ def e4_rows(metrics: Path) -> list[dict[str, Any]]:
     for dataset, (pub_clean, pub_robust, pub_source) in E4_PUBLISHED.items():
         row: dict[str, Any] = {"dataset": dataset, "published_clean_acc": pub_clean, "published_robust_acc": pub_robust,
                                "published_source": pub_source}
-        result = _read(metrics / "E4" / f"{dataset}.json")
-        built = _read(metrics / "construct" / f"{dataset}.json") if dataset != "natural" else result
+        result = _read(metrics, "E4", dataset)
+        built = _read(metrics, "construct", dataset) if dataset != NATURAL else result
         if result is None:
             row["missing"] = True
         else:
@@ -76,7 +88,7 @@ def e1_rows(metrics: Path) -> list[dict[str, Any]]:
     """One E1 row per source model: clean and robust accuracy on the natural test set."""
     rows = []
     for model in E1_MODELS:
-        result = _read(metrics / "E1" / f"{model}.json")
+        result = _read(metrics, "E1", model)
         row: dict[str, Any] = {"model": model, "missing": result is None}
         if result is not None:
             row.update(
@@ -121,7 +133,7 @@ _THREATS = ("pgd_l2", "autoattack_l2", "pgd_linf", "autoattack_linf")
 
 
 def _run(metrics: Path, experiment: str, paradigm: str, dataset: str) -> dict[str, Any] | None:
-    return _read(metrics / experiment / f"{paradigm}-{dataset}.json")
+    return _read(metrics, experiment, paradigm_run(paradigm, dataset))
 
 
 def e5_rows(metrics: Path) -> list[dict[str, Any]]:
@@ -183,157 +195,39 @@ def collect(data_dir: Path = Path("data")) -> dict[str, list[dict[str, Any]]]:
     return {"E1": e1_rows(metrics), "E4": e4_rows(metrics), "E5": e5_rows(metrics), "E6": e6_rows(metrics)}
 
 
-def pct(value: Any) -> str:
-    """A fraction as a percentage with one decimal, or '—' when missing."""
-    return "—" if value is None else f"{100 * value:.1f}"
-
-
-def _pub(value: float | None) -> str:
-    return "—" if value is None else f"{value:g}"
-
-
-def _e4_settings(rows: list[dict[str, Any]]) -> str:
-    for row in rows:
-        if row.get("attack_l2"):
-            l2, linf = row["attack_l2"], row.get("attack_linf") or {}
-            return (f"robust = L2 PGD-{l2['steps']} eps {l2['eps']:g} (step {l2['step_size']:g}); "
-                    f"Linf = PGD-{linf.get('steps')} eps {linf.get('eps', 0) * 255:.3g}/255; "
-                    f"{row.get('n_test')} test images")
-    return "no E4 stage has run yet"
-
-
-#: Short headers so the table fits an 80-column terminal; the caption and README spell them out.
-E4_COLUMNS = ("set", "clean", "L2", "Linf", "paper", "shape", "colour", "pattern")
-E4_LEGEND = ("clean / L2 / Linf: accuracy (%) on natural test data, clean and under PGD; paper: published "
-             "clean/L2 robust; shape, colour, pattern: ground-truth probe agreement (%) with the set's labels")
-
-
-def _e4_cells(row: dict[str, Any]) -> list[str]:
-    if row.get("missing"):
-        cells = ["not run", "—", "—"]
+def missing_metrics(experiment: str, row: dict[str, Any]) -> list[str]:
+    """The metrics files (relative to the metrics folder) whose absence leaves ``row`` of ``experiment`` not run,
+    or partly not run: the app names the stages that write them."""
+    missing = row.get("missing")
+    if isinstance(missing, list):  # E5 and Table 2b rows list the paradigms not run on their set
+        names = [paradigm_run(p, row["dataset"]) for p in missing]
+    elif missing is not True:
+        names = []
+    elif row.get("table") == "2a":  # Table 2a's rows are SL runs
+        names = [paradigm_run("SL", row["dataset"])]
     else:
-        cells = [pct(row.get("clean_acc")), pct(row.get("robust_acc")), pct(row.get("robust_acc_linf"))]
-    paper = _pub(row["published_clean_acc"])
-    if row["published_robust_acc"] is not None:
-        paper += f"/{_pub(row['published_robust_acc'])}"
-    return [row["dataset"], *cells, paper, pct(row.get("robust_agreement")), pct(row.get("colour_agreement")),
-            pct(row.get("nonrobust_agreement"))]
-
-
-def ratio(value: Any) -> str:
-    """A ratio or fraction with three decimals (Li et al.'s tables), or '—' when missing."""
-    return "—" if value is None else f"{value:.3f}"
-
-
-def _beside(ours: Any, paper: Any) -> str:
-    """Our value with the paper's in brackets (when there is one)."""
-    return ratio(ours) if paper is None else f"{ratio(ours)} ({paper:.3f})"
-
-
-E5_COLUMNS = ("set", *PARADIGMS, "CRU", "Ilyas")
-E5_LEGEND = ("ours (paper: Li et al. Table 1, CIFAR-10); cells: relative usefulness RU = U(set)/U(natural) of a "
-             "linear probe on each paradigm's encoder, natural row: U itself (probe accuracy); CRU = min over "
-             "paradigms; Ilyas: the SL usefulness Ilyas et al. reported; — = stage not run")
-E6A_COLUMNS = ("SL trained on", "L2 PGD", "L2 AA", "Linf PGD", "Linf AA")
-E6B_COLUMNS = ("set", *PARADIGMS, "CR", "SL PGD")
-E6_LEGEND = ("ours (paper: Li et al. Table 2, CIFAR-10): robust accuracy of encoder + linear probe on natural "
-             "test images; AA = AutoAttack, 'rand' (EOT) for randomised encoders; CR = min over paradigms; "
-             "SL PGD: SL under Linf PGD; — = stage not run")
-
-
-def _e5_cells(row: dict[str, Any]) -> list[str]:
-    if row["dataset"] == "natural":
-        cells = [ratio(row["U"][p]) for p in PARADIGMS] + [ratio(row["CU"]), "—"]
-    else:
-        cells = [_beside(row["RU"][p], row["published_RU"].get(p)) for p in PARADIGMS]
-        cells += [_beside(row["CRU"], row["published_CRU"]), ratio(row["published_ilyas"])]
-    label = "natural (U)" if row["dataset"] == "natural" else f"{row['dataset']} ({row['feature']})"
-    return [label, *cells]
-
-
-def _e6a_cells(row: dict[str, Any]) -> list[str]:
-    if row["missing"]:
-        return [f"{row['dataset']} ({row['source']})", "not run", "—", "—", "—"]
-    return [f"{row['dataset']} ({row['source']})", *(_beside(row.get(t), row["published"][t]) for t in _THREATS)]
-
-
-def _e6b_cells(row: dict[str, Any]) -> list[str]:
-    cells = [_beside(row["R"][p], row["published_R"][p]) for p in PARADIGMS]
-    cells += [_beside(row["CR"], row["published_CR"]), _beside(row["sl_pgd_linf"], row["published_sl_pgd_linf"])]
-    label = row["dataset"] if row["source"] == row["dataset"] else f"{row['dataset']} ({row['source']})"
-    return [label, *cells]
-
-
-def _e6_settings(rows: list[dict[str, Any]]) -> str:
-    for row in rows:
-        if row["table"] == "2a" and row.get("attacks"):
-            l2, linf = row["attacks"]["pgd_l2"][0], row["attacks"]["pgd_linf"][0]
-            return (f"L2 eps {l2['eps']:g} (PGD-{l2['steps']}), Linf eps {linf['eps'] * 255:.3g}/255 "
-                    f"(PGD-{linf['steps']}); {row.get('n_test')} test images for SL")
-    return "attack settings: shown once a Table 2a stage (attack_sl@SL-D_R, SL-D_R_linf) has run"
-
-
-def _paradigm_tables(report: dict[str, list[dict[str, Any]]]) -> list[Table]:
-    e5 = Table(title="E5 cross-paradigm relative usefulness, ours (paper)", caption=E5_LEGEND)
-    for col in E5_COLUMNS:
-        e5.add_column(col, justify="left" if col == "set" else "right")
-    for row in report["E5"]:
-        e5.add_row(*_e5_cells(row))
-    e6a = Table(title="E6 (2a) SL on robust sets: PGD vs AutoAttack, ours (paper)",
-                caption=f"{_e6_settings(report['E6'])}. {E6_LEGEND}")
-    for col in E6A_COLUMNS:
-        e6a.add_column(col, justify="left" if col == E6A_COLUMNS[0] else "right")
-    e6b = Table(title="E6 (2b) AutoAttack Linf robustness per paradigm, ours (paper)")
-    for col in E6B_COLUMNS:
-        e6b.add_column(col, justify="left" if col == "set" else "right")
-    for row in report["E6"]:
-        if row["table"] == "2a":
-            e6a.add_row(*_e6a_cells(row))
-        else:
-            e6b.add_row(*_e6b_cells(row))
-    return [e5, e6a, e6b]
-
-
-def _markdown_table(columns: tuple[str, ...], rows: list[list[str]]) -> list[str]:
-    return ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns), *("| " + " | ".join(r) + " |" for r in rows)]
+        names = [row_name(row)]
+    return [metrics_file(experiment, name) for name in names]
 
 
 def rich_tables(report: dict[str, list[dict[str, Any]]]) -> list[Table]:
     """The report as rich tables (E1 sources, E4, E5 and E6, each beside the published figures)."""
-    e1 = Table(title="E1 source models (natural test set)")
-    for col in ("model", "adversarial training", "clean %", "robust L2 %", "robust Linf %"):
-        e1.add_column(col)
-    for row in report["E1"]:
-        adv = row.get("adversarial") or {}
-        how = "none" if not adv or not adv.get("eps") else f"{adv['norm']} eps {adv['eps']:g}"
-        if row["missing"]:
-            e1.add_row(row["model"], "not run", "—", "—", "—")
-        else:
-            e1.add_row(row["model"], how, pct(row["clean_acc"]), pct(row["robust_acc"]), pct(row["robust_acc_linf"]))
-    e4 = Table(title="E4 train on constructed sets, test on natural data",
-               caption=f"{_e4_settings(report['E4'])}. {E4_LEGEND}")
-    for col in E4_COLUMNS:
-        e4.add_column(col, justify="left" if col == "set" else "right")
-    for row in report["E4"]:
-        e4.add_row(*_e4_cells(row))
-    return [e1, e4, *_paradigm_tables(report)]
+    tables = []
+    for laid in report_tables(report):
+        table = Table(title=laid.spec.title, caption=laid.caption)
+        for column in laid.columns:
+            table.add_column(column.header, justify="left" if column.kind == "text" else "right")
+        for row in laid.rows:
+            table.add_row(*laid.cells(row))
+        tables.append(table)
+    return tables
 
 
 def markdown(report: dict[str, list[dict[str, Any]]]) -> str:
-    """The E4 table (and E1), then E5 and E6, as markdown."""
-    lines = ["# advtui report", "", "## E4: train on constructed sets, test on natural data", "",
-             f"{_e4_settings(report['E4'])}. {E4_LEGEND}.", "",
-             "| " + " | ".join(E4_COLUMNS) + " |", "|" + "---|" * len(E4_COLUMNS)]
-    lines += ["| " + " | ".join(_e4_cells(row)) + " |" for row in report["E4"]]
-    lines += ["", "## E1: source models", "", "| model | clean % | robust L2 % | robust Linf % |", "|---|---|---|---|"]
-    for row in report["E1"]:
-        cells = ["not run"] * 3 if row["missing"] else [pct(row["clean_acc"]), pct(row["robust_acc"]), pct(row["robust_acc_linf"])]
-        lines.append(f"| {row['model']} | " + " | ".join(cells) + " |")
-    lines += ["", "## E5: cross-paradigm relative usefulness (Li et al. Table 1)", "", f"{E5_LEGEND}.", ""]
-    lines += _markdown_table(E5_COLUMNS, [_e5_cells(row) for row in report["E5"]])
-    lines += ["", "## E6: robustness of robust features (Li et al. Table 2)", "",
-              f"{_e6_settings(report['E6'])}. {E6_LEGEND}.", "", "(a) SL on robust sets, PGD vs AutoAttack", ""]
-    lines += _markdown_table(E6A_COLUMNS, [_e6a_cells(r) for r in report["E6"] if r["table"] == "2a"])
-    lines += ["", "(b) AutoAttack Linf robustness per paradigm", ""]
-    lines += _markdown_table(E6B_COLUMNS, [_e6b_cells(r) for r in report["E6"] if r["table"] == "2b"])
+    """The report as markdown: each table under its title, after its caption."""
+    lines = ["# advtui report"]
+    for laid in report_tables(report):
+        lines += ["", f"## {laid.spec.title}", "", laid.caption, "",
+                  "| " + " | ".join(c.header for c in laid.columns) + " |", "|" + "---|" * len(laid.columns)]
+        lines += ["| " + " | ".join(laid.cells(row)) + " |" for row in laid.rows]
     return "\n".join(lines) + "\n"

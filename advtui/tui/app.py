@@ -1,7 +1,7 @@
 """The advtui terminal app: one mode per screen, switched by single keys from anywhere.
 
 ``AdvtuiApp(root)`` watches the project folder ``root`` (the one holding ``dvc.yaml``). It never runs ML
-code itself: runs are detached ``dvc repro`` processes (:mod:`advtui.tui.runs`) and every screen reads
+code itself: runs are detached ``dvc repro`` processes (:mod:`advtui.appcore.runs`) and every screen reads
 files. The app imports neither torch nor model code, so it starts in about a second.
 """
 
@@ -16,8 +16,9 @@ from textual import work
 from textual.app import App
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.worker import WorkerCancelled
 
-from advtui.tui import runs
+from advtui.appcore import runs
 from advtui.tui.screens.dialogs import QuitDialog
 from advtui.tui.screens.help import HelpScreen
 from advtui.tui.screens.monitor import MonitorScreen
@@ -158,5 +159,8 @@ class AdvtuiApp(App):
 
     @work(exclusive=True, group="quit")
     async def _exit_after_stop(self) -> None:
-        await self.workers.wait_for_complete([w for w in self.workers if w.group == "stop"])
+        try:
+            await self.workers.wait_for_complete([w for w in self.workers if w.group == "stop"])
+        except WorkerCancelled:
+            pass  # the app is closing anyway (its workers are cancelled): the run's wrapper still records the end
         self.exit()

@@ -21,7 +21,8 @@ since ``git``/``dvc`` calls take a second or two here):
 
 - ``tiny_project``: a git + DVC project whose ``dvc.yaml`` has one real, quick stage family,
   ``retrain@tiny`` and ``retrain@quick`` (``fake_stage.py``: DVCLive rows and a progress file over about
-  ``TINY_SECONDS`` s, no torch); for tests that start, watch and stop runs.
+  ``TINY_SECONDS`` s, no torch); for tests that start, watch and stop runs, which hold the stage at the
+  points they look at (``pilots.hold``) instead of racing it.
 
 Async tests (``async def test_...``, e.g. with ``App.run_test()``) run under anyio's pytest plugin on
 asyncio: this conftest marks every coroutine test of this folder, no decorator needed.

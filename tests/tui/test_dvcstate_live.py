@@ -1,4 +1,4 @@
-"""Stage list and state (advtui.tui.dvcstate) against DVC itself; incremental DVCLive readers (live)."""
+"""Stage list and state (advtui.appcore.dvcstate) against DVC itself; incremental DVCLive readers (live)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from advtui.tui import dvcstate
-from advtui.tui.live import LogTail, TsvSeries, format_eta, tail
-from advtui.tui.runs import StageHistory
+import pytest
+
+from advtui.appcore import dvcstate
+from advtui.appcore.live import LogTail, TsvSeries, format_eta, tail
+from advtui.appcore.runs import StageHistory
 
 DVC = str(Path(sys.executable).parent / "dvc")
 
@@ -34,6 +36,13 @@ def test_matrix_and_new_families_form_their_own_group(tmp_path: Path) -> None:
     listed = subprocess.run([DVC, "stage", "list", "--all", "--name-only"], cwd=tmp_path, capture_output=True,
                             text=True, check=True).stdout.split()
     assert [s.name for s in stages] == listed
+
+
+def test_a_broken_dvc_yaml_fails_with_one_line_naming_the_file(tmp_path: Path) -> None:
+    (tmp_path / "dvc.yaml").write_text("stages:\n  a:\n    cmd: [unclosed\n")
+    with pytest.raises(ValueError, match=r"dvc.yaml: not valid YAML at line \d+; fix the file") as err:
+        dvcstate.load_stages(tmp_path)
+    assert "\n" not in str(err.value)
 
 
 def test_state_rules() -> None:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
-from advtui.tui.galleryfile import GALLERY_FILE, read_gallery
+from advtui.appcore.galleryfile import GALLERY_FILE, read_gallery
 from advtui.tui.screens.gallery import GalleryScreen, GalleryTile, tile_width
 from advtui.tui.widgets.image import HalfBlockImage
 from screenhost import ScreenHost, settle

@@ -9,12 +9,29 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+#: What the app must never load: torch and the model code above it (each experiment, paradigm and attack
+#: module imports torch, and the app reads their results from files instead).
+HEAVY = ("torch", "torchvision", "timm", "advtui.models", "advtui.experiments", "advtui.paradigms", "advtui.attacks")
 
 
 def _modules_after(statement: str) -> set[str]:
     code = f"{statement}; import sys; print(' '.join(sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True).stdout
     return set(out.split())
+
+
+def modules_of(package: str) -> list[str]:
+    """Every module of ``package`` in this checkout, found from its files (without importing any)."""
+    folder = REPO / Path(*package.split("."))
+    return sorted(".".join((package, *path.relative_to(folder).with_suffix("").parts))
+                  for path in folder.rglob("*.py") if path.name != "__init__.py")
+
+
+def test_module_lists_cover_every_screen_the_app_imports_lazily() -> None:
+    from advtui.tui.app import SCREENS
+
+    assert {module for module, _, _ in SCREENS.values()} <= set(modules_of("advtui.tui"))
+    assert "advtui.appcore.resultsdata" in modules_of("advtui.appcore")
 
 
 @pytest.mark.parametrize("statement", [
@@ -28,9 +45,30 @@ def test_the_app_imports_no_torch(statement: str) -> None:
     assert not {"torch", "torchvision", "timm", "advtui.models", "advtui.experiments"} & loaded
 
 
+def test_no_screen_and_no_headless_module_loads_torch_or_model_code() -> None:
+    """Every module of the app, the screens it imports only when first shown (Results, Gallery, Experiments)
+    included, its headless core and the report it draws: imported one after another in one fresh interpreter,
+    none may bring in torch or the experiments, models, paradigms or attacks packages."""
+    modules = [*modules_of("advtui.tui"), *modules_of("advtui.appcore"), *modules_of("advtui.report")]
+    check = (
+        "import importlib, sys\n"
+        f"heavy = {HEAVY!r}\n"
+        "for name in sys.argv[1:]:\n"
+        "    importlib.import_module(name)\n"
+        "    loaded = sorted(m for m in sys.modules if m in heavy or m.startswith(tuple(h + '.' for h in heavy)))\n"
+        "    if loaded:\n"
+        "        print(f'importing {name} loads {loaded[:5]}')\n"
+        "        break\n"
+    )
+    out = subprocess.run([sys.executable, "-c", check, *modules], cwd=REPO, capture_output=True, text=True,
+                         check=True).stdout
+    assert out == ""
+
+
 def test_headless_code_imports_no_textual() -> None:
-    loaded = _modules_after("import advtui.pipeline.stages, advtui.experiments.construct, advtui.report.tables, "
-                            "advtui.tui.runs, advtui.tui.runwrap, advtui.tui.dvcstate, advtui.tui.live")
+    headless = ["advtui.pipeline.stages", "advtui.experiments.construct", *modules_of("advtui.report"),
+                *modules_of("advtui.appcore")]
+    loaded = _modules_after(f"import {', '.join(headless)}")
     assert "torch" in loaded  # the stage code really was imported
     assert not {m for m in loaded if m == "textual" or m.startswith("textual.")}
 

@@ -1,5 +1,8 @@
 """Runs started from the app on a real DVC project (a quick stand-in stage): state, curves and progress
-move, a run stops cleanly, and a new app re-attaches to a run the previous one left going."""
+move, a run stops cleanly, and a new app re-attaches to a run the previous one left going.
+
+The stand-in stage is held at the points a test looks at (``pilots.hold``), so each state is there to be
+seen however slowly the machine runs the app, DVC or the stage."""
 
 from __future__ import annotations
 
@@ -10,13 +13,13 @@ import pytest
 
 from textual.widgets import DataTable, Label, Log
 
-from advtui.tui import runs
+from advtui.appcore import runs
 from advtui.tui.app import AdvtuiApp
 from advtui.tui.widgets.curves import CurvePlot
-from pilots import settle, until
+from pilots import hold, settle, until, until_exits
 from tui_projects import TINY_STEPS
 
-pytestmark = pytest.mark.slow  # each waits for a few seconds of a real (stand-in) stage under DVC
+pytestmark = pytest.mark.slow  # each runs a real (stand-in) stage under DVC for a few seconds
 
 
 def _state(app: AdvtuiApp, stage: str) -> str:
@@ -37,6 +40,7 @@ async def _start(pilot, stage: str) -> None:
 
 
 async def test_run_a_stage_and_watch_it_finish(tiny_project: Path) -> None:
+    training, attacking = hold(tiny_project, "tiny", "train"), hold(tiny_project, "tiny", "attack")
     app = AdvtuiApp(tiny_project, poll_s=0.1)
     async with app.run_test(size=(100, 32)) as pilot:
         await settle(pilot)
@@ -44,16 +48,18 @@ async def test_run_a_stage_and_watch_it_finish(tiny_project: Path) -> None:
         await _start(pilot, "retrain@tiny")
         await until(pilot, lambda: _state(app, "retrain@tiny") == "running", what="state running")
         await pilot.press("m")
-        await until(pilot, lambda: _loss_points(app) >= 1, what="first curve points")
+        # held after half its steps: the curve shows exactly those, and the training progress
+        await until(pilot, lambda: _loss_points(app) == TINY_STEPS // 2, what="first curve points")
         first = _loss_points(app)
         assert first < TINY_STEPS
-        await until(pilot, lambda: _loss_points(app) > first, what="the curve to grow")
         label = app.screen.query_one("#progress-label", Label)
         await until(pilot, lambda: "train: " in str(label.render()), what="training progress")
-        await until(pilot, lambda: "attack l2" in str(label.render()) or "done" in str(label.render()),
-                    what="attack progress")
+        training.unlink()
+        await until(pilot, lambda: _loss_points(app) > first, what="the curve to grow")
+        await until(pilot, lambda: "attack l2" in str(label.render()), what="attack progress")
+        attacking.unlink()
         await until(pilot, lambda: not runs.is_alive(app.current_run), what="the run to end")
-        assert _loss_points(app) == TINY_STEPS
+        await until(pilot, lambda: _loss_points(app) == TINY_STEPS, what="every step on the curve")
         await pilot.press("p")
         await until(pilot, lambda: _state(app, "retrain@tiny") == "up to date", what="state up to date")
         assert _state(app, "retrain@quick") == "never run"
@@ -69,6 +75,7 @@ async def test_run_a_stage_and_watch_it_finish(tiny_project: Path) -> None:
 
 
 async def test_stop_then_reattach_from_a_new_app(tiny_project: Path) -> None:
+    hold(tiny_project, "tiny", "train")  # never released: each run is live until it is stopped
     first = AdvtuiApp(tiny_project, poll_s=0.1)
     async with first.run_test(size=(100, 32)) as pilot:
         await settle(pilot)
@@ -85,8 +92,7 @@ async def test_stop_then_reattach_from_a_new_app(tiny_project: Path) -> None:
         await until(pilot, lambda: _state(first, "retrain@tiny") == "running", what="second run")
         record = first.current_run
         await pilot.press("q")
-        await pilot.pause()
-        assert type(first.screen).__name__ == "QuitDialog"
+        await until(pilot, lambda: type(first.screen).__name__ == "QuitDialog", what="the quit dialog")
         await pilot.press("l")
     assert runs.is_alive(record), "quitting with 'leave' must not stop the run"
     runs._CHILDREN.clear()  # a new advtui process knows the run only from its record and /proc
@@ -98,8 +104,9 @@ async def test_stop_then_reattach_from_a_new_app(tiny_project: Path) -> None:
         await pilot.press("m")
         await until(pilot, lambda: _loss_points(second) >= 3, what="re-attached curves")
         await pilot.press("q")
-        await pilot.pause()
+        await until(pilot, lambda: type(second.screen).__name__ == "QuitDialog", what="the quit dialog")
         await pilot.press("s")  # stop it and quit
-        await until(pilot, lambda: not runs.is_alive(record), timeout=30, what="stop on quit")
+        await until_exits(second)  # once the run has stopped: the app quits by itself
+    assert second.return_code == 0 and not runs.is_alive(record)
     final = runs.RunRecord.load(runs.record_path(tiny_project, record.id))
-    assert runs.outcome(final) in ("stopped", "done")
+    assert runs.outcome(final) == "stopped"  # held mid-way, it cannot have finished first

@@ -7,10 +7,13 @@ import json
 
 import pytest
 
-from advtui.tui.resultsdata import load_tables, metrics_stages, sort_rows
+from advtui.appcore.resultsdata import load_tables, metrics_stages, sort_rows
+from advtui.report.layout import Column
+from advtui.report.tables import collect, markdown
 from advtui.tui.screens.results import ResultsScreen
 from advtui.tui.widgets.table import ResultsTable
 
+from pilots import until
 from tui_projects import E4_RESULTS
 from screenhost import ScreenHost, settle
 
@@ -34,10 +37,20 @@ async def test_fresh_clone_shows_every_row_as_not_run_with_its_stage(fresh_proje
         for name in e4.row_order:
             assert cells(e4, name)["_note"] == f"not run: dvc repro retrain@{name}"
         d_r = cells(e4, "D_R")
-        assert d_r["clean_acc"] == "— not run" and d_r["robust_acc"] == "—"
-        assert (d_r["published_clean_acc"], d_r["published_robust_acc"]) == ("84", "48")
+        assert d_r["clean_acc"] == "not run" and d_r["robust_acc"] == "—"
+        assert d_r["published"] == "84/48"  # the published clean / robust accuracy, as the report prints it
         e1 = screen.query_one("#table-E1", ResultsTable)
         assert cells(e1, "robust_l2")["_note"] == "not run: dvc repro source@robust_l2"
+        # Li's tables: a set's row names the stage of every paradigm not run on it
+        e5 = screen.query_one("#table-E5", ResultsTable)
+        assert cells(e5, "D_R")["_note"] == "not run: dvc repro " + " ".join(
+            f"probe@{p}-D_R" for p in ("MIM", "CL", "DM", "SL"))
+        assert cells(e5, "D_R")["MIM"] == "— (0.896)"  # ours (paper), as in the report
+        e6a = screen.query_one("#table-E6a", ResultsTable)
+        assert cells(e6a, "2a D_R_linf")["_note"] == "not run: dvc repro attack_sl@SL-D_R_linf"
+        e6b = screen.query_one("#table-E6b", ResultsTable)
+        assert cells(e6b, "2b D_R_CL")["_note"] == "not run: dvc repro " + " ".join(
+            f"{'attack_sl' if p == 'SL' else 'attack'}@{p}-D_R_CL" for p in ("MIM", "CL", "DM", "SL"))
 
 
 async def test_our_numbers_beside_the_papers_and_the_missing_mark(fake_project):
@@ -50,10 +63,10 @@ async def test_our_numbers_beside_the_papers_and_the_missing_mark(fake_project):
         ours = (d_r["clean_acc"], d_r["robust_acc"], d_r["robust_agreement"], d_r["nonrobust_agreement"])
         assert ours == ("86.6", "9.4", "23.3", "80.9")
         headers = [str(c.label) for c in e4.ordered_columns]
-        assert headers[1:5] == ["clean %", "paper", "L2 %", "paper"]  # each published figure beside ours
-        assert (d_r["published_clean_acc"], d_r["published_robust_acc"]) == ("84", "48")
+        assert headers[1:5] == ["clean", "L2", "Linf", "paper"]  # the published clean/L2 pair beside ours
+        assert d_r["published"] == "84/48"
         neg = cells(e4, "neg_robust")
-        assert neg["clean_acc"] == "— not run" and neg["_note"] == "not run: dvc repro retrain@neg_robust"
+        assert neg["clean_acc"] == "not run" and neg["_note"] == "not run: dvc repro retrain@neg_robust"
         assert cells(e4, "D_det")["_note"] == ""
         legend = str(app.screen.query_one("#legend-E4").render())
         assert "1 of 7 not run: dvc repro retrain@neg_robust" in legend
@@ -65,15 +78,15 @@ async def test_sorting_a_column_reorders_rows_and_a_second_press_reverses(fake_p
         await settle(pilot)
         e4 = app.screen.query_one("#table-E4", ResultsTable)
         e4.focus()
-        await pilot.press("right", "right", "right", "s")  # the "L2 %" column
+        await pilot.press("right", "right", "s")  # the "L2" column
         await pilot.pause()
         # ascending; ties keep the report order; the row that has not run stays last
         assert e4.row_order == ["D_NR", "D_rand", "D_det", "zero_robust", "natural", "D_R", "neg_robust"]
-        assert str(e4.ordered_columns[3].label) == "L2 % ▲"
+        assert str(e4.ordered_columns[2].label) == "L2 ▲"
         await pilot.press("s")
         await pilot.pause()
         assert e4.row_order == ["D_R", "natural", "D_NR", "D_rand", "D_det", "zero_robust", "neg_robust"]
-        assert str(e4.ordered_columns[3].label) == "L2 % ▼"
+        assert str(e4.ordered_columns[2].label) == "L2 ▼"
 
 
 async def test_clicking_a_header_sorts_by_it(fake_project):
@@ -81,7 +94,7 @@ async def test_clicking_a_header_sorts_by_it(fake_project):
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         e4 = app.screen.query_one("#table-E4", ResultsTable)
-        x = sum(col.get_render_width(e4) for col in e4.ordered_columns[:3]) + 1  # inside the "L2 %" header
+        x = sum(col.get_render_width(e4) for col in e4.ordered_columns[:2]) + 1  # inside the "L2" header
         await pilot.click("#table-E4", offset=(x, 0))
         await pilot.pause()
         assert e4.sort_key == "robust_acc" and e4.row_order[-3:] == ["natural", "D_R", "neg_robust"]
@@ -95,11 +108,7 @@ async def test_a_stage_that_finishes_appears_without_a_key_press(fake_project):
         e4.sort_by("clean_acc")
         metrics = fake_project / "data" / "metrics" / "E4" / "neg_robust.json"
         metrics.write_text(json.dumps({"dataset": "neg_robust", "clean_acc": 0.219, "robust_acc_l2": 0.0}))
-        for _ in range(40):
-            await pilot.pause(0.05)
-            if cells(e4, "neg_robust")["clean_acc"] == "21.9":
-                break
-        assert cells(e4, "neg_robust")["clean_acc"] == "21.9"
+        await until(pilot, lambda: cells(e4, "neg_robust")["clean_acc"] == "21.9", what="the new row")
         assert e4.row_order[0] == "neg_robust"  # the sort survives the refresh
         assert "_note" not in cells(e4, "neg_robust")  # nothing is missing any more
 
@@ -107,12 +116,12 @@ async def test_a_stage_that_finishes_appears_without_a_key_press(fake_project):
 def test_unknown_experiments_get_columns_from_their_rows(fake_project, monkeypatch):
     rows = [{"model": "a", "missing": False, "clean_acc": 0.5, "published_clean_acc": 61.0, "eps": 0.5, "how": {"x": 1}},
             {"model": "b", "missing": True, "published_clean_acc": 70.0}]
-    monkeypatch.setattr("advtui.tui.resultsdata.collect", lambda data: {"E4": [], "E5": rows})
-    (table,) = [t for t in load_tables(fake_project) if t.experiment == "E5"]
+    monkeypatch.setattr("advtui.appcore.resultsdata.collect", lambda data: {"E4": [], "E7": rows})
+    (table,) = [t for t in load_tables(fake_project) if t.id == "E7"]
     assert [(c.key, c.kind) for c in table.columns] == [
         ("model", "text"), ("clean_acc", "pct"), ("published_clean_acc", "paper"), ("eps", "num")]
     assert table.cells(rows[0]) == ["a", "50.0", "61", "0.5", ""]
-    assert table.cells(rows[1]) == ["b", "— not run", "70", "—", "not run"]  # E5 has no stage in this dvc.yaml
+    assert table.cells(rows[1]) == ["b", "not run", "70", "—", "not run"]  # E7 has no stage in this dvc.yaml
 
 
 def test_missing_marks_come_from_dvc_yaml(fresh_project):
@@ -120,7 +129,31 @@ def test_missing_marks_come_from_dvc_yaml(fresh_project):
     assert stages["data/metrics/E4/D_det.json"] == "retrain@D_det"
     assert stages["data/metrics/construct/D_R.json"] == "construct@D_R"
     rows = [{"dataset": n, "clean_acc": v[0]} for n, v in E4_RESULTS.items()] + [{"dataset": "x", "clean_acc": None}]
-    assert [r["dataset"] for r in sort_rows(rows, "clean_acc", reverse=True)][-2:] == ["D_R", "x"]
+    by_clean = Column("clean_acc", "clean", "pct")
+    assert [r["dataset"] for r in sort_rows(rows, by_clean, reverse=True)][-2:] == ["D_R", "x"]
+
+
+def test_the_screen_and_the_report_lay_out_the_same_tables(fake_project):
+    """One description per table: the app's headers and cells are the report's, row for row (plus its note)."""
+    report = markdown(collect(fake_project / "data"))
+    tables = load_tables(fake_project)
+    assert [t.id for t in tables] == ["E1", "E4", "E5", "E6a", "E6b"]
+    for table in tables:
+        assert f"## {table.title}" in report
+        assert "| " + " | ".join(c.header for c in table.columns) + " |" in report
+        for row in table.rows:
+            assert "| " + " | ".join(table.cells(row)[:len(table.columns)]) + " |" in report
+
+
+def test_missing_marks_follow_vars_and_matrix_as_dvc_does(tmp_path):
+    """The marks come from the app's one dvc.yaml reader, so vars and matrix stages name their targets too."""
+    (tmp_path / "dvc.yaml").write_text(
+        "vars:\n  - folder: data/metrics/E5\nstages:\n  probe:\n    matrix:\n      p: [MIM, SL]\n      d: [D_R]\n"
+        "    cmd: probe ${item.p}-${item.d}\n    metrics:\n      - ${folder}/${item.p}-${item.d}.json\n")
+    assert metrics_stages(tmp_path) == {"data/metrics/E5/MIM-D_R.json": "probe@MIM-D_R",
+                                        "data/metrics/E5/SL-D_R.json": "probe@SL-D_R"}
+    (tmp_path / "dvc.yaml").write_text("stages: [unclosed\n")
+    assert metrics_stages(tmp_path) == {}  # rows still show, marked "not run" without a stage
 
 
 def test_snapshot_80x24(fake_project, snap_compare):

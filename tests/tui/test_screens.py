@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 
 from textual.widgets import DataTable, Static
 
-from advtui.tui import dvcstate
+from advtui.appcore import dvcstate
 from advtui.tui.app import AdvtuiApp
+from advtui.tui.screens.monitor import Reading
+from advtui.tui.threads import deliver
 from advtui.tui.widgets.curves import CurvePlot
 
 from pilots import settle, until
@@ -65,6 +68,20 @@ async def test_pipeline_states_and_param_changes(fake_project: Path) -> None:
         assert "construct.relabel.steps: 50 → 60" in _text(app, "#stage-detail")
 
 
+async def test_a_read_that_ends_after_the_app_closed_is_dropped(fake_project: Path) -> None:
+    """However late a worker's read ends (a loaded machine), it cannot fail the app by drawing into widgets
+    that are gone: the late result is dropped."""
+    app = AdvtuiApp(fake_project)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("m")
+        await settle(pilot)
+        monitor = app.screen
+    assert not app.is_running
+    late = Reading("retrain@D_R", "a read that ended late", loss=[], acc=[])
+    # as the read worker hands it over; drawing it would raise NoMatches (its widgets are gone)
+    await asyncio.to_thread(deliver, app, monitor._apply, late)
+
+
 async def test_monitor_replays_a_finished_stage(fake_project: Path) -> None:
     app = AdvtuiApp(fake_project)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -105,7 +122,7 @@ async def test_switch_profile_from_the_pipeline_screen(fresh_project: Path) -> N
         await pilot.pause()
         assert type(app.screen).__name__ == "ChoiceDialog"
         await pilot.press("up", "up", "enter")  # from smoke (active, highlighted) past paper to cpu
-        await until(pilot, lambda: "profile: cpu" in (fresh_project / "params.yaml").read_text(), timeout=90,
+        await until(pilot, lambda: "profile: cpu" in (fresh_project / "params.yaml").read_text(),
                     what="params.yaml to hold the cpu profile")
         await until(pilot, lambda: app.screen.sub_title == "profile cpu", what="the sub-title")
         table = app.screen.query_one("#stages", DataTable)

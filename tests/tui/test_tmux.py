@@ -1,5 +1,8 @@
 """`advtui` in a real terminal (tmux, 80x24): open it, start a stage, lose the terminal mid-run (the
-session is killed, as when SSH drops), reopen and find the run re-attached, then quit stopping it."""
+session is killed, as when SSH drops), reopen and find the run re-attached, then quit stopping it.
+
+The stand-in stage is held after half its steps (``pilots.hold``), so the run is still live when the second
+terminal opens, however long the machine takes to start the app twice."""
 
 from __future__ import annotations
 
@@ -8,12 +11,12 @@ import shlex
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from advtui.tui import runs
+from advtui.appcore import runs
+from pilots import hold, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("tmux") is None,
@@ -42,13 +45,12 @@ class Tmux:
     def keys(self, *keys: str) -> None:
         subprocess.run(["tmux", "send-keys", "-t", self.name, *keys], check=True)
 
-    def wait_for(self, text: str, timeout: float = 30.0) -> float:
-        """Seconds until ``text`` shows in the pane."""
-        start = time.monotonic()
-        while text not in self.pane():
-            assert time.monotonic() - start < timeout, f"{text!r} never showed; pane:\n{self.pane()}"
-            time.sleep(0.05)
-        return time.monotonic() - start
+    def wait_for(self, text: str) -> None:
+        """Wait until ``text`` shows in the pane (the failure shows the pane as it was then)."""
+        try:
+            wait_for(lambda: text in self.pane(), f"{text!r} to show")
+        except AssertionError as err:
+            raise AssertionError(f"{err}; pane:\n{self.pane()}") from None
 
     def alive(self) -> bool:
         return subprocess.run(["tmux", "has-session", "-t", self.name], capture_output=True).returncode == 0
@@ -59,6 +61,7 @@ class Tmux:
 
 def test_advtui_in_tmux_survives_a_lost_terminal(tiny_project: Path, tmp_path: Path) -> None:
     status = tmp_path / "exit-status"
+    hold(tiny_project, "tiny", "train")  # never released: the run is live until the app stops it
     first = Tmux(f"advtui-test-{os.getpid()}-a", advtui_command(tiny_project, status))
     try:
         first.wait_for("advtui pipeline")
@@ -78,10 +81,7 @@ def test_advtui_in_tmux_survives_a_lost_terminal(tiny_project: Path, tmp_path: P
         second.keys("q")
         second.wait_for("Leave it running")
         second.keys("s")
-        deadline = time.monotonic() + 30
-        while second.alive():
-            assert time.monotonic() < deadline, second.pane()
-            time.sleep(0.1)
+        wait_for(lambda: not second.alive(), "the app to stop the run and quit")
     finally:
         second.kill()
     assert status.read_text().strip() == "0"

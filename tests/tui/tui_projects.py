@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from advtui.catalog.stages import family
+
 REPO = Path(__file__).resolve().parents[2]
 #: The venv's bin folder first, so ``dvc`` and ``advtui`` resolve to the tested install.
 BIN = str(Path(sys.executable).parent)
@@ -124,7 +126,8 @@ def fill_project(root: Path) -> None:
     write_live(data / "live" / "E4" / "D_R")
     _dump(data / "progress" / "construct-D_det.json", PROGRESS)
     # source@standard's deps and outs exist, so DVC can commit it: the one "up to date" stage.
-    for dep in ("advtui/experiments/sources.py", "advtui/paradigms/supervised.py"):
+    # (its code deps: every advtui file it runs, from the catalogue that generates dvc.yaml)
+    for dep in family("source").code_deps():
         (root / dep).parent.mkdir(parents=True, exist_ok=True)
         (root / dep).write_text(f"# stand-in for {dep}\n")
     (data / "models").mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Log, OptionList
 from textual.widgets.option_list import Option
 
-from advtui.tui import live, runs
+from advtui.appcore import live, runs
+from advtui.tui.threads import deliver
 
 
 class QuitDialog(ModalScreen[str | None]):
@@ -107,7 +108,7 @@ class LogScreen(ModalScreen[None]):
         if stamp == self._seen:
             return
         self._seen = stamp
-        self.app.call_from_thread(self._show, live.tail(self.path, 2000))
+        deliver(self.app, self._show, live.tail(self.path, 2000))
 
     def _show(self, lines: list[str]) -> None:
         view = self.query_one(Log)

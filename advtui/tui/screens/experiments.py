@@ -17,7 +17,8 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 from textual.worker import get_current_worker
 
-from advtui.tui.expshow import HINT, ExpRun, comparison, run_exp_show
+from advtui.appcore.expshow import HINT, ExpRun, comparison, run_exp_show
+from advtui.tui.threads import deliver
 from advtui.tui.widgets.table import ResultsTable
 
 
@@ -72,7 +73,7 @@ class ExperimentsScreen(Screen):
         except RuntimeError as err:
             runs, problem = [], str(err)
         if not worker.is_cancelled:
-            self.app.call_from_thread(self.show_runs, runs, problem)
+            deliver(self.app, self.show_runs, runs, problem)
 
     def show_runs(self, runs: list[ExpRun], problem: str | None = None) -> None:
         """Show ``runs`` (``problem``: why DVC gave none)."""

@@ -18,7 +18,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
-from advtui.tui.galleryfile import GALLERY_FILE, Gallery, Tile, read_gallery
+from advtui.appcore.galleryfile import GALLERY_FILE, Gallery, Tile, read_gallery
+from advtui.tui.threads import deliver
 from advtui.tui.widgets.image import HalfBlockImage
 
 EMPTY_HINT = ("No gallery yet. Build it with `dvc repro gallery` (from the Pipeline screen, or a shell): it "
@@ -132,7 +133,7 @@ class GalleryScreen(Screen):
             gallery, problem = read_gallery(self.path), None
         except (FileNotFoundError, ValueError) as err:
             gallery, problem = None, str(err)
-        self.app.call_from_thread(self._apply, stamp, gallery, problem)
+        deliver(self.app, self._apply, stamp, gallery, problem)
 
     def _apply(self, stamp: tuple | None, gallery: Gallery | None, problem: str | None) -> None:
         self._stamp = stamp

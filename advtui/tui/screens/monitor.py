@@ -20,8 +20,9 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Log, Static
 from textual.worker import Worker
 
-from advtui.tui import dvcstate, live, runs
+from advtui.appcore import dvcstate, live, runs
 from advtui.tui.screens.dialogs import ChoiceDialog, LogScreen
+from advtui.tui.threads import deliver
 from advtui.tui.widgets.curves import CurvePlot, Series
 from advtui.tui.widgets.progress import ProgressPanel
 
@@ -161,7 +162,7 @@ class MonitorScreen(Screen):
                 reading.log, reading.log_restarted = [
                     "no log: this stage has not run from advtui (its curves and progress come from its files)"], True
         watch.first = False
-        self.app.call_from_thread(self._apply, reading)
+        deliver(self.app, self._apply, reading)
 
     def _title(self, stage: dvcstate.Stage | None, run: runs.RunRecord | None, alive: bool) -> str:
         if stage is None:

@@ -19,11 +19,12 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import Worker
 
+from advtui.appcore import dvcstate, live, runs
+from advtui.appcore.dvcstate import PipelineState, Stage
 from advtui.catalog.params import PARAMS_FILE, PROFILES, use_profile
 from advtui.schema import ParamsError
-from advtui.tui import dvcstate, live, runs
-from advtui.tui.dvcstate import PipelineState, Stage
 from advtui.tui.screens.dialogs import ChoiceDialog, LogScreen
+from advtui.tui.threads import deliver
 
 STATE_STYLE = {
     dvcstate.UP_TO_DATE: "green", dvcstate.CHANGED: "yellow", dvcstate.NEVER_RUN: "dim",
@@ -117,27 +118,27 @@ class PipelineScreen(Screen):
         try:
             self._gather_state()
         finally:
-            self.app.call_from_thread(self._gathered)
+            deliver(self.app, self._gathered)
 
     def _gather_state(self) -> None:
         """Read the stages, lock, params diff and run history; then ``dvc status`` unless a run holds DVC."""
         self._signature = self._files_signature()
         try:
             stages = dvcstate.load_stages(self.root)
-        except (FileNotFoundError, ValueError, yaml.YAMLError) as err:
-            self.app.call_from_thread(self._show_error, str(err))
+        except (FileNotFoundError, ValueError) as err:
+            deliver(self.app, self._show_error, str(err))
             return
         state = PipelineState(stages=stages, status=self.state.status, locked=dvcstate.locked_stages(self.root),
                               changes=dvcstate.params_diff(self.root))
         history = runs.stage_history(self.root)
-        self.app.call_from_thread(self._apply, state, history)
+        deliver(self.app, self._apply, state, history)
         if runs.live_run(self.root) is not None:
             return  # dvc status would wait for the run's repo lock
         try:
             state.status, state.status_error = dvcstate.dvc_status(self.root), None
         except (RuntimeError, OSError, subprocess.TimeoutExpired) as err:
             state.status, state.status_error = None, str(err)
-        self.app.call_from_thread(self._apply, state, history)
+        deliver(self.app, self._apply, state, history)
 
     def action_refresh(self) -> None:
         """Read everything again, ``dvc status`` included (after editing code, which is not watched)."""
@@ -315,8 +316,8 @@ class PipelineScreen(Screen):
         try:
             use_profile(name, self.root / PARAMS_FILE)
         except (OSError, ParamsError) as err:
-            self.app.call_from_thread(self.notify, f"advtui profile use {name}: {err}", severity="error")
+            deliver(self.app, self.notify, f"advtui profile use {name}: {err}", severity="error")
         else:
-            self.app.call_from_thread(self.notify, f"params.yaml now holds profile {name}")
-            self.app.call_from_thread(setattr, self, "sub_title", f"profile {name}")
-        self.app.call_from_thread(self.refresh_state)
+            deliver(self.app, self.notify, f"params.yaml now holds profile {name}")
+            deliver(self.app, setattr, self, "sub_title", f"profile {name}")
+        deliver(self.app, self.refresh_state)

@@ -1,6 +1,6 @@
 """The Results screen: the report's tables (every experiment), sortable, beside the papers' figures.
 
-Reads the metrics files through :mod:`advtui.tui.resultsdata` (no torch) and polls them in a thread
+Reads the metrics files through :mod:`advtui.appcore.resultsdata` (no torch) and polls them in a thread
 worker, so a stage that finishes while the screen is open shows up without a key press.
 """
 
@@ -15,7 +15,8 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
-from advtui.tui.resultsdata import ExperimentTable, load_tables, metrics_signature
+from advtui.appcore.resultsdata import ExperimentTable, load_tables, metrics_signature
+from advtui.tui.threads import deliver
 from advtui.tui.widgets.table import ResultsTable
 
 EMPTY_HINT = ("No results yet: run the pipeline (Pipeline screen, or `dvc repro` in a shell); "
@@ -68,14 +69,14 @@ class ResultsScreen(Screen):
         ran = any(len(t.rows) > t.n_missing for t in tables)
         self.query_one("#results-hint", Static).display = not ran
         for table in tables:
-            existing = body.query(f"#table-{table.experiment}")
+            existing = body.query(f"#table-{table.id}")
             if existing:
                 existing.first(ResultsTable).show(table)
-                body.query_one(f"#legend-{table.experiment}", Static).update(self._legend(table))
+                body.query_one(f"#legend-{table.id}", Static).update(self._legend(table))
                 continue
             body.mount(Static(f"[b]{table.title}[/b]", classes="results-title"))
-            body.mount(ResultsTable(table, id=f"table-{table.experiment}"))
-            body.mount(Static(self._legend(table), id=f"legend-{table.experiment}", classes="results-legend"))
+            body.mount(ResultsTable(table, id=f"table-{table.id}"))
+            body.mount(Static(self._legend(table), id=f"legend-{table.id}", classes="results-legend"))
         if self.focused is None and tables:
             self.call_after_refresh(lambda: self.set_focus(body.query(ResultsTable).first()))
 
@@ -95,7 +96,7 @@ class ResultsScreen(Screen):
         signature = metrics_signature(self.root)
         if signature != self._signature:
             tables = load_tables(self.root)
-            self.app.call_from_thread(self._apply, signature, tables)
+            deliver(self.app, self._apply, signature, tables)
 
     def _apply(self, signature: tuple, tables: list[ExperimentTable]) -> None:
         self._signature = signature

@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Label, ProgressBar
 
-from advtui.tui.live import format_eta
+from advtui.appcore.live import format_eta
 
 
 def describe(record: dict[str, Any] | None) -> str:

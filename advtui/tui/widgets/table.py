@@ -5,7 +5,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import DataTable
 
-from advtui.tui.resultsdata import MISSING, ExperimentTable, row_name, sort_rows
+from advtui.appcore.resultsdata import ExperimentTable, sort_rows
+from advtui.report.layout import MISSING, NOT_RUN, row_name
 
 
 class ResultsTable(DataTable):
@@ -50,7 +51,8 @@ class ResultsTable(DataTable):
 
     def _fill(self) -> None:
         cursor = self.cursor_coordinate
-        rows = self.table.rows if self.sort_key is None else sort_rows(self.table.rows, self.sort_key, self.reverse)
+        by = next((c for c in self.table.shown_columns if c.key == self.sort_key), None)
+        rows = self.table.rows if by is None else sort_rows(self.table.rows, by, self.reverse)
         self.clear()
         for column in self.table.shown_columns:
             arrow = ""
@@ -58,7 +60,7 @@ class ResultsTable(DataTable):
                 arrow = " ▼" if self.reverse else " ▲"
             self.columns[column.key].label = Text(column.header + arrow)
         for row in rows:
-            cells = [Text(cell, style="dim" if cell.startswith(MISSING) else "",
+            cells = [Text(cell, style="dim" if cell.startswith((MISSING, NOT_RUN)) else "",
                           justify="left" if column.kind == "text" else "right")
                      for column, cell in zip(self.table.shown_columns, self.table.cells(row))]
             self.add_row(*cells, key=row_name(row))

@@ -1,4 +1,4 @@
-"""The tiny process that owns a detached run: ``python -m advtui.tui.runwrap RECORD -- CMD...``.
+"""The tiny process that owns a detached run: ``python -m advtui.appcore.runwrap RECORD -- CMD...``.
 
 It runs CMD (``dvc repro ...``) in its own process group, copies CMD's output to its stdout (the run's
 log file), records each ``Running stage 'x':`` line DVC prints with its time, and on exit writes the end
@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from advtui.tui.runs import RunRecord, StageRun
+from advtui.appcore.runs import RunRecord, StageRun
 
 _RUNNING = re.compile(r"^Running stage '([^']+)'")
 _RECORD_WAIT_S = 10.0
@@ -37,7 +37,8 @@ def _load(path: Path) -> RunRecord:
 def main(argv: list[str]) -> int:
     """Run the command after ``--`` and keep RECORD up to date; returns the command's exit code."""
     if len(argv) < 3 or argv[1] != "--":
-        print("usage: python -m advtui.tui.runwrap RECORD -- CMD...; started by advtui.tui.runs", file=sys.stderr)
+        print("usage: python -m advtui.appcore.runwrap RECORD -- CMD...; started by advtui.appcore.runs",
+              file=sys.stderr)
         return 2
     path, cmd = Path(argv[0]), argv[2:]
     signalled: list[int] = []

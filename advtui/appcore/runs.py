@@ -1,6 +1,6 @@
 """Pipeline runs that outlive the app: start ``dvc repro`` detached, find it again, stop it cleanly.
 
-A run is ``python -m advtui.tui.runwrap RECORD -- dvc repro TARGETS...`` started in its own session
+A run is ``python -m advtui.appcore.runwrap RECORD -- dvc repro TARGETS...`` started in its own session
 (so a closed terminal or SSH connection sends it no SIGHUP), with stdin closed and its output in a log
 file. Its record, ``.advtui/runs/<id>.json``, holds the pid (also the process-group id), the command,
 the targets, the start time and the log path; the wrapper adds each stage's start time as DVC reports
@@ -28,7 +28,7 @@ RUNS_DIR = Path(".advtui") / "runs"
 #: and SIGTERM, then between SIGTERM and SIGKILL.
 STOP_GRACE_S = 10.0
 KILL_GRACE_S = 5.0
-_WRAPPER = "advtui.tui.runwrap"
+_WRAPPER = "advtui.appcore.runwrap"
 # Wrappers this process started: polled so that a finished one is reaped, not left a zombie.
 _CHILDREN: dict[int, subprocess.Popen] = {}
 

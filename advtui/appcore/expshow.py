@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from advtui.tui.resultsdata import Column, ExperimentTable
+from advtui.appcore.resultsdata import ExperimentTable
+from advtui.report.layout import Column
 
 HINT = ("No experiments yet. Run one with a changed value, e.g. `dvc exp run -S construct.relabel.steps=200` "
         "(queue several with --queue, then `dvc queue start`); each run appears here beside the workspace.")
@@ -136,7 +137,7 @@ def comparison(runs: list[ExpRun], all_columns: bool = False) -> ExperimentTable
     legend = (f"{n_exps} experiment(s). Params columns: values that differ between runs; metrics: accuracies (%) "
               "and agreements. a: all params and metrics.")
     legend += "".join(f" {run.name}: {run.error}." for run in runs if run.error)
-    return ExperimentTable(experiment="exp", title="dvc exp show", legend=legend, columns=columns, rows=rows, marks={})
+    return ExperimentTable(id="exp", title="dvc exp show", legend=legend, columns=columns, rows=rows, marks={})
 
 
 def run_exp_show(root: Path, timeout: float = 300.0, cancelled: Callable[[], bool] = lambda: False) -> list[ExpRun]:
@@ -154,14 +155,15 @@ def run_exp_show(root: Path, timeout: float = 300.0, cancelled: Callable[[], boo
         raise RuntimeError(f"dvc exp show could not start ({err}); check that DVC is installed") from None
     deadline = time.monotonic() + timeout
     while True:
+        if cancelled() or time.monotonic() > deadline:
+            proc.kill()
+            proc.communicate()
+            raise RuntimeError("dvc exp show was stopped (cancelled or over its time limit)") from None
         try:
             out, err = proc.communicate(timeout=0.2)
             break
         except subprocess.TimeoutExpired:
-            if cancelled() or time.monotonic() > deadline:
-                proc.kill()
-                proc.communicate()
-                raise RuntimeError("dvc exp show was stopped (cancelled or over its time limit)") from None
+            continue
     if proc.returncode != 0:
         last = (err.strip().splitlines() or ["(no output)"])[-1]
         raise RuntimeError(f"dvc exp show failed: {last}")

@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from advtui.pipeline.progress import progress_path
-from advtui.tui.runs import StageHistory, dvc_executable
+from advtui.appcore.runs import StageHistory, dvc_executable
 
 #: Experiment group of each stage family, in display order; a family not listed forms its own group.
 GROUPS = {
@@ -42,8 +42,9 @@ class Stage:
     family: str
     cmd: str
     deps: tuple[str, ...] = ()
-    outs: tuple[str, ...] = ()
+    outs: tuple[str, ...] = ()  # every out, its metrics and plots included
     params: tuple[str, ...] = ()
+    metrics: tuple[str, ...] = ()  # the metrics files among ``outs`` (the Results screen's rows come from them)
 
     @property
     def group(self) -> str:
@@ -99,8 +100,9 @@ def _paths(entries: Any) -> tuple[str, ...]:
 def _stage(name: str, family: str, body: dict[str, Any]) -> Stage:
     cmd = body.get("cmd", "")
     cmd = " && ".join(cmd) if isinstance(cmd, list) else str(cmd)
-    outs = _paths(body.get("outs")) + _paths(body.get("metrics")) + _paths(body.get("plots"))
-    return Stage(name, family, cmd, _paths(body.get("deps")), outs, _paths(body.get("params")))
+    metrics = _paths(body.get("metrics"))
+    outs = _paths(body.get("outs")) + metrics + _paths(body.get("plots"))
+    return Stage(name, family, cmd, _paths(body.get("deps")), outs, _paths(body.get("params")), metrics)
 
 
 def _expand(family: str, spec: dict[str, Any], scope: dict[str, Any]) -> list[Stage]:
@@ -121,21 +123,35 @@ def _expand(family: str, spec: dict[str, Any], scope: dict[str, Any]) -> list[St
     return [_stage(family, family, _interpolate(spec, scope))]
 
 
+def _read_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        where = getattr(err, "problem_mark", None)
+        at = f" at line {where.line + 1}" if where is not None else ""
+        raise ValueError(f"{path}: not valid YAML{at}; fix the file (dvc cannot read it either)") from None
+
+
 def load_stages(root: Path) -> list[Stage]:
-    """Every stage of ``root/dvc.yaml`` in file order, foreach/matrix expanded (as ``dvc stage list``)."""
+    """Every stage of ``root/dvc.yaml`` in file order, vars/foreach/matrix expanded (as ``dvc stage list``).
+
+    The app's one reader of dvc.yaml: the Pipeline and Monitor screens and the Results screen's "which stage
+    writes this metrics file" all expand it here. FileNotFoundError without dvc.yaml; ValueError (one line
+    naming the file) when it, or a params file it reads, is not valid YAML or names an undefined variable.
+    """
     path = root / "dvc.yaml"
     if not path.exists():
         raise FileNotFoundError(f"{path}: no dvc.yaml here; start advtui in the project folder (or pass its path)")
-    doc = yaml.safe_load(path.read_text()) or {}
+    doc = _read_yaml(path)
     scope: dict[str, Any] = {}
     for entry in doc.get("vars", []) or []:
         if isinstance(entry, dict):
             scope.update(entry)
         elif (root / str(entry)).exists():  # a params file named in vars
-            scope.update(yaml.safe_load((root / str(entry)).read_text()) or {})
+            scope.update(_read_yaml(root / str(entry)))
     params_file = root / "params.yaml"
     if params_file.exists():
-        scope = {**(yaml.safe_load(params_file.read_text()) or {}), **scope}
+        scope = {**_read_yaml(params_file), **scope}
     stages: list[Stage] = []
     for family, spec in (doc.get("stages") or {}).items():
         stages.extend(_expand(family, spec or {}, scope))

@@ -1,8 +1,10 @@
 """Cross-paradigm usefulness and robustness of features (Li et al. 2023, section 2.2, Eqs. 7-14).
 
-Pure arithmetic on measured accuracies (no torch), so the report can use it too. A *score* is one
-accuracy of a linear probe on an encoder pretrained with paradigm T on a training set g, measured on the
-natural test set D:
+Pure arithmetic on measured accuracies, without torch: the report computes Li's tables from the metrics
+files with it, and the E5/E6 stages take the paradigm set and AutoAttack's version from it (it lives in the
+torch-free report layer so that both import it without torch; it belongs in the catalogue once that holds
+the paradigms). A *score* is one accuracy of a linear probe on an encoder pretrained with paradigm T on a
+training set g, measured on the natural test set D:
 
 - U(g, D, T) (Eq. 7): clean accuracy of the probe, the usefulness of the features in g for T;
 - R(g, D, T) (Eq. 8): its accuracy under attack in an eps-ball (robust accuracy), their robustness;

@@ -1,0 +1,313 @@
+"""How each table of the report is laid out: one description that every renderer reads.
+
+The report (markdown and rich, :mod:`advtui.report.tables`) and the app's Results screen
+(:mod:`advtui.appcore.resultsdata`) both draw a table from its :class:`TableSpec` (title, legend, columns), so
+the two never show the same experiment differently. No torch, no textual: rows are the JSON-able dicts of
+:func:`advtui.report.tables.collect`.
+
+A :class:`Column` names the row value it shows (``key``, or a ``value`` function where the cell is computed,
+as in Li's natural row, which shows U where the other rows show RU), its header, how its values are
+formatted (``kind``) and optionally the paper's figure shown beside ours in brackets (``paper``). A row that
+has not run (``missing: true``) keeps its name and published figures and says "not run" in its first result
+column; a row whose ``missing`` lists paradigms shows "—" in those paradigms' cells. An experiment without a
+spec gets columns derived from its rows, so a new experiment shows up everywhere without a change here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from advtui.report.usefulness import NATURAL
+from advtui.catalog.names import PARADIGMS
+
+Row = dict[str, Any]
+Kind = Literal["text", "pct", "ratio", "paper", "num", "threat"]
+MISSING = "—"
+NOT_RUN = "not run"
+#: Row keys a row goes by, in order of preference (E4 rows have a dataset, E1 rows a model, ...).
+NAME_KEYS = ("dataset", "model", "name", "set", "run")
+
+
+def at(*path: str) -> Callable[[Row], Any]:
+    """A getter of a nested row value: ``at("RU", "MIM")(row)`` is ``row["RU"]["MIM"]``, None where absent."""
+
+    def get(row: Row) -> Any:
+        value: Any = row
+        for part in path:
+            if not isinstance(value, dict):
+                return None
+            value = value.get(part)
+        return value
+
+    return get
+
+
+def format_value(kind: Kind, value: Any) -> str:
+    """One value as the tables print it: fractions as percentages with one decimal (``pct``) or three decimals
+    as in Li's tables (``ratio``), published figures as printed (``paper``; a clean/robust pair as ``84/48``),
+    attack settings as their threat model (``threat``); "—" when absent."""
+    if value is None:
+        return MISSING
+    if kind == "pct" and isinstance(value, (int, float)):
+        return f"{100 * value:.1f}"
+    if kind == "ratio" and isinstance(value, (int, float)):
+        return f"{value:.3f}"
+    if kind == "paper":
+        figures = [v for v in (value if isinstance(value, (tuple, list)) else (value,)) if v is not None]
+        return "/".join(f"{v:g}" if isinstance(v, (int, float)) else str(v) for v in figures) or MISSING
+    if kind == "threat":
+        if not isinstance(value, dict) or not value.get("eps"):
+            return "none"
+        if value.get("norm") == "linf":  # Linf radii are read in 1/255 steps of the pixel range
+            return f"linf eps {value['eps'] * 255:.3g}/255"
+        return f"{value.get('norm')} eps {value['eps']:g}"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Column:
+    """One table column: the row value it shows, its header, how it is formatted, the paper's figure beside it.
+
+    ``key`` identifies the column (the app sorts by it) and, unless ``value`` computes the cell, is the row
+    key it reads. ``optional`` columns are left out when no row has a value for them (probe agreements exist
+    on synthetic data only). ``paper`` reads the published figure printed in brackets after ours.
+    """
+
+    key: str
+    header: str
+    kind: Kind = "num"
+    optional: bool = False
+    value: Callable[[Row], Any] | None = None
+    paper: Callable[[Row], Any] | None = None
+
+    def get(self, row: Row) -> Any:
+        """The row's value in this column (what the cell shows and the app sorts by)."""
+        return self.value(row) if self.value is not None else row.get(self.key)
+
+    def text(self, row: Row, ours: str | None = None) -> str:
+        """The cell's text: our value (or ``ours``, given), then the paper's figure in brackets if there is one."""
+        shown = format_value(self.kind, self.get(row)) if ours is None else ours
+        published = None if self.paper is None else self.paper(row)
+        return shown if published is None else f"{shown} ({format_value(self.kind, published)})"
+
+
+def row_name(row: Row) -> str:
+    """The name a row goes by (its dataset, model, ...), prefixed by its sub-table where an experiment has
+    several (E6's 2a and 2b both have a D_R_linf row)."""
+    name = next((str(row[k]) for k in NAME_KEYS if k in row), "?")
+    return f"{row['table']} {name}" if "table" in row else name
+
+
+def cells(columns: list[Column], row: Row) -> list[str]:
+    """The row's cells under ``columns``. A row that has not run (``missing: true``) keeps its name and the
+    published figures, and says "not run" in its first result column."""
+    if row.get("missing") is not True:
+        return [column.text(row) for column in columns]
+    out, marked = [], False
+    for i, column in enumerate(columns):
+        if i > 0 and not marked and column.kind not in ("text", "paper"):
+            out.append(column.text(row, NOT_RUN))
+            marked = True
+        else:
+            out.append(column.text(row))
+    return out
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """One table of the report: which rows it shows, its title, legend and columns.
+
+    ``id`` names the table (``E6a``; the app's widget ids); ``experiment`` is the report key its rows come from
+    and ``keep`` picks them (E6 holds Li's Tables 2a and 2b); ``settings`` opens the caption with what the
+    rows say about how they were measured (attack settings, test images).
+    """
+
+    id: str
+    experiment: str
+    title: str
+    legend: str
+    columns: tuple[Column, ...]
+    keep: Callable[[Row], bool] = lambda row: True
+    settings: Callable[[list[Row]], str] | None = None
+
+
+def _e4_settings(rows: list[Row]) -> str:
+    for row in rows:
+        if row.get("attack_l2"):
+            l2, linf = row["attack_l2"], row.get("attack_linf") or {}
+            return (f"robust = L2 PGD-{l2['steps']} eps {l2['eps']:g} (step {l2['step_size']:g}); "
+                    f"Linf = PGD-{linf.get('steps')} eps {linf.get('eps', 0) * 255:.3g}/255; "
+                    f"{row.get('n_test')} test images")
+    return "no E4 stage has run yet"
+
+
+def _e6_settings(rows: list[Row]) -> str:
+    for row in rows:
+        if row.get("attacks"):
+            l2, linf = row["attacks"]["pgd_l2"][0], row["attacks"]["pgd_linf"][0]
+            return (f"L2 eps {l2['eps']:g} (PGD-{l2['steps']}), Linf eps {linf['eps'] * 255:.3g}/255 "
+                    f"(PGD-{linf['steps']}); {row.get('n_test')} test images for SL")
+    return "attack settings: shown once a Table 2a stage (attack_sl@SL-D_R, SL-D_R_linf) has run"
+
+
+def _natural(row: Row) -> bool:
+    return row.get("dataset") == NATURAL
+
+
+def _li_cell(relative: str, absolute: str, *path: str) -> Callable[[Row], Any]:
+    """A cell of Li's Table 1: RU (or CRU) of a constructed set; on the natural row, where RU is 1 by
+    definition, U (or CU) itself."""
+    return lambda row: at(absolute if _natural(row) else relative, *path)(row)
+
+
+def _labelled(row: Row, detail: str) -> str:
+    """``D_R (robust)``: the set and what distinguishes it, once (``natural`` is its own source)."""
+    return row["dataset"] if row.get(detail) in (None, row["dataset"]) else f"{row['dataset']} ({row[detail]})"
+
+
+E1 = TableSpec(
+    id="E1", experiment="E1", title="E1 source models (natural test set)",
+    legend="clean / robust L2 / robust Linf: accuracy (%) on the natural test set, clean and under PGD",
+    columns=(
+        Column("model", "model", "text"), Column("adversarial", "adversarial training", "threat"),
+        Column("clean_acc", "clean %", "pct"), Column("robust_acc", "robust L2 %", "pct"),
+        Column("robust_acc_linf", "robust Linf %", "pct"),
+    ),
+)
+# Short headers so the table fits an 80-column terminal; the legend and the README spell them out.
+E4 = TableSpec(
+    id="E4", experiment="E4", title="E4 train on constructed sets, test on natural data",
+    legend=("clean / L2 / Linf: accuracy (%) on natural test data, clean and under PGD; paper: published clean/L2 "
+            "robust; shape, colour, pattern: ground-truth probe agreement (%) with the set's labels; hit %: "
+            "relabelled images the source model assigns their new label; ΔL2: mean L2 change from the start image"),
+    columns=(
+        Column("dataset", "set", "text"), Column("clean_acc", "clean", "pct"), Column("robust_acc", "L2", "pct"),
+        Column("robust_acc_linf", "Linf", "pct"),
+        Column("published", "paper", "paper", value=lambda row: (row.get("published_clean_acc"),
+                                                                 row.get("published_robust_acc"))),
+        Column("robust_agreement", "shape", "pct"), Column("colour_agreement", "colour", "pct"),
+        Column("nonrobust_agreement", "pattern", "pct"), Column("target_hit_rate", "hit %", "pct", optional=True),
+        Column("mean_l2_change", "ΔL2", "num", optional=True),
+    ),
+    settings=_e4_settings,
+)
+E5 = TableSpec(
+    id="E5", experiment="E5", title="E5 cross-paradigm relative usefulness, ours (paper)",
+    legend=("ours (paper: Li et al. Table 1, CIFAR-10); cells: relative usefulness RU = U(set)/U(natural) of a "
+            "linear probe on each paradigm's encoder, natural row: U itself (probe accuracy); CRU = min over "
+            "paradigms; Ilyas: the SL usefulness Ilyas et al. reported; — = stage not run"),
+    columns=(
+        Column("dataset", "set", "text",
+               value=lambda row: "natural (U)" if _natural(row) else _labelled(row, "feature")),
+        *(Column(p, p, "ratio", value=_li_cell("RU", "U", p), paper=at("published_RU", p)) for p in PARADIGMS),
+        Column("CRU", "CRU", "ratio", value=_li_cell("CRU", "CU"), paper=at("published_CRU")),
+        Column("published_ilyas", "Ilyas", "ratio"),
+    ),
+)
+E6A = TableSpec(
+    id="E6a", experiment="E6", title="E6 (2a) SL on robust sets: PGD vs AutoAttack, ours (paper)",
+    legend=("ours (paper: Li et al. Table 2a, CIFAR-10): robust accuracy of encoder + linear probe on natural "
+            "test images; AA = AutoAttack; — = stage not run"),
+    columns=(
+        Column("dataset", "SL trained on", "text", value=lambda row: _labelled(row, "source")),
+        *(Column(t, header, "ratio", paper=at("published", t)) for t, header in (
+            ("pgd_l2", "L2 PGD"), ("autoattack_l2", "L2 AA"), ("pgd_linf", "Linf PGD"), ("autoattack_linf", "Linf AA"))),
+    ),
+    keep=lambda row: row.get("table") == "2a", settings=_e6_settings,
+)
+E6B = TableSpec(
+    id="E6b", experiment="E6", title="E6 (2b) AutoAttack Linf robustness per paradigm, ours (paper)",
+    legend=("ours (paper: Li et al. Table 2b, CIFAR-10): AutoAttack Linf robust accuracy R of encoder + linear "
+            "probe on natural test images, 'rand' (EOT) for randomised encoders; CR = min over paradigms; SL PGD: "
+            "SL under Linf PGD; — = stage not run"),
+    columns=(
+        Column("dataset", "set", "text", value=lambda row: _labelled(row, "source")),
+        *(Column(p, p, "ratio", value=at("R", p), paper=at("published_R", p)) for p in PARADIGMS),
+        Column("CR", "CR", "ratio", paper=at("published_CR")),
+        Column("sl_pgd_linf", "SL PGD", "ratio", paper=at("published_sl_pgd_linf")),
+    ),
+    keep=lambda row: row.get("table") == "2b",
+)
+#: Every known table, in the order the report and the app show them.
+TABLES: tuple[TableSpec, ...] = (E1, E4, E5, E6A, E6B)
+
+
+def _is_scalar(value: Any) -> bool:
+    return value is None or isinstance(value, (str, int, float, bool))
+
+
+def _guess_kind(key: str, values: list[Any]) -> Kind:
+    numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    if key.startswith("published_"):
+        return "paper"
+    if not numbers and any(isinstance(v, str) for v in values):
+        return "text"
+    fraction = all(isinstance(v, float) and 0.0 <= v <= 1.0 for v in numbers)
+    if numbers and fraction and re.search(r"(acc|agreement|rate)", key):
+        return "pct"
+    return "num"
+
+
+def derived_spec(experiment: str, rows: list[Row]) -> TableSpec:
+    """A table for an experiment without a spec: its rows' scalar keys, the name first, each ``published_<k>``
+    right after ``<k>`` (the paper's figure beside ours)."""
+    keys: list[str] = []
+    for row in rows:
+        for key, value in row.items():
+            if key not in keys and key not in ("missing", "published_source") and _is_scalar(value):
+                keys.append(key)
+    name = next((k for k in NAME_KEYS if k in keys), None)
+    ordered = [name] if name else []
+    for key in keys:
+        if key == name or key.startswith("published_"):
+            continue
+        ordered.append(key)
+        if f"published_{key}" in keys:
+            ordered.append(f"published_{key}")
+    ordered += [k for k in keys if k.startswith("published_") and k not in ordered]
+    columns = tuple(Column(k, k.removesuffix("_acc").replace("_", " "), _guess_kind(k, [r.get(k) for r in rows]))
+                    for k in ordered)
+    return TableSpec(id=experiment, experiment=experiment, title=experiment, legend="", columns=columns)
+
+
+@dataclass(frozen=True)
+class LaidOut:
+    """One table ready to draw: its spec, its rows, the columns they fill and its caption."""
+
+    spec: TableSpec
+    rows: list[Row]
+    columns: list[Column]
+    caption: str
+
+    def cells(self, row: Row) -> list[str]:
+        """The row's cells (see :func:`cells`)."""
+        return cells(self.columns, row)
+
+
+def _sources(rows: list[Row]) -> str:
+    names = sorted({r["published_source"] for r in rows if r.get("published_source")})
+    return f"Published: {'; '.join(names)}" if names else ""
+
+
+def lay_out(spec: TableSpec, rows: list[Row]) -> LaidOut:
+    """``spec`` filled with ``rows``: optional columns no row has are left out; the caption is the settings the
+    rows were measured with, the legend and the papers the published figures come from."""
+    columns = [c for c in spec.columns if not c.optional or any(c.get(row) is not None for row in rows)]
+    parts = [spec.settings(rows) if spec.settings else "", spec.legend, _sources(rows)]
+    return LaidOut(spec, rows, columns, " ".join(f"{part}." for part in parts if part))
+
+
+def report_tables(report: dict[str, list[Row]]) -> list[LaidOut]:
+    """Every table of ``report`` (as :func:`advtui.report.tables.collect` returns it): the known tables in
+    their order, then any other experiment with columns derived from its rows."""
+    known = {spec.experiment for spec in TABLES}
+    tables = [lay_out(spec, [row for row in report[spec.experiment] if spec.keep(row)])
+              for spec in TABLES if spec.experiment in report]
+    tables += [lay_out(derived_spec(experiment, report[experiment]), report[experiment])
+               for experiment in sorted(report) if experiment not in known]
+    return tables
