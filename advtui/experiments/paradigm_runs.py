@@ -13,7 +13,6 @@ One run of the matrix is three steps, each a pipeline stage:
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -60,7 +59,8 @@ def pretrain(
     """Pretrain ``paradigm`` with ``run`` (its ``config`` and ``train`` settings) on ``train``; store it at ``out``.
 
     Resumes from ``<out>.ckpt`` after an interruption (removed once the encoder is stored). Returns the
-    last epoch's training metrics (``train_loss``, ``images_per_s``...), ``n_train`` and ``seconds``.
+    last epoch's training metrics (``train_loss``...) and ``n_train``: no timings, so that the metrics file
+    is the same on every rerun (the epochs' ``images_per_s`` are in the DVCLive logs).
     """
     impl = get_paradigm(paradigm)
     dev = pick_device(device)
@@ -68,7 +68,6 @@ def pretrain(
     size = image_size(train)
     module = impl.build(run.config, num_classes=train.num_classes, image_size=size)
     checkpoint = Path(out).with_suffix(".ckpt")
-    started = time.perf_counter()
     metrics = fit(
         module, train, run.train, impl.step(run.config), checkpoint=checkpoint, live_dir=live_dir, device=dev,
         seed=seed, identity={"paradigm": paradigm, "config": asdict(run.config)}, on_epoch=on_epoch,
@@ -79,7 +78,7 @@ def pretrain(
     save_encoder(out, paradigm, module, run.config, num_classes=train.num_classes, image_size=size,
                  sources=sources, params=used)
     checkpoint.unlink(missing_ok=True)
-    return {"paradigm": paradigm, "n_train": len(train), **metrics, "seconds": time.perf_counter() - started}
+    return {"paradigm": paradigm, "n_train": len(train), **metrics}
 
 
 def probe(
