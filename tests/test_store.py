@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from advtui.data.store import (
-    load_artifact, params_digest, read_header, rebuild_hint, save_artifact, tensors_checksum,
+    load_artifact, params_digest, read_header, rebuild_hint, save_artifact, stored_version, tensors_checksum,
 )
 
 
@@ -95,6 +95,7 @@ def test_the_same_contents_give_the_same_bytes(tmp_path):
     assert other.read_bytes() not in blobs
     art = load_artifact(tmp_path / "m0.safetensors", "model")
     assert art.checksum == tensors_checksum(_weights()) and art.checksum.startswith("sha256:")
+    assert stored_version(tmp_path / "m0.safetensors") == {"params_digest": art.params_digest, "checksum": art.checksum}
 
 
 def test_checksum_covers_names_dtypes_shapes_and_bytes():

@@ -216,6 +216,14 @@ def read_header(path: str | os.PathLike) -> dict[str, str]:
     return header.get("__metadata__") or {}
 
 
+def stored_version(path: str | os.PathLike) -> dict[str, str]:
+    """Which version of an artifact ``path`` holds, from its header alone: the digest of the params that
+    made it and the checksum of its tensors. An artifact made from another records this to notice when
+    its source is rebuilt (other settings or other weights) and it is stale."""
+    header = read_header(path)
+    return {"params_digest": header.get("params_digest", ""), "checksum": header.get("checksum", "")}
+
+
 def load_artifact(
     path: str | os.PathLike,
     kind: str,

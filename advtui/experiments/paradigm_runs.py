@@ -18,10 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from advtui.data.imageset import ImageSet
-from advtui.data.sources import load_source
 from advtui.experiments.common import image_size
 from advtui.catalog.data import DataParams
-from advtui.experiments.construct import source_images
+from advtui.experiments.construct import load_constructed, planned_sources, source_images
 from advtui.catalog.params import ConstructParams
 from advtui.experiments.evaluation import ProgressFn, evaluate_classifier
 from advtui.experiments.probe import load_probe, probe_accuracy, save_probe, train_probe
@@ -35,12 +34,13 @@ from advtui.catalog.params import E6Params
 def training_set(
     dataset: str, *, dataset_path: Path | None, construct: ConstructParams, data: DataParams, seed: int
 ) -> ImageSet:
-    """Training set ``dataset``: the natural images the constructions start from, or a constructed set."""
+    """Training set ``dataset``: the natural images the constructions start from, or a constructed set
+    (checked to be the one these params make, see ``construct.load_constructed``)."""
     if dataset == "natural":
         return source_images(construct.size, data, seed)
     if dataset_path is None or not Path(dataset_path).exists():
         raise FileNotFoundError(f"{dataset_path}: constructed dataset missing; run `dvc repro construct@{dataset}` first")
-    return load_source("constructed", "train", root=str(dataset_path))
+    return load_constructed(dataset, dataset_path, sources=planned_sources(dataset, construct, data))
 
 
 def pretrain(
