@@ -19,7 +19,9 @@ from advtui.pipeline.progress import StageProgress
 
 @guarded
 def attack(
-    model_path: Path = typer.Argument(..., help="Classifier weights (.safetensors) made by `advtui train`."),
+    model_path: Path = typer.Argument(
+        ..., help="Classifier weights (.safetensors) made by `advtui train` or a source/retrain stage."
+    ),
     norm: str = typer.Option(None, help="l2 or linf; default: both threat models of params (attack.l2, attack.linf)."),
     eps: float = typer.Option(None, help="Radius in pixel units of the norm (e.g. 0.5 for L2, 0.0313725 = 8/255 for Linf)."),
     steps: int = typer.Option(None, help="PGD steps (default from params)."),
@@ -39,10 +41,16 @@ def attack(
     import torch
 
     from advtui.catalog.attacks import AttackSpec
-    from advtui.experiments.common import load_classifier, natural_split
+    from advtui.experiments.common import CLASSIFIER_EXAMPLE, load_classifier, natural_split
     from advtui.experiments.evaluation import evaluate_classifier
     from advtui.runtime import pick_device
 
+    if model_path.suffix == ".json":
+        # metrics files sit beside the weights under data/: name the weights, and what shows the metrics
+        raise ValueError(
+            f"{model_path}: is a metrics file, not a classifier's weights (`advtui report` shows metrics); "
+            f"pass the model's .safetensors file, e.g. {CLASSIFIER_EXAMPLE}"
+        )
     params = load_params(params_file)
     defaults = {"l2": params.attack.l2, "linf": params.attack.linf}
     if norm is not None and norm not in defaults:

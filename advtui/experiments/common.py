@@ -11,6 +11,10 @@ from advtui.data.sources import load_source
 from advtui.data.store import load_artifact, save_artifact
 from advtui.models.registry import Classifier, create_model
 from advtui.catalog.data import DataParams
+from advtui.catalog.paths import model_path, retrained_path
+
+#: Classifier weights the pipeline makes, named by errors that ask for a classifier.
+CLASSIFIER_EXAMPLE = f"{model_path('standard')} or {retrained_path('natural')}"
 
 
 def natural_split(data: DataParams, split: str, seed: int) -> ImageSet:
@@ -43,8 +47,17 @@ def save_classifier(
 
 
 def load_classifier(path: str | Path, device: torch.device | str = "cpu") -> Classifier:
-    """Rebuild a stored classifier (architecture and sizes from its header) in eval mode on ``device``."""
+    """Rebuild a stored classifier (architecture and sizes from its header) in eval mode on ``device``.
+
+    Besides the store's checks (header, checksum, finite weights), refuses with one line a paradigm encoder
+    or a linear probe's head, which have no classifier architecture to rebuild.
+    """
     art = load_artifact(path, "model")
+    if art.arch == "linear_probe" or art.arch.startswith("paradigm:"):
+        what = "a linear probe's head" if art.arch == "linear_probe" else f"a paradigm encoder ({art.paradigm})"
+        raise ValueError(
+            f"{path}: is {what}, not a classifier; pass a classifier's weights, e.g. {CLASSIFIER_EXAMPLE}"
+        )
     try:
         model = create_model(art.arch, num_classes=int(art.extra["num_classes"]), img_size=int(art.extra["img_size"]))
     except KeyError as err:

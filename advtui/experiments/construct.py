@@ -11,10 +11,16 @@ written as separate files; a rerun after an interrupt keeps every finished chunk
 and the final dataset is written atomically once all chunks are there. The random choices (starts,
 targets) are drawn for the whole set up front and the attacks use no random start, so the result does
 not depend on the chunk size or on where a run was interrupted.
+
+The dataset's header records what made it (the recipe's settings, the seed, the data params, the number of
+images and the source model's version) and nothing that depends on when it ran (the construction's rate
+goes to the progress file only), so a rerun writes the same bytes. :func:`load_constructed` is how a later
+stage reads it back, checked against what it expects.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from dataclasses import asdict, dataclass
@@ -28,8 +34,10 @@ from advtui.attacks.inversion import invert, noise_starts, pick_other_starts
 from advtui.attacks.pgd import pgd_attack
 from advtui.data.imageset import ImageSet
 from advtui.data.probes import probe_agreement
-from advtui.data.store import load_artifact, params_digest, read_header, save_artifact
+from advtui.data.sources import load_source
+from advtui.data.store import load_artifact, params_digest, read_header, save_artifact, stored_version
 from advtui.experiments.common import load_classifier, natural_split
+from advtui.catalog.paths import model_path as source_model_path
 from advtui.catalog.data import DataParams
 from advtui.catalog.names import Recipe, recipe
 from advtui.paradigms.encoder import Encoder, load_encoder
@@ -58,6 +66,20 @@ def source_images(size: int | None, data: DataParams, seed: int) -> ImageSet:
     """
     natural = natural_split(data, "train", seed)
     return natural.select(min(size, len(natural)) if size is not None else None, seed)
+
+
+def _size_field(rec: Recipe) -> str:
+    """The ``construct`` params field holding how many natural images a recipe starts from (null: all)."""
+    return "zero_robust_size" if rec.targets == "all" else "size"
+
+
+def planned_sources(name: str, cfg: ConstructParams, data: DataParams) -> int | None:
+    """How many natural images construct ``name`` starts from under these params (see :func:`source_images`),
+    or None when only the image folder knows (``data.train_size`` null: all its images)."""
+    if data.train_size is None:
+        return None
+    size = getattr(cfg, _size_field(recipe(name)))
+    return data.train_size if size is None else min(size, data.train_size)
 
 
 def make_plan(name: str, cfg: ConstructParams, labels: Tensor, num_classes: int, seed: int) -> Plan:
@@ -156,11 +178,13 @@ def construct_dataset(
     rec = recipe(name)
     dev = pick_device(device)
     settings = getattr(cfg, rec.settings)
-    natural = source_images(cfg.zero_robust_size if rec.targets == "all" else cfg.size, data, seed)
+    natural = source_images(getattr(cfg, _size_field(rec)), data, seed)
     plan = make_plan(name, cfg, natural.labels, natural.num_classes, seed)
+    # the source model's version (settings and weights): chunks, and stages reading the set, refuse it once
+    # that model is rebuilt
     identity = {
         "dataset": name, "recipe": asdict(rec), "settings": asdict(settings), "start": cfg.start, "seed": seed,
-        "data": asdict(data), "model": read_header(model_path).get("params_digest", ""), "n": len(plan.label),
+        "data": asdict(data), "source_model": stored_version(model_path), "n": len(plan.label),
     }
     parts = out.parent / f".{out.stem}.parts"
     parts.mkdir(parents=True, exist_ok=True)
@@ -185,6 +209,7 @@ def construct_dataset(
             done_now += end - begin
         chunks.append(cached)
         if on_progress is not None:
+            # the rate goes to the (untracked) progress file only: artifacts and metrics hold no timings
             rate = done_now / max(time.perf_counter() - started, 1e-9)
             info = {"images_per_s": rate}
             if "target_hit" in cached:
@@ -197,7 +222,6 @@ def construct_dataset(
     metrics: dict[str, object] = {
         "dataset": name, "n": total, "method": rec.method, "model": str(model_path), "settings": asdict(settings),
         "start": cfg.start if rec.method == "invert" else "source", "mean_l2_change": delta.mean().item(),
-        "seconds": time.perf_counter() - started,
     }
     if "target_hit" in merged:
         metrics["target_hit_rate"] = merged["target_hit"].float().mean().item()
@@ -218,3 +242,33 @@ def construct_dataset(
     )
     shutil.rmtree(parts, ignore_errors=True)
     return metrics
+
+
+def load_constructed(name: str, path: str | os.PathLike, *, sources: int | None = None) -> ImageSet:
+    """Constructed set ``name`` from ``path``, checked to be the one a stage expects; one line naming
+    ``dvc repro construct@<name>`` otherwise.
+
+    The store has checked the contents against their checksum. Here: the file is construct ``name``'s
+    output (not another set, nor an ``advtui invert`` result copied over it); it was made from the source
+    model now at the pipeline's path (its recorded params digest and checksum; skipped when that model is
+    absent, as after pulling only the datasets); and, when ``sources`` is given (how many natural images
+    the construction starts from: :func:`planned_sources`), it holds as many images as it makes from them.
+    """
+    rec = recipe(name)
+    fix = f"run `dvc repro construct@{name}`"
+    data = load_source("constructed", "train", root=str(path))
+    made_as = data.meta.get("arch", "")
+    if made_as != name:
+        raise ValueError(f"{path}: holds dataset {made_as!r}, not the constructed set {name}; {fix}")
+    model = source_model_path(rec.model)
+    identity = data.meta.get("params") or {}
+    if model.exists() and identity.get("source_model") != stored_version(model):
+        raise ValueError(f"{path}: was built from another {rec.model} model than the one in {model}; {fix}")
+    if sources is not None:
+        expected = sources * (data.num_classes if rec.targets == "all" else 1)
+        if len(data) != expected:
+            raise ValueError(
+                f"{path}: holds {len(data)} images, the params make {expected} "
+                f"(construct.{_size_field(rec)}, data.train_size); {fix}"
+            )
+    return data

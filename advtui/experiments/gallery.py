@@ -18,8 +18,9 @@ from torch import Tensor
 
 from advtui.data.imageset import ImageSet
 from advtui.catalog.names import GALLERY_MODELS, GALLERY_SETS
-from advtui.data.store import load_artifact, save_artifact
+from advtui.data.store import save_artifact
 from advtui.experiments.common import load_classifier
+from advtui.experiments.construct import load_constructed
 from advtui.runtime import pick_device
 
 def pick_sources(labels: Tensor, candidates: Tensor, n: int) -> Tensor:
@@ -76,11 +77,10 @@ def build_gallery(
     present = torch.ones(len(natural), dtype=torch.bool)
     arts = {}
     for name, path in datasets.items():
-        arts[name] = load_artifact(path, "dataset", arch=name).tensors
+        # checked: construct `name`'s output, from the current source model and as many natural images
+        built = load_constructed(name, path, sources=len(natural))
+        arts[name] = {"images": built.images, "labels": built.labels, **built.extras}
         sources = arts[name]["sources"]
-        if len(sources) and int(sources.max()) >= len(natural):
-            raise ValueError(f"{path}: indexes {int(sources.max()) + 1} natural images, the active params give "
-                             f"{len(natural)}; rerun `dvc repro construct@{name}`")
         mask = torch.zeros(len(natural), dtype=torch.bool)
         mask[sources] = True
         present &= mask

@@ -13,16 +13,14 @@ One run of the matrix is three steps, each a pipeline stage:
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from advtui.data.imageset import ImageSet
-from advtui.data.sources import load_source
 from advtui.experiments.common import image_size
 from advtui.catalog.data import DataParams
-from advtui.experiments.construct import source_images
+from advtui.experiments.construct import load_constructed, planned_sources, source_images
 from advtui.catalog.params import ConstructParams
 from advtui.experiments.evaluation import ProgressFn, evaluate_classifier
 from advtui.experiments.probe import load_probe, probe_accuracy, save_probe, train_probe
@@ -42,12 +40,13 @@ from advtui.catalog.params import E6Params
 def training_set(
     dataset: str, *, dataset_path: Path | None, construct: ConstructParams, data: DataParams, seed: int
 ) -> ImageSet:
-    """Training set ``dataset``: the natural images the constructions start from, or a constructed set."""
+    """Training set ``dataset``: the natural images the constructions start from, or a constructed set
+    (checked to be the one these params make, see ``construct.load_constructed``)."""
     if dataset == "natural":
         return source_images(construct.size, data, seed)
     if dataset_path is None or not Path(dataset_path).exists():
         raise FileNotFoundError(f"{dataset_path}: constructed dataset missing; run `dvc repro construct@{dataset}` first")
-    return load_source("constructed", "train", root=str(dataset_path))
+    return load_constructed(dataset, dataset_path, sources=planned_sources(dataset, construct, data))
 
 
 def pretrain(
@@ -66,8 +65,9 @@ def pretrain(
     """Pretrain ``paradigm`` with ``run`` (its ``config`` and ``train`` settings) on ``train``; store it at ``out``.
 
     Resumes from ``<out>.ckpt`` after an interruption (removed once the encoder is stored). ``on_progress``
-    gets the epochs (phase "pretrain"). Returns the last epoch's training metrics (``train_loss``,
-    ``images_per_s``...), ``n_train`` and ``seconds``.
+    gets the epochs (phase "pretrain"). Returns the last epoch's training metrics (``train_loss``...) and
+    ``n_train``: no timings, so that the metrics file is the same on every rerun (the epochs'
+    ``images_per_s`` are in the DVCLive logs).
     """
     impl = get_paradigm(paradigm)
     dev = pick_device(device)
@@ -75,7 +75,6 @@ def pretrain(
     size = image_size(train)
     module = impl.build(run.config, num_classes=train.num_classes, image_size=size)
     checkpoint = Path(out).with_suffix(".ckpt")
-    started = time.perf_counter()
     on_epoch = epoch_progress(on_progress, "pretrain", run.train.epochs) if on_progress is not None else None
     metrics = fit(
         module, train, run.train, impl.step(run.config), checkpoint=checkpoint, live_dir=live_dir, device=dev,
@@ -87,7 +86,7 @@ def pretrain(
     save_encoder(out, paradigm, module, run.config, num_classes=train.num_classes, image_size=size,
                  sources=sources, params=used)
     checkpoint.unlink(missing_ok=True)
-    return {"paradigm": paradigm, "n_train": len(train), **metrics, "seconds": time.perf_counter() - started}
+    return {"paradigm": paradigm, "n_train": len(train), **metrics}
 
 
 def probe(

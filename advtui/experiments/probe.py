@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from advtui.data.imageset import ImageSet
-from advtui.data.store import load_artifact, read_header, save_artifact
+from advtui.data.store import load_artifact, rebuild_hint, save_artifact, stage_for, stored_version
 from advtui.paradigms.encoder import Encoder, load_encoder, representations
 from advtui.paradigms.supervised import accuracy
 from advtui.paradigms.trainer import EpochHook, StepFn, StepOut, fit, model_state
@@ -129,25 +129,29 @@ def probe_accuracy(probe: LinearProbe, test: ImageSet, device: torch.device | st
 
 
 def save_probe(path: str | os.PathLike, probe: LinearProbe, *, encoder_path: str | os.PathLike, params: dict) -> Path:
-    """Store the head, naming the encoder artifact it sits on (and that encoder's params digest)."""
-    # the digest goes into params (a JSON string there), never into extra, where a digit-only digest
-    # would decode as a number
-    encoder_digest = read_header(encoder_path).get("params_digest", "")
+    """Store the head, naming the encoder artifact it sits on and that encoder's version (its params digest
+    and tensors' checksum)."""
     return save_artifact(
         path, model_state(probe.head), kind="model", arch="linear_probe", paradigm="probe",
-        sources=[str(encoder_path)], params={**params, "encoder_digest": encoder_digest},
+        sources=[str(encoder_path)], params={**params, "encoder_version": stored_version(encoder_path)},
         extra={"encoder": str(encoder_path), "num_classes": probe.num_classes, "feature_dim": probe.head.in_features},
     )
 
 
 def load_probe(path: str | os.PathLike, device: torch.device | str = "cpu") -> LinearProbe:
-    """Rebuild a probe stored by :func:`save_probe` on its encoder (eval mode, frozen)."""
+    """Rebuild a probe stored by :func:`save_probe` on its encoder (eval mode, frozen).
+
+    Refuses (one line) a head whose encoder is missing or is not the one it was trained on (retrained
+    since, with other settings or to other weights), besides everything the store and ``load_encoder`` check.
+    """
     art = load_artifact(path, "model", arch="linear_probe", device=device)
     encoder_path = Path(art.extra["encoder"])
     if not encoder_path.exists():
-        raise FileNotFoundError(f"{encoder_path}: encoder of probe {path} is missing; rerun its pretraining stage")
-    if read_header(encoder_path).get("params_digest", "") != art.params.get("encoder_digest"):
-        raise ValueError(f"{path}: was trained on another version of {encoder_path}; rerun its probe stage")
+        raise FileNotFoundError(f"{encoder_path}: encoder of probe {path} is missing; {rebuild_hint(encoder_path)}")
+    if stored_version(encoder_path) != art.params.get("encoder_version"):
+        stage = stage_for(path)
+        how = f" (`dvc repro {stage}`)" if stage else ""
+        raise ValueError(f"{path}: was trained on another version of {encoder_path}; rerun its probe stage{how}")
     _, encoder, _ = load_encoder(encoder_path, device=str(device))
     probe = LinearProbe(encoder, int(art.extra["num_classes"])).to(device)
     probe.head.load_state_dict(art.tensors)

@@ -10,11 +10,10 @@ from dataclasses import asdict
 from pathlib import Path
 
 from advtui.data.probes import probe_agreement
-from advtui.data.sources import load_source
 from advtui.experiments.common import image_size, natural_split, save_classifier
 from advtui.catalog.data import DataParams, ModelParams
 from advtui.catalog.names import TRAINING_SETS
-from advtui.experiments.construct import source_images
+from advtui.experiments.construct import load_constructed, planned_sources, source_images
 from advtui.catalog.params import ConstructParams
 from advtui.experiments.evaluation import ProgressFn, evaluate_classifier
 from advtui.catalog.params import AttackParams
@@ -49,7 +48,9 @@ def retrain(
     """Train a classifier on ``dataset`` (a constructed artifact, or the natural subset the constructions
     start from) and return its E4 row: clean accuracy and robust accuracy on the natural test set, the
     attack settings, and on synthetic data the ground-truth probe agreement of natural data. Progress goes
-    to ``on_progress``: the training epochs (phase "train"), then the attacks ("attack <threat>")."""
+    to ``on_progress``: the training epochs (phase "train"), then the attacks ("attack <threat>").
+
+    A constructed set must be the one these params make (see ``construct.load_constructed``)."""
     if dataset not in TRAINING_SETS:
         raise ValueError(f"dataset: unknown training set {dataset!r}; use one of {', '.join(TRAINING_SETS)}")
     dev = pick_device(device)
@@ -61,7 +62,7 @@ def retrain(
             raise FileNotFoundError(
                 f"{dataset_path}: constructed dataset missing; run `dvc repro construct@{dataset}` first"
             )
-        train = load_source("constructed", "train", root=str(dataset_path))
+        train = load_constructed(dataset, dataset_path, sources=planned_sources(dataset, construct, data))
     test = natural_split(data, "test", seed)
     net = create_model(model.arch, num_classes=test.num_classes, img_size=image_size(test))
     recipe = retrain_params.recipe(dataset)

@@ -14,6 +14,9 @@ DVCLive layout (one ``Live`` directory, its step = the global optimiser step, co
 
 ``metrics.json`` (the summary) is rewritten at every epoch end. On resume, rows logged after the
 checkpoint (a partly done epoch) are dropped first, so the files never hold a step twice.
+
+Timings (``images_per_s``) go to these logs and the terminal only: the metrics ``fit`` returns, which
+stages store in artifacts and DVC-tracked metrics files, are the same on every rerun.
 """
 
 from __future__ import annotations
@@ -43,7 +46,9 @@ from advtui.catalog.training import TrainConfig
 log = logging.getLogger(__name__)
 
 _CHECKPOINT_FORMAT = 1
-_QUIET = ("epoch", "lr", "images_per_s")  # left off the terminal's epoch bar, which has room for little
+#: Wall-clock figures of an epoch: logged and shown, never returned (a rerun must store the same bytes).
+TIMINGS = ("images_per_s",)
+_QUIET = ("epoch", "lr", *TIMINGS)  # left off the terminal's epoch bar, which has room for little
 
 
 @dataclass
@@ -384,8 +389,8 @@ def fit(
         progress: rich bars on a terminal, one line per epoch otherwise.
 
     Returns:
-        The last epoch's metrics: ``epoch``, ``train_loss``, ``train_<metric>``, ``lr``, ``images_per_s``
-        and the hook's values.
+        The last epoch's metrics: ``epoch``, ``train_loss``, ``train_<metric>``, ``lr`` and the hook's
+        values; no timings (``images_per_s`` is in the DVCLive logs).
     """
     checkpoint = Path(checkpoint)
     run = _Run.start(module, data, cfg, step, device=torch.device(device), seed=seed, identity=identity)
@@ -401,4 +406,4 @@ def fit(
             run.save(checkpoint, epoch, metrics)
             bars.epoch_end(epoch, metrics)
     live.end()
-    return metrics
+    return {k: v for k, v in metrics.items() if k not in TIMINGS}
