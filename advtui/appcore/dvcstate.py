@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from advtui.pipeline.progress import progress_path
+from advtui.catalog.paths import progress_path
 from advtui.appcore.runs import StageHistory, dvc_executable
 
 #: Experiment group of each stage family, in display order; a family not listed forms its own group.

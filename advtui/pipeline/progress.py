@@ -16,15 +16,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
+from advtui.catalog.paths import PROGRESS as PROGRESS_DIR, progress_path
 from advtui.files import write_json
-
-PROGRESS_DIR = Path("data/progress")
-
-
-def progress_path(stage: str, folder: Path = PROGRESS_DIR) -> Path:
-    """The progress file of ``stage`` (e.g. ``construct@D_R`` -> ``data/progress/construct-D_R.json``)."""
-    return folder / f"{stage.replace('@', '-')}.json"
-
 
 def status_line(label: str, record: Mapping[str, Any]) -> str:
     """One terminal line about a progress record: ``label phase: done/total rate/s time left``, then its
