@@ -26,7 +26,7 @@ from advtui.catalog.training import AdversarialConfig
 from advtui.catalog.training import AugmentConfig
 from advtui.attacks.inversion import invert, pick_other_starts
 from advtui.attacks.pgd import pgd_attack
-from advtui.data.probes import probe_agreement
+from advtui.data.ground_truth import probe_agreement
 from advtui.data.synthetic import nonrobust_patterns
 from advtui.runtime import seed_everything
 from advtui.data.imageset import ImageSet

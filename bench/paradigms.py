@@ -20,7 +20,7 @@ import torch
 
 from advtui.data.synthetic import make_synthetic
 from advtui.catalog.data import SyntheticConfig
-from advtui.paradigms.encoder import get_paradigm
+from advtui.paradigms.base import get_paradigm
 from advtui.catalog.params import load_params
 
 

@@ -13,7 +13,7 @@ from advtui.catalog.data import SyntheticConfig
 from advtui.paradigms.ddpm import DDPMEncoder, DiffusionModel
 from advtui.catalog.training import DDPMConfig
 from advtui.data.imageset import ImageSet
-from advtui.paradigms.encoder import Encoder, get_paradigm, load_encoder, representations, save_encoder
+from advtui.paradigms.base import Encoder, get_paradigm, load_encoder, representations, save_encoder
 from advtui.paradigms.trainer import fit
 from advtui.catalog.training import TrainConfig
 from advtui.schema import ParamsError, build

@@ -12,7 +12,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-import torch
 import yaml
 from typer.testing import CliRunner
 
@@ -22,7 +21,7 @@ from advtui.cli.main import app
 from advtui.data.store import load_artifact, read_header, save_artifact
 from advtui.experiments import construct as construct_mod
 from advtui.experiments.common import load_classifier
-from advtui.paradigms.encoder import load_encoder
+from advtui.paradigms.base import load_encoder
 from advtui.pipeline import stages
 
 runner = CliRunner()

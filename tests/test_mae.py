@@ -10,7 +10,7 @@ import torch
 
 from advtui.data.synthetic import make_synthetic
 from advtui.catalog.data import SyntheticConfig
-from advtui.paradigms.encoder import get_paradigm, load_encoder, representations, save_encoder
+from advtui.paradigms.base import get_paradigm, load_encoder, representations, save_encoder
 from advtui.paradigms.mae import MaskedAutoencoder, masked_mse, random_masking
 from advtui.catalog.training import MAEConfig
 from advtui.paradigms.trainer import fit

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from advtui.attacks.evaluate import robust_accuracy
+from advtui.attacks.robust_accuracy import robust_accuracy
 from advtui.catalog.attacks import AttackSpec
 from advtui.pipeline.progress import StageProgress, progress_path, status_line
 from advtui.progress import epoch_progress

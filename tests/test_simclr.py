@@ -10,9 +10,9 @@ import torch
 import torch.nn.functional as F
 
 from advtui.data.imageset import ImageSet
-from advtui.data.sources import load_source
+from advtui.data.loaders import load_source
 from advtui.catalog.data import SyntheticConfig
-from advtui.paradigms.encoder import get_paradigm, list_paradigms, load_encoder, representations, save_encoder
+from advtui.paradigms.base import get_paradigm, list_paradigms, load_encoder, representations, save_encoder
 from advtui.paradigms.simclr import InfoNCE, SimCLRModel, adversarial_view, nt_xent
 from advtui.catalog.training import SimCLRConfig
 from advtui.catalog.training import AdversarialConfig

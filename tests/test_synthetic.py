@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import Tensor
 
-from advtui.data.probes import colour_probe, nonrobust_probe, probe_agreement, robust_probe
+from advtui.data.ground_truth import colour_probe, nonrobust_probe, probe_agreement, robust_probe
 from advtui.data.synthetic import class_colours, class_shapes, high_pass, make_synthetic, nonrobust_patterns, render_masks, shape_templates
 from advtui.catalog.data import SyntheticConfig
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from advtui.data.sources import load_source
+from advtui.data.loaders import load_source
 from advtui.paradigms.views import SimCLRViews
 from advtui.catalog.training import ViewConfig
 from advtui.schema import ParamsError, build

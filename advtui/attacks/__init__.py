@@ -3,7 +3,7 @@ driver behind robust accuracy."""
 
 from advtui.attacks.autoattack import AutoAttackChunks, run_autoattack
 from advtui.attacks.driver import ChunkAttack, RobustResult, attack_standing
-from advtui.attacks.evaluate import PgdChunks, robust_accuracy
+from advtui.attacks.robust_accuracy import PgdChunks, robust_accuracy
 from advtui.catalog.attacks import AttackSpec
 from advtui.attacks.inversion import invert, noise_starts, pick_other_starts
 from advtui.attacks.objectives import CrossEntropy, Objective, RepresentationDistance, TargetedCrossEntropy

@@ -25,7 +25,7 @@ DVC_YAML = Path("dvc.yaml")
 #: ``dvc.yaml`` templating: the foreach item's key and its fields.
 KEY, ITEM = "${key}", "${item}"
 #: What a training set's data dep is: a constructed set's file, or for natural images the code that makes them.
-NATURAL_DATA = "advtui/data/sources.py"
+NATURAL_DATA = "advtui/data/loaders.py"
 #: Modules every ``advtui stage`` command runs before its family's own code.
 STAGE_ENTRY = ("advtui.cli.stage", "advtui.pipeline.stages")
 

@@ -12,8 +12,6 @@ from rich.table import Table
 from advtui.cli.errors import guarded
 from advtui.cli.options import ParamsOption
 from advtui.catalog.params import load_params
-from advtui.cli.options import ParamsOption
-from advtui.catalog.params import load_params
 from advtui.pipeline.progress import StageProgress
 
 

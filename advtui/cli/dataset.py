@@ -26,8 +26,8 @@ def preview(
     """Show N images with their labels; on synthetic data also the ground-truth probes' readings."""
     import torch
 
-    from advtui.data.probes import nonrobust_probe, robust_probe
-    from advtui.data.sources import load_source
+    from advtui.data.ground_truth import nonrobust_probe, robust_probe
+    from advtui.data.loaders import load_source
     from advtui.experiments.common import natural_split
     from advtui.report.gallery import image_row
 

@@ -28,7 +28,7 @@ def train(
 
     The adversarial settings of KIND come from params.yaml (sources.<kind>); eps 0 is standard training.
     """
-    from advtui.experiments.sources import train_source
+    from advtui.experiments.source_models import train_source
 
     params = load_params(params_file)
     if epochs is not None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from advtui.data.imageset import ImageSet
-from advtui.data.sources import load_source
+from advtui.data.loaders import load_source
 from advtui.data.store import load_artifact, save_artifact
 from advtui.models.registry import Classifier, create_model
 from advtui.catalog.data import DataParams

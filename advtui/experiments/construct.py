@@ -24,7 +24,6 @@ import os
 import shutil
 import time
 from dataclasses import asdict, dataclass
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -33,14 +32,14 @@ from torch import Tensor
 from advtui.attacks.inversion import invert, noise_starts, pick_other_starts
 from advtui.attacks.pgd import pgd_attack
 from advtui.data.imageset import ImageSet
-from advtui.data.probes import probe_agreement
-from advtui.data.sources import load_source
+from advtui.data.ground_truth import probe_agreement
+from advtui.data.loaders import load_source
 from advtui.data.store import load_artifact, params_digest, read_header, save_artifact, stored_version
 from advtui.experiments.common import load_classifier, natural_split
 from advtui.catalog.paths import model_path as source_model_path
 from advtui.catalog.data import DataParams
 from advtui.catalog.names import Recipe, recipe
-from advtui.paradigms.encoder import Encoder, load_encoder
+from advtui.paradigms.base import Encoder, load_encoder
 from advtui.progress import ProgressFn
 from advtui.runtime import pick_device
 from advtui.catalog.params import InversionConfig

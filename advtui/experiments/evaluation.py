@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from collections.abc import Mapping, Sequence
 
 import torch
 
-from advtui.attacks.evaluate import robust_accuracy
-from advtui.catalog.attacks import AttackSpec
+from advtui.attacks.robust_accuracy import robust_accuracy
 from advtui.catalog.attacks import AttackSpec
 from advtui.data.imageset import ImageSet
 from advtui.models.registry import Classifier

@@ -22,16 +22,11 @@ from advtui.experiments.common import image_size
 from advtui.catalog.data import DataParams
 from advtui.experiments.construct import load_constructed, planned_sources, source_images
 from advtui.catalog.params import ConstructParams
-from advtui.experiments.evaluation import ProgressFn, evaluate_classifier
-from advtui.experiments.probe import load_probe, probe_accuracy, save_probe, train_probe
-from advtui.catalog.attacks import autoattack_version
-from advtui.paradigms.encoder import get_paradigm, load_encoder, save_encoder
-from advtui.paradigms.trainer import fit
-from advtui.experiments.common import image_size
-from advtui.catalog.data import DataParams
-from advtui.experiments.construct import source_images
-from advtui.catalog.params import ConstructParams
 from advtui.experiments.evaluation import evaluate_classifier
+from advtui.experiments.linear_probe import load_probe, probe_accuracy, save_probe, train_probe
+from advtui.catalog.attacks import autoattack_version
+from advtui.paradigms.base import get_paradigm, load_encoder, save_encoder
+from advtui.paradigms.trainer import fit
 from advtui.progress import ProgressFn, epoch_progress
 from advtui.runtime import pick_device, seed_everything
 from advtui.catalog.params import ProbeParams

@@ -9,17 +9,11 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
-from advtui.data.probes import probe_agreement
+from advtui.data.ground_truth import probe_agreement
 from advtui.experiments.common import image_size, natural_split, save_classifier
 from advtui.catalog.data import DataParams, ModelParams
 from advtui.catalog.names import TRAINING_SETS
 from advtui.experiments.construct import load_constructed, planned_sources, source_images
-from advtui.catalog.params import ConstructParams
-from advtui.experiments.evaluation import ProgressFn, evaluate_classifier
-from advtui.catalog.params import AttackParams
-from advtui.experiments.common import image_size, natural_split, save_classifier
-from advtui.catalog.data import DataParams, ModelParams
-from advtui.experiments.construct import source_images
 from advtui.catalog.params import ConstructParams
 from advtui.experiments.evaluation import evaluate_classifier
 from advtui.catalog.params import AttackParams

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from advtui.paradigms.encoder import Encoder, Paradigm, register_paradigm
+from advtui.paradigms.base import Encoder, Paradigm, register_paradigm
 from advtui.paradigms.trainer import StepFn, StepOut
 from advtui.catalog.training import DDPMConfig
 

@@ -28,7 +28,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.init import trunc_normal_
 
-from advtui.paradigms.encoder import Encoder, Paradigm, register_paradigm
+from advtui.paradigms.base import Encoder, Paradigm, register_paradigm
 from advtui.paradigms.trainer import StepFn, StepOut
 from advtui.catalog.training import MAEConfig
 

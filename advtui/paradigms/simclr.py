@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from advtui.attacks.objectives import Evaluation, Objective
 from advtui.attacks.pgd import attack_mode, pgd
 from advtui.models.registry import create_model
-from advtui.paradigms.encoder import Encoder, FeatureEncoder, Paradigm, register_paradigm
+from advtui.paradigms.base import Encoder, FeatureEncoder, Paradigm, register_paradigm
 from advtui.paradigms.trainer import StepFn, StepOut
 from advtui.paradigms.views import SimCLRViews
 from advtui.catalog.training import SimCLRConfig

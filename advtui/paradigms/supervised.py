@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from advtui.attacks.pgd import pgd_attack
 from advtui.data.imageset import ImageSet
 from advtui.models.registry import Classifier, create_model
-from advtui.paradigms.encoder import Encoder, FeatureEncoder, Paradigm, register_paradigm
+from advtui.paradigms.base import Encoder, FeatureEncoder, Paradigm, register_paradigm
 from advtui.paradigms.trainer import StepFn, StepOut, fit
 from advtui.progress import ProgressFn, epoch_progress
 from advtui.catalog.training import TrainConfig

@@ -22,7 +22,7 @@ from advtui.catalog.names import ROBUST_CL, parse_run_name
 from advtui.catalog.params import paradigm_run
 from advtui.experiments.retrain import retrain
 from advtui.catalog.names import TRAINING_SETS
-from advtui.experiments.sources import train_source
+from advtui.experiments.source_models import train_source
 from advtui.catalog.names import SOURCE_MODELS
 from advtui.catalog.params import Params
 from advtui.pipeline.progress import StageProgress

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import pickle
 import urllib.error
 
@@ -11,9 +10,9 @@ import pytest
 import torch
 from PIL import Image
 
-import advtui.data.sources as sources
+import advtui.data.loaders as sources
 from advtui.data.imageset import ImageSet
-from advtui.data.sources import load_source
+from advtui.data.loaders import load_source
 from advtui.data.store import save_artifact
 from advtui.data.synthetic import make_synthetic
 from advtui.catalog.data import SyntheticConfig

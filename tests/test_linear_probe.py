@@ -8,14 +8,14 @@ import dataclasses
 import pytest
 import torch
 
-from advtui.attacks.evaluate import robust_accuracy
+from advtui.attacks.robust_accuracy import robust_accuracy
 from advtui.catalog.attacks import AttackSpec
 from advtui.catalog.data import SyntheticConfig
 from advtui.catalog.training import AugmentConfig, SupervisedConfig, TrainConfig
 from advtui.data.imageset import ImageSet
-from advtui.data.sources import load_source
-from advtui.experiments.probe import LinearProbe, can_cache_features, encode_set, load_probe, save_probe, train_probe
-from advtui.paradigms.encoder import Encoder, get_paradigm, representations, save_encoder
+from advtui.data.loaders import load_source
+from advtui.experiments.linear_probe import LinearProbe, can_cache_features, encode_set, load_probe, save_probe, train_probe
+from advtui.paradigms.base import Encoder, get_paradigm, representations, save_encoder
 from advtui.paradigms.trainer import fit
 
 SL = SupervisedConfig(arch="small_cnn")

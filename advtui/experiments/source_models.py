@@ -11,8 +11,6 @@ from advtui.catalog.data import DataParams, ModelParams
 from advtui.models.registry import Classifier, create_model
 from advtui.paradigms.supervised import train_classifier
 from advtui.catalog.training import TrainConfig
-from advtui.paradigms.supervised import train_classifier
-from advtui.catalog.training import TrainConfig
 from advtui.progress import ProgressFn
 from advtui.runtime import pick_device, seed_everything
 from advtui.catalog.params import SourceModel

@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from advtui.data.imageset import ImageSet
 from advtui.data.store import load_artifact, rebuild_hint, save_artifact, stage_for, stored_version
-from advtui.paradigms.encoder import Encoder, load_encoder, representations
+from advtui.paradigms.base import Encoder, load_encoder, representations
 from advtui.paradigms.supervised import accuracy
 from advtui.paradigms.trainer import EpochHook, StepFn, StepOut, fit, model_state
 from advtui.catalog.training import TrainConfig

@@ -9,11 +9,9 @@ import pytest
 import torch
 from torch import nn
 
-from advtui.attacks.evaluate import robust_accuracy, spec_names
 from advtui.catalog.attacks import AttackSpec
 from advtui.attacks.autoattack import run_autoattack
-from advtui.attacks.evaluate import RobustResult, robust_accuracy, spec_names
-from advtui.catalog.attacks import AttackSpec
+from advtui.attacks.robust_accuracy import RobustResult, robust_accuracy, spec_names
 from advtui.attacks.pgd import pgd_attack
 from linear_ground_truth import interior_points, linear_model, predict, untargeted_distance
 
