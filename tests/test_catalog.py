@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from advtui.catalog import stages as catalog
-from advtui.catalog.codedeps import code_files, import_closure
+from advtui.catalog.codedeps import code_files, import_closure, module_file
 from advtui.catalog.params import PARAMS_FILE, load_params
 from advtui.appcore.dvcstate import load_stages
 
@@ -49,10 +49,10 @@ def test_dvc_yaml_stage_by_stage_matches_the_catalogue():
 
 
 def test_every_stage_command_has_a_runner():
-    from advtui.pipeline.stages import STAGES
-
     runners = {fam.runner for fam in catalog.FAMILIES if fam.runner}
-    assert runners == set(STAGES)
+    for runner in runners:  # each names a runner module with run(params, name), found without importing it
+        source = module_file(catalog.runner_module(runner))
+        assert source is not None and "\ndef run(params: Params, name: str) -> dict:" in source.read_text()
     for fam in catalog.FAMILIES:
         names = fam.keys() or [fam.single]
         assert fam.runner is None or set(names) <= set(catalog.runner_names(fam.runner))
@@ -96,6 +96,22 @@ def test_every_stage_runs_the_code_it_lists():
         for module in ("mae", "simclr", "ddpm", "supervised", "trainer"):
             assert f"advtui/paradigms/{module}.py" in deps, (name, module)
     assert "advtui/attacks/pgd.py" not in code_files(catalog.family("report").code)
+
+
+def test_each_stage_depends_on_its_own_runner_only():
+    # `advtui stage` imports only the runner it runs: an edit to one experiment's code reruns that experiment
+    # (and what reads its outputs, through DVC's data deps), not every stage.
+    deps = {fam.name: set(fam.code_deps()) for fam in catalog.FAMILIES}
+    for fam in catalog.FAMILIES:
+        if fam.runner:
+            own = f"advtui/pipeline/runners/{fam.runner}.py"
+            assert {name for name, files in deps.items() if own in files} == {
+                f.name for f in catalog.FAMILIES if f.runner == fam.runner}
+    assert {name for name, files in deps.items() if "advtui/experiments/gallery.py" in files} == {"gallery"}
+    # E1's source models train and evaluate classifiers: no self-supervised paradigm, no construction
+    for other in ("paradigms/simclr.py", "paradigms/mae.py", "paradigms/ddpm.py", "experiments/construct.py"):
+        assert f"advtui/{other}" not in deps["source"]
+    assert "advtui/attacks/autoattack.py" not in deps["gallery"]
 
 
 def _one_stage_per_family(text: str) -> str:
@@ -162,3 +178,11 @@ def test_editing_code_marks_exactly_the_stages_that_run_it_as_changed(tmp_path):
     synthetic = project / "advtui" / "data" / "synthetic.py"
     synthetic.write_text(synthetic.read_text() + "\n# edited\n")
     assert _changed_stages(project, env) == stages - {"report"}  # every other stage reads natural images
+
+    subprocess.run(commit, cwd=project, env=env, check=True, capture_output=True)
+    probe = project / "advtui" / "experiments" / "linear_probe.py"
+    probe.write_text(probe.read_text() + "\n# edited\n")
+    # linear probing is code of the paradigm stages only (experiments/paradigm_runs imports it); E1-E4 and
+    # the gallery do not run it
+    changed = _changed_stages(project, env)
+    assert changed and all(n.split("@")[0] in ("pretrain", "source_cl", "probe", "attack", "attack_sl") for n in changed)

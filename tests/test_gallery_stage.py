@@ -15,7 +15,7 @@ from advtui.experiments.gallery import pick_sources
 from advtui.catalog import paths
 from advtui.catalog.names import GALLERY_SETS, recipe
 from advtui.models.registry import create_model
-from advtui.pipeline import stages
+from advtui.pipeline.runners import run_stage
 from advtui.catalog.params import parse_params, profile_path
 from advtui.runtime import seed_everything
 from advtui.appcore.galleryfile import GALLERY_FILE, read_gallery
@@ -65,7 +65,7 @@ def test_round_robin_pick_shows_every_class_first():
 def test_gallery_pairs_match_the_recorded_sources_and_starts(project, monkeypatch):
     root, params = project
     monkeypatch.chdir(root)
-    metrics = stages.run_gallery(params, "main")
+    metrics = run_stage("gallery", params, "main")
     assert metrics["n"] == N_SHOWN
     gallery = read_gallery(root / GALLERY_FILE)  # the TUI's NumPy reader
     natural = source_images(params.construct.size, params.data, params.seed)
@@ -96,14 +96,14 @@ def test_gallery_refuses_datasets_built_from_other_images(project, monkeypatch):
     root, params = project
     monkeypatch.chdir(root)
     with pytest.raises(ValueError, match="rerun `dvc repro construct@"):
-        stages.run_gallery(tiny_params(seed=1), "main")  # another seed draws other natural images
+        run_stage("gallery", tiny_params(seed=1), "main")  # another seed draws other natural images
 
 
 def test_inversions_from_noise_keep_their_noise_start_as_the_perturbation_base(tmp_path, monkeypatch):
     params = tiny_params(start="noise")
     make_project(tmp_path, params)
     monkeypatch.chdir(tmp_path)
-    stages.run_gallery(params, "main")
+    run_stage("gallery", params, "main")
     gallery = read_gallery(tmp_path / GALLERY_FILE)
     for name in ("D_R", "D_NR"):
         data = load_artifact(paths.dataset_path(name), "dataset").tensors
@@ -116,9 +116,9 @@ def test_inversions_from_noise_keep_their_noise_start_as_the_perturbation_base(t
 def test_missing_inputs_name_the_stage_to_run(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(FileNotFoundError, match=r"run `dvc repro construct@D_R`"):
-        stages.run_gallery(tiny_params(), "main")
+        run_stage("gallery", tiny_params(), "main")
     with pytest.raises(ValueError, match="use main"):
-        stages.run_gallery(tiny_params(), "other")
+        run_stage("gallery", tiny_params(), "other")
 
 
 def test_gallery_path_is_where_the_app_reads():

@@ -22,7 +22,7 @@ from advtui.data.store import load_artifact, read_header, save_artifact
 from advtui.experiments import construct as construct_mod
 from advtui.experiments.common import load_classifier
 from advtui.paradigms.base import load_encoder
-from advtui.pipeline import stages
+from advtui.pipeline.runners import run_stage
 
 runner = CliRunner()
 SIZE = 40  # natural images each constructed set starts from
@@ -45,10 +45,10 @@ def tiny_raw() -> dict:
 
 def run_all(params) -> None:
     """E1 standard model, D_det from it, the E4 model on D_det, and SL pretrained on natural images."""
-    stages.run_source(params, "standard")
-    stages.run_construct(params, "D_det")
-    stages.run_retrain(params, "D_det")
-    stages.run_pretrain(params, "SL-natural")
+    run_stage("source", params, "standard")
+    run_stage("construct", params, "D_det")
+    run_stage("retrain", params, "D_det")
+    run_stage("pretrain", params, "SL-natural")
 
 
 #: Every artifact and metrics file :func:`run_all` writes: what DVC hashes.
@@ -122,8 +122,8 @@ def test_an_interrupted_construction_resumes_to_the_same_bytes(copy, project, mo
 
     monkeypatch.setattr(construct_mod, "_build_chunk", build)
     with pytest.raises(KeyboardInterrupt):
-        stages.run_construct(parse_params(tiny_raw()), "D_det")
-    stages.run_construct(parse_params(tiny_raw()), "D_det")
+        run_stage("construct", parse_params(tiny_raw()), "D_det")
+    run_stage("construct", parse_params(tiny_raw()), "D_det")
     assert calls["n"] == 3  # the rerun built only the unfinished chunk
     for out in (paths.dataset_path("D_det"), paths.metrics_path("construct", "D_det")):
         assert (copy / out).read_bytes() == project[1][out]
@@ -171,14 +171,14 @@ def test_a_constructed_set_must_come_from_the_current_source_model(copy):
     rewrite(paths.model_path("standard"), lambda t: t.update({k: v * 1.01 for k, v in t.items() if v.is_floating_point()}))
     load_classifier(paths.model_path("standard"))  # a valid model, only another one
     with pytest.raises(ValueError, match=r"built from another standard model.*dvc repro construct@D_det"):
-        stages.run_retrain(parse_params(tiny_raw()), "D_det")
+        run_stage("retrain", parse_params(tiny_raw()), "D_det")
 
 
 def test_a_constructed_set_must_have_the_size_the_params_give(copy):
     raw = tiny_raw()
     raw["construct"]["size"] = SIZE - 10
     with pytest.raises(ValueError, match=rf"holds {SIZE} images, the params make {SIZE - 10} \(construct.size"):
-        stages.run_retrain(parse_params(raw), "D_det")
+        run_stage("retrain", parse_params(raw), "D_det")
 
 
 def test_attack_names_the_weights_to_pass(copy):

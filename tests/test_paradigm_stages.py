@@ -10,9 +10,8 @@ import yaml
 
 from advtui.experiments import paradigm_runs
 from advtui.catalog.params import load_params, profile_path
-from advtui.pipeline.stages import (
-    encoder_path, metrics_path, model_path, probe_path, run_attack, run_construct, run_pretrain, run_probe,
-)
+from advtui.catalog.paths import encoder_path, metrics_path, model_path, probe_path
+from advtui.pipeline.runners import run_stage
 from advtui.report.tables import collect, markdown
 
 
@@ -37,24 +36,24 @@ def test_e5_e6_stages_end_to_end(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     params = _tiny_params(tmp_path)
 
-    pre = run_pretrain(params, "SL-natural")
+    pre = run_stage("pretrain", params, "SL-natural")
     assert encoder_path("SL-natural").exists() and pre["n_train"] == 100
     assert (tmp_path / "data/live/E5/SL-natural/plots/metrics/train/loss.tsv").exists()
     # the throughput is logged with the curves, not in the metrics file (reruns must write the same bytes)
     rate = (tmp_path / "data/live/E5/SL-natural/plots/metrics/epoch/images_per_s.tsv").read_text().splitlines()[-1]
     assert float(rate.split("\t")[-1]) > 0 and "images_per_s" not in pre
-    u = run_probe(params, "SL-natural")
+    u = run_stage("probe", params, "SL-natural")
     assert probe_path("SL-natural").exists() and 0.0 <= u["clean_acc"] <= 1.0
     assert u["cached_features"] is True and u["randomised"] is False
-    r = run_attack(params, "SL-natural")
+    r = run_stage("attack", params, "SL-natural")
     assert r["autoattack_version"] == "standard" and r["n"] == 20
     assert {f"robust_acc_{t}" for t in ("pgd_l2", "autoattack_l2", "pgd_linf", "autoattack_linf")} <= set(r)
     assert r["robust_acc_autoattack_linf"] <= r["clean_acc"]
 
     # Table 2b's CL source: adversarial SimCLR, stored beside the E1 sources, inverted into D_R_CL
-    run_pretrain(params, "robust_cl")
+    run_stage("pretrain", params, "robust_cl")
     assert model_path("robust_cl").exists()
-    built = run_construct(params, "D_R_CL")
+    built = run_stage("construct", params, "D_R_CL")
     assert built["n"] == 100 and built["method"] == "invert"
 
     # DDPM's encoder is randomised: its probe runs the encoder every batch, its AutoAttack is 'rand'
@@ -66,10 +65,10 @@ def test_e5_e6_stages_end_to_end(tmp_path, monkeypatch):
         return real(model, test, threats, **kwargs)
 
     monkeypatch.setattr(paradigm_runs, "evaluate_classifier", spy)
-    run_pretrain(params, "DM-D_R_CL")
-    dm = run_probe(params, "DM-D_R_CL")
+    run_stage("pretrain", params, "DM-D_R_CL")
+    dm = run_stage("probe", params, "DM-D_R_CL")
     assert dm["randomised"] is True and dm["cached_features"] is False
-    dm_attack = run_attack(params, "DM-D_R_CL")
+    dm_attack = run_stage("attack", params, "DM-D_R_CL")
     assert set(seen[0]) == {"pgd_linf", "autoattack_linf"} and seen[0]["autoattack_linf"][0].version == "rand"
     assert dm_attack["autoattack_version"] == "rand" and dm_attack["n"] == 2
 

@@ -26,8 +26,15 @@ DVC_YAML = Path("dvc.yaml")
 KEY, ITEM = "${key}", "${item}"
 #: What a training set's data dep is: a constructed set's file, or for natural images the code that makes them.
 NATURAL_DATA = "advtui/data/loaders.py"
-#: Modules every ``advtui stage`` command runs before its family's own code.
-STAGE_ENTRY = ("advtui.cli.stage", "advtui.pipeline.stages")
+#: The command module behind ``advtui stage``; it imports only the runner module it is asked for.
+STAGE_COMMAND = "advtui.cli.stage"
+#: The package holding one module per ``advtui stage RUNNER`` (each with ``run(params, name)``).
+RUNNERS = "advtui.pipeline.runners"
+
+
+def runner_module(runner: str) -> str:
+    """The module ``advtui stage RUNNER`` runs (its ``run(params, name)``)."""
+    return f"{RUNNERS}.{runner}"
 
 
 def item(field_name: str) -> str:
@@ -45,7 +52,8 @@ class Family:
     """One stage family of ``dvc.yaml``: a ``foreach`` over ``items`` (or one stage when ``items`` is None).
 
     ``deps``, ``params``, ``outs`` and ``metrics`` may use ``${key}`` and ``${item...}``; ``code`` names
-    the modules the stage runs (its code deps are their import closure); ``runner`` is the
+    the modules the stage runs when it is not ``advtui stage RUNNER`` (its code deps are the import closure
+    of those modules, by default the command and its runner's module); ``runner`` is the
     ``advtui stage RUNNER NAME`` family, NAME the foreach key or, for a single stage, ``name`` (None:
     ``cmd`` is given whole).
     """
@@ -61,7 +69,7 @@ class Family:
     params: tuple[str, ...] = ()
     outs: tuple[str, ...] = ()
     metrics: tuple[str, ...] = ()
-    code: tuple[str, ...] = STAGE_ENTRY
+    code: tuple[str, ...] = ()
 
     def command(self) -> str:
         """The stage's command as dvc.yaml holds it."""
@@ -77,7 +85,7 @@ class Family:
 
     def code_deps(self) -> list[str]:
         """The source files this family's stages run."""
-        return code_files(self.code)
+        return code_files(self.code or (STAGE_COMMAND, runner_module(self.runner or "")))
 
 
 _COMMON = ("seed", "device", "data")

@@ -25,8 +25,8 @@ def stage(
         raise ValueError(f"stage: unknown family {family!r}; use one of {', '.join(runner_help())}")
     if name not in names:
         raise ValueError(f"stage {family}: unknown name {name!r}; use one of {', '.join(names)}")
-    from advtui.pipeline.stages import STAGES
+    from advtui.pipeline.runners import run_stage
 
-    result = STAGES[family](load_params(params_file), name)
+    result = run_stage(family, load_params(params_file), name)
     shown = {k: v for k, v in result.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     Console().print(f"[green]{family} {name} done[/] " + ", ".join(f"{k} {v:.4g}" for k, v in shown.items()))

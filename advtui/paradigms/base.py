@@ -108,7 +108,7 @@ def get_paradigm(name: str) -> Paradigm:
 def _load_builtins() -> None:
     # The built-in paradigms register on import; importing them here keeps `get_paradigm` self-contained
     # without a cycle at module import time. Static imports, so that the stages' code deps see them.
-    from advtui.paradigms import supervised, simclr, mae, ddpm  # noqa: F401  (registration order)
+    from advtui.paradigms import sl, simclr, mae, ddpm  # noqa: F401  (registration order)
 
 
 def save_encoder(

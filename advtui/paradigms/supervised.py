@@ -1,4 +1,9 @@
-"""Supervised learning (SL) and PGD adversarial training (AT) of classifiers on the one trainer loop."""
+"""Supervised learning and PGD adversarial training (AT) of classifiers on the one trainer loop.
+
+Plain classifier training: the E1 source models and E4 retraining use it without the paradigm registry
+(the SL paradigm of Li's tables wraps it in :mod:`advtui.paradigms.sl`), so their stages do not depend on
+the other paradigms' code.
+"""
 
 from __future__ import annotations
 
@@ -11,13 +16,11 @@ from torch import Tensor, nn
 
 from advtui.attacks.pgd import pgd_attack
 from advtui.data.imageset import ImageSet
-from advtui.models.registry import Classifier, create_model
-from advtui.paradigms.base import Encoder, FeatureEncoder, Paradigm, register_paradigm
+from advtui.models.registry import Classifier
 from advtui.paradigms.trainer import StepFn, StepOut, fit
 from advtui.progress import ProgressFn, epoch_progress
 from advtui.catalog.training import TrainConfig
 from advtui.catalog.training import AdversarialConfig
-from advtui.catalog.training import SupervisedConfig
 
 
 def supervised_step(adv: AdversarialConfig | None = None) -> StepFn:
@@ -93,20 +96,3 @@ def train_classifier(
         checkpoint=checkpoint, live_dir=live_dir, device=device, seed=seed, on_epoch=on_epoch, progress=progress,
         identity={"paradigm": "adversarial" if adv else "supervised", "adversarial": asdict(adv) if adv else None},
     )
-
-
-@register_paradigm
-class Supervised(Paradigm):
-    """SL: supervised (or adversarial) training of a classifier; the encoder is its penultimate layer."""
-
-    name = "SL"
-    config_type = SupervisedConfig
-
-    def build(self, cfg: SupervisedConfig, *, num_classes: int, image_size: int) -> nn.Module:
-        return create_model(cfg.arch, num_classes=num_classes, img_size=image_size)
-
-    def step(self, cfg: SupervisedConfig) -> StepFn:
-        return supervised_step(cfg.adversarial)
-
-    def encoder(self, module: nn.Module, cfg: SupervisedConfig) -> Encoder:
-        return FeatureEncoder(module)

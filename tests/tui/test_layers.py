@@ -66,7 +66,7 @@ def test_no_screen_and_no_headless_module_loads_torch_or_model_code() -> None:
 
 
 def test_headless_code_imports_no_textual() -> None:
-    headless = ["advtui.pipeline.stages", "advtui.experiments.construct", *modules_of("advtui.report"),
+    headless = [*modules_of("advtui.pipeline"), "advtui.experiments.construct", *modules_of("advtui.report"),
                 *modules_of("advtui.appcore")]
     loaded = _modules_after(f"import {', '.join(headless)}")
     assert "torch" in loaded  # the stage code really was imported

@@ -1,0 +1,27 @@
+"""E6: PGD and AutoAttack on run ``name``'s encoder + probe: R on the natural test set."""
+
+from __future__ import annotations
+
+from advtui.catalog.names import parse_run_name
+from advtui.catalog.params import Params
+from advtui.catalog.paths import metrics_path, probe_path
+from advtui.experiments.common import natural_split
+from advtui.experiments.paradigm_runs import attack
+from advtui.files import write_json
+from advtui.pipeline.inputs import require
+from advtui.pipeline.progress import StageProgress
+
+
+def run(params: Params, name: str) -> dict:
+    """Attack run ``name``'s encoder + probe by the ``e6`` params and write its E6 row."""
+    paradigm, dataset = parse_run_name(name)
+    head = require(probe_path(name))
+    progress = StageProgress(f"attack@{name}")
+    row = attack(
+        paradigm, head, natural_split(params.data, "test", params.seed), params.e6, device=params.device,
+        seed=params.seed, on_progress=progress.update,
+    )
+    row.update(paradigm=paradigm, dataset=dataset)
+    write_json(metrics_path("E6", name), row)
+    progress.finish(clean_acc=row["clean_acc"])
+    return row

@@ -1,0 +1,27 @@
+"""E4: train a fresh classifier on training set ``name`` and measure it on natural test data."""
+
+from __future__ import annotations
+
+from advtui.catalog.names import TRAINING_SETS
+from advtui.catalog.params import Params
+from advtui.catalog.paths import live_dir, metrics_path, retrained_path
+from advtui.experiments.retrain import retrain
+from advtui.files import write_json
+from advtui.pipeline.inputs import constructed_input
+from advtui.pipeline.progress import StageProgress
+
+
+def run(params: Params, name: str) -> dict:
+    """Retrain on ``name`` (``retrain.<recipe>``), evaluate under ``attack``, write its E4 row."""
+    if name not in TRAINING_SETS:
+        raise ValueError(f"retrain: unknown training set {name!r}; use one of {', '.join(TRAINING_SETS)}")
+    path = constructed_input(name)
+    progress = StageProgress(f"retrain@{name}")
+    row = retrain(
+        name, dataset_path=path, retrain_params=params.retrain, construct=params.construct, data=params.data,
+        model=params.model, attack=params.attack, seed=params.seed, device=params.device,
+        out=retrained_path(name), live_dir=live_dir("E4", name), on_progress=progress.update,
+    )
+    write_json(metrics_path("E4", name), row)
+    progress.finish(clean_acc=row["clean_acc"])
+    return row
