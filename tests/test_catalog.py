@@ -48,6 +48,12 @@ def test_dvc_yaml_stage_by_stage_matches_the_catalogue():
                 assert catalog.stage_of(out) == stage.name
 
 
+def test_every_family_belongs_to_a_catalogued_experiment():
+    assert {fam.experiment for fam in catalog.FAMILIES} == set(catalog.EXPERIMENTS)
+    assert catalog.group_of("pretrain") == catalog.group_of("attack_sl") == catalog.EXPERIMENTS["E5/E6"]
+    assert catalog.group_of("not_a_family") == "not_a_family"
+
+
 def test_every_stage_command_has_a_runner():
     runners = {fam.runner for fam in catalog.FAMILIES if fam.runner}
     for runner in runners:  # each names a runner module with run(params, name), found without importing it

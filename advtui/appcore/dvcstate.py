@@ -20,15 +20,9 @@ from typing import Any
 import yaml
 
 from advtui.catalog.paths import progress_path
+from advtui.catalog.stages import EXPERIMENTS, group_of
 from advtui.appcore.runs import StageHistory, dvc_executable
 
-#: Experiment group of each stage family, in display order; a family not listed forms its own group.
-GROUPS = {
-    "source": "E1 source models",
-    "construct": "E2/E3 constructed datasets",
-    "retrain": "E4 retraining",
-    "report": "report",
-}
 UP_TO_DATE, CHANGED, NEVER_RUN, RUNNING, FAILED, STOPPED, UNKNOWN = (
     "up to date", "changed", "never run", "running", "failed", "stopped", "…")
 _VAR = re.compile(r"\$\{\s*([^}]+?)\s*\}")
@@ -48,8 +42,8 @@ class Stage:
 
     @property
     def group(self) -> str:
-        """The experiment it belongs to (E1, E2/E3, E4, report, or its family's name)."""
-        return GROUPS.get(self.family, self.family)
+        """The experiment group it belongs to (the catalogue's, or its family's name for a family it lacks)."""
+        return group_of(self.family)
 
     @property
     def progress_file(self) -> str:
@@ -159,8 +153,8 @@ def load_stages(root: Path) -> list[Stage]:
 
 
 def grouped(stages: list[Stage]) -> list[tuple[str, list[Stage]]]:
-    """Stages by experiment group: the known groups in their order, then new families as they appear."""
-    groups: dict[str, list[Stage]] = {label: [] for label in GROUPS.values()}
+    """Stages by experiment group: the catalogue's groups in their order, then unknown families as they appear."""
+    groups: dict[str, list[Stage]] = {label: [] for label in EXPERIMENTS.values()}
     for stage in stages:
         groups.setdefault(stage.group, []).append(stage)
     return [(label, members) for label, members in groups.items() if members]

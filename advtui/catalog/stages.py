@@ -32,6 +32,17 @@ STAGE_COMMAND = "advtui.cli.stage"
 RUNNERS = "advtui.pipeline.runners"
 
 
+#: Every experiment id a stage family belongs to, in display order, with what the app calls its group.
+EXPERIMENTS: dict[str, str] = {
+    "E1": "E1 source models",
+    "E2/E3": "E2/E3 constructed datasets",
+    "E4": "E4 retraining",
+    "gallery": "gallery",
+    "E5/E6": "E5/E6 paradigms: pretrain, probe, attack",
+    "report": "report",
+}
+
+
 def runner_module(runner: str) -> str:
     """The module ``advtui stage RUNNER`` runs (its ``run(params, name)``)."""
     return f"{RUNNERS}.{runner}"
@@ -204,6 +215,12 @@ def runner_help() -> dict[str, str]:
         if fam.runner:
             helps.setdefault(fam.runner, []).append(fam.comment)
     return {r: f"{' / '.join(c)} ({', '.join(runner_names(r))})" for r, c in helps.items()}
+
+
+def group_of(family_name: str) -> str:
+    """The experiment group the app shows family ``family_name`` under (a family not in the table: its name)."""
+    fam = next((f for f in FAMILIES if f.name == family_name), None)
+    return EXPERIMENTS[fam.experiment] if fam else family_name
 
 
 def family(name: str) -> Family:

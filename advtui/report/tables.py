@@ -15,33 +15,17 @@ from typing import Any
 
 from rich.table import Table
 
-from advtui.catalog.names import PARADIGMS
+from advtui.catalog.names import PARADIGMS, SOURCE_MODELS, run_name
+from advtui.catalog.paths import METRICS, metrics_path
+from advtui.catalog.published import E4_PUBLISHED, E5_PUBLISHED, E6A_PUBLISHED, E6B_PUBLISHED, LI_SOURCE
 from advtui.report.layout import report_tables, row_name
 from advtui.report.usefulness import NATURAL, summarise
 
-#: E4 rows in order, with the published clean / L2-0.25-robust accuracies (%) they are compared with.
-#: Ilyas et al.'s constructed-dataset release (D_R, D_NR, D_rand, D_det, CIFAR-10, ResNet-50);
-#: Springer et al. Table 5 "Test" column (zero-/negative-robust, CIFAR-10, clean accuracy only).
-E4_PUBLISHED: dict[str, tuple[float | None, float | None, str]] = {
-    "natural": (None, None, ""),
-    "D_R": (84.0, 48.0, "Ilyas et al. 2019 (release)"),
-    "D_NR": (88.0, 0.0, "Ilyas et al. 2019 (release)"),
-    "D_rand": (63.0, 0.0, "Ilyas et al. 2019 (release)"),
-    "D_det": (44.0, 0.0, "Ilyas et al. 2019 (release)"),
-    "zero_robust": (46.8, None, "Springer et al. 2021, Table 5"),
-    "neg_robust": (21.9, None, "Springer et al. 2021, Table 5"),
-}
-E1_MODELS = ("standard", "robust_l2", "robust_linf")
 
 
 def metrics_file(experiment: str, name: str) -> str:
     """Where the metrics of run ``name`` of ``experiment`` are, relative to the metrics folder (``E4/D_R.json``)."""
-    return f"{experiment}/{name}.json"
-
-
-def paradigm_run(paradigm: str, dataset: str) -> str:
-    """The name of an E5/E6 run: a paradigm's encoder pretrained on a training set (``MIM-D_R``)."""
-    return f"{paradigm}-{dataset}"
+    return metrics_path(experiment, name).relative_to(METRICS).as_posix()
 
 
 def _read(metrics: Path, experiment: str, name: str) -> dict[str, Any] | None:
@@ -87,7 +71,7 @@ def e4_rows(metrics: Path) -> list[dict[str, Any]]:
 def e1_rows(metrics: Path) -> list[dict[str, Any]]:
     """One E1 row per source model: clean and robust accuracy on the natural test set."""
     rows = []
-    for model in E1_MODELS:
+    for model in SOURCE_MODELS:
         result = _read(metrics, "E1", model)
         row: dict[str, Any] = {"model": model, "missing": result is None}
         if result is not None:
@@ -100,40 +84,11 @@ def e1_rows(metrics: Path) -> list[dict[str, Any]]:
     return rows
 
 
-LI_SOURCE = "Li et al. 2023"
-#: Li et al. Table 1 (CIFAR-10): relative usefulness RU per paradigm, cross-paradigm CRU, and the SL
-#: usefulness Ilyas et al. reported, for the robust (D_R) and non-robust (D_NR) sets.
-E5_PUBLISHED: dict[str, dict[str, Any]] = {
-    "natural": {"feature": "natural", "RU": {}, "CRU": None, "ilyas": None},
-    "D_R": {"feature": "robust", "RU": {"MIM": 0.896, "CL": 0.791, "DM": 0.831, "SL": 0.880}, "CRU": 0.791,
-            "ilyas": 0.854},
-    "D_NR": {"feature": "non-robust", "RU": {"MIM": 0.307, "CL": 0.433, "DM": 0.512, "SL": 0.914}, "CRU": 0.307,
-             "ilyas": 0.823},
-}
-#: Li et al. Table 2a: SL trained on the robust sets of an L2- and an Linf-robust classifier, robust
-#: accuracy under PGD-1000 and AutoAttack at L2 0.5 and Linf 4/255.
-E6A_PUBLISHED: dict[str, dict[str, Any]] = {
-    "D_R": {"source": "L2-robust classifier", "pgd_l2": 0.152, "autoattack_l2": 0.034, "pgd_linf": 0.075,
-            "autoattack_linf": 0.001},
-    "D_R_linf": {"source": "Linf-robust classifier", "pgd_l2": 0.139, "autoattack_l2": 0.044, "pgd_linf": 0.179,
-                 "autoattack_linf": 0.004},
-}
-#: Li et al. Table 2b: AutoAttack (Linf 4/255) robustness per paradigm, its minimum (cross-paradigm CR),
-#: and a last column whose header is lost in our copy of the paper; its Linf-robust-SL entry equals Table
-#: 2a's SL PGD-1000 figure (0.179), so we read it as SL under Linf PGD-1000.
-E6B_PUBLISHED: dict[str, dict[str, Any]] = {
-    "natural": {"source": "natural", "R": {"MIM": 0.008, "CL": 0.012, "DM": 0.047, "SL": 0.000}, "CR": 0.000,
-                "sl_pgd_linf": 0.002},
-    "D_R_linf": {"source": "robust w/ SL model", "R": {"MIM": 0.027, "CL": 0.007, "DM": 0.043, "SL": 0.004},
-                 "CR": 0.004, "sl_pgd_linf": 0.179},
-    "D_R_CL": {"source": "robust w/ CL model", "R": {"MIM": 0.008, "CL": 0.002, "DM": 0.041, "SL": 0.014},
-               "CR": 0.002, "sl_pgd_linf": 0.109},
-}
 _THREATS = ("pgd_l2", "autoattack_l2", "pgd_linf", "autoattack_linf")
 
 
 def _run(metrics: Path, experiment: str, paradigm: str, dataset: str) -> dict[str, Any] | None:
-    return _read(metrics, experiment, paradigm_run(paradigm, dataset))
+    return _read(metrics, experiment, run_name(paradigm, dataset))
 
 
 def e5_rows(metrics: Path) -> list[dict[str, Any]]:
@@ -200,11 +155,11 @@ def missing_metrics(experiment: str, row: dict[str, Any]) -> list[str]:
     or partly not run: the app names the stages that write them."""
     missing = row.get("missing")
     if isinstance(missing, list):  # E5 and Table 2b rows list the paradigms not run on their set
-        names = [paradigm_run(p, row["dataset"]) for p in missing]
+        names = [run_name(p, row["dataset"]) for p in missing]
     elif missing is not True:
         names = []
     elif row.get("table") == "2a":  # Table 2a's rows are SL runs
-        names = [paradigm_run("SL", row["dataset"])]
+        names = [run_name("SL", row["dataset"])]
     else:
         names = [row_name(row)]
     return [metrics_file(experiment, name) for name in names]

@@ -24,13 +24,13 @@ def test_expanded_stages_are_dvcs_own(fresh_project: Path) -> None:
 
 def test_matrix_and_new_families_form_their_own_group(tmp_path: Path) -> None:
     (tmp_path / "dvc.yaml").write_text(
-        "stages:\n  probe:\n    matrix:\n      model: [a, b]\n      eps: [1, 2]\n"
+        "stages:\n  sweep:\n    matrix:\n      model: [a, b]\n      eps: [1, 2]\n"
         "    cmd: run ${item.model} ${item.eps}\n    outs:\n      - data/live/P/${item.model}-${item.eps}\n"
         "  source:\n    cmd: train\n")
     stages = dvcstate.load_stages(tmp_path)
-    assert [s.name for s in stages] == ["probe@a-1", "probe@a-2", "probe@b-1", "probe@b-2", "source"]
+    assert [s.name for s in stages] == ["sweep@a-1", "sweep@a-2", "sweep@b-1", "sweep@b-2", "source"]
     assert stages[1].cmd == "run a 2" and stages[1].live_dir == "data/live/P/a-2"
-    assert [label for label, _ in dvcstate.grouped(stages)] == ["E1 source models", "probe"]
+    assert [label for label, _ in dvcstate.grouped(stages)] == ["E1 source models", "sweep"]
     subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
     subprocess.run([DVC, "init", "-q"], cwd=tmp_path, check=True)
     listed = subprocess.run([DVC, "stage", "list", "--all", "--name-only"], cwd=tmp_path, capture_output=True,

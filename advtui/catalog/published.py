@@ -1,0 +1,52 @@
+"""The papers' published figures each experiment's table prints beside ours (DESIGN.md section 9).
+
+Torch-free and read by the report and the app alike; a new experiment's figures go here, with the table
+and column they come from.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: E4 rows in order, with the published clean / L2-0.25-robust accuracies (%) they are compared with.
+#: Ilyas et al.'s constructed-dataset release (D_R, D_NR, D_rand, D_det, CIFAR-10, ResNet-50);
+#: Springer et al. Table 5 "Test" column (zero-/negative-robust, CIFAR-10, clean accuracy only).
+E4_PUBLISHED: dict[str, tuple[float | None, float | None, str]] = {
+    "natural": (None, None, ""),
+    "D_R": (84.0, 48.0, "Ilyas et al. 2019 (release)"),
+    "D_NR": (88.0, 0.0, "Ilyas et al. 2019 (release)"),
+    "D_rand": (63.0, 0.0, "Ilyas et al. 2019 (release)"),
+    "D_det": (44.0, 0.0, "Ilyas et al. 2019 (release)"),
+    "zero_robust": (46.8, None, "Springer et al. 2021, Table 5"),
+    "neg_robust": (21.9, None, "Springer et al. 2021, Table 5"),
+}
+
+LI_SOURCE = "Li et al. 2023"
+#: Li et al. Table 1 (CIFAR-10): relative usefulness RU per paradigm, cross-paradigm CRU, and the SL
+#: usefulness Ilyas et al. reported, for the robust (D_R) and non-robust (D_NR) sets.
+E5_PUBLISHED: dict[str, dict[str, Any]] = {
+    "natural": {"feature": "natural", "RU": {}, "CRU": None, "ilyas": None},
+    "D_R": {"feature": "robust", "RU": {"MIM": 0.896, "CL": 0.791, "DM": 0.831, "SL": 0.880}, "CRU": 0.791,
+            "ilyas": 0.854},
+    "D_NR": {"feature": "non-robust", "RU": {"MIM": 0.307, "CL": 0.433, "DM": 0.512, "SL": 0.914}, "CRU": 0.307,
+             "ilyas": 0.823},
+}
+#: Li et al. Table 2a: SL trained on the robust sets of an L2- and an Linf-robust classifier, robust
+#: accuracy under PGD-1000 and AutoAttack at L2 0.5 and Linf 4/255.
+E6A_PUBLISHED: dict[str, dict[str, Any]] = {
+    "D_R": {"source": "L2-robust classifier", "pgd_l2": 0.152, "autoattack_l2": 0.034, "pgd_linf": 0.075,
+            "autoattack_linf": 0.001},
+    "D_R_linf": {"source": "Linf-robust classifier", "pgd_l2": 0.139, "autoattack_l2": 0.044, "pgd_linf": 0.179,
+                 "autoattack_linf": 0.004},
+}
+#: Li et al. Table 2b: AutoAttack (Linf 4/255) robustness per paradigm, its minimum (cross-paradigm CR),
+#: and a last column whose header is lost in our copy of the paper; its Linf-robust-SL entry equals Table
+#: 2a's SL PGD-1000 figure (0.179), so we read it as SL under Linf PGD-1000.
+E6B_PUBLISHED: dict[str, dict[str, Any]] = {
+    "natural": {"source": "natural", "R": {"MIM": 0.008, "CL": 0.012, "DM": 0.047, "SL": 0.000}, "CR": 0.000,
+                "sl_pgd_linf": 0.002},
+    "D_R_linf": {"source": "robust w/ SL model", "R": {"MIM": 0.027, "CL": 0.007, "DM": 0.043, "SL": 0.004},
+                 "CR": 0.004, "sl_pgd_linf": 0.179},
+    "D_R_CL": {"source": "robust w/ CL model", "R": {"MIM": 0.008, "CL": 0.002, "DM": 0.041, "SL": 0.014},
+               "CR": 0.002, "sl_pgd_linf": 0.109},
+}
