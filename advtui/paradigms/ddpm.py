@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from advtui.paradigms.base import Encoder, Paradigm, register_paradigm
-from advtui.paradigms.trainer import StepFn, StepOut
+from advtui.paradigms.trainer import StepFn, own_loss_step
 from advtui.catalog.training import DDPMConfig
 
 
@@ -136,10 +136,6 @@ class DDPMEncoder(Encoder):
         raise RuntimeError("DDPMEncoder: the UNet never ran its up block; its forward pass changed")
 
 
-def _ddpm_step(module: nn.Module, x: Tensor, y: Tensor) -> StepOut:
-    return StepOut(module(x))
-
-
 @register_paradigm
 class Dm(Paradigm):
     """DM: DDPM pretraining; the encoder pools one UNet decoder block at a fixed noise step."""
@@ -151,7 +147,7 @@ class Dm(Paradigm):
         return DiffusionModel(cfg, image_size)
 
     def step(self, cfg: DDPMConfig) -> StepFn:
-        return _ddpm_step
+        return own_loss_step
 
     def encoder(self, module: nn.Module, cfg: DDPMConfig) -> Encoder:
         return DDPMEncoder(module, cfg)

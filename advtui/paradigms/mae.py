@@ -29,7 +29,7 @@ from torch import Tensor, nn
 from torch.nn.init import trunc_normal_
 
 from advtui.paradigms.base import Encoder, Paradigm, register_paradigm
-from advtui.paradigms.trainer import StepFn, StepOut
+from advtui.paradigms.trainer import StepFn, own_loss_step
 from advtui.catalog.training import MAEConfig
 
 
@@ -168,10 +168,6 @@ class MAEEncoder(Encoder):
         return tokens[:, 0] if self.pool == "token" else tokens[:, vit.num_prefix_tokens :].mean(dim=1)
 
 
-def _mae_step(module: nn.Module, x: Tensor, y: Tensor) -> StepOut:
-    return StepOut(module(x))
-
-
 @register_paradigm
 class Mim(Paradigm):
     """MIM: masked-autoencoder pretraining; the encoder is the ViT's class token (or mean patch token)."""
@@ -183,7 +179,7 @@ class Mim(Paradigm):
         return MaskedAutoencoder(cfg, image_size)
 
     def step(self, cfg: MAEConfig) -> StepFn:
-        return _mae_step
+        return own_loss_step
 
     def encoder(self, module: nn.Module, cfg: MAEConfig) -> Encoder:
         return MAEEncoder(module, cfg)

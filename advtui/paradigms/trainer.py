@@ -64,6 +64,12 @@ StepFn = Callable[[nn.Module, Tensor, Tensor], StepOut]
 mode. Any randomness it needs (PGD starts, masks, noise) must come from torch's global RNG, which ``fit``
 seeds and checkpoints."""
 
+
+def own_loss_step(module: nn.Module, x: Tensor, y: Tensor) -> StepOut:
+    """The step of a module whose forward pass returns its own training loss (MAE, DDPM): labels unused."""
+    return StepOut(module(x))
+
+
 EpochHook = Callable[[nn.Module, int], Mapping[str, float] | None]
 """``on_epoch(module, epoch)`` after each epoch (``epoch`` counted from 1); returned values are logged as
 ``epoch/<key>`` and included in the final metrics."""
