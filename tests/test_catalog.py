@@ -175,15 +175,15 @@ def test_editing_code_marks_exactly_the_stages_that_run_it_as_changed(tmp_path):
     pgd.write_text(pgd.read_text() + "\n# edited\n")
     changed = _changed_stages(project, env)
     # every stage that attacks, constructs or trains adversarially (E1's robust sources, adversarial SimCLR)
-    attacking = {n for n in stages if n.split("@")[0] in ("source", "construct", "retrain", "attack", "attack_sl")}
+    attacking = {n for n in stages if n.split("@")[0] in ("source", "construct", "retrain", "curve", "attack", "attack_sl")}
     attacking |= {"source_cl", "pretrain@CL-natural"}
     assert attacking <= changed
-    assert "report" not in changed  # the report reads metrics files only
+    assert not {"report", "figures"} & changed  # they read metrics files only
 
     subprocess.run(commit, cwd=project, env=env, check=True, capture_output=True)
     synthetic = project / "advtui" / "data" / "synthetic.py"
     synthetic.write_text(synthetic.read_text() + "\n# edited\n")
-    assert _changed_stages(project, env) == stages - {"report"}  # every other stage reads natural images
+    assert _changed_stages(project, env) == stages - {"report", "figures"}  # all but those reading metrics only
 
     subprocess.run(commit, cwd=project, env=env, check=True, capture_output=True)
     probe = project / "advtui" / "experiments" / "linear_probe.py"

@@ -100,3 +100,13 @@ GALLERY_MODELS: dict[str, str] = {
     "standard": "standard source",
     "robust_l2": "L2-robust source",
 }
+
+
+#: The classifiers whose robust accuracy is measured against eps, per experiment (one curve stage each: a
+#: stage per model would spend more on starting Python and torch than on the attacks).
+CURVE_MODELS: dict[str, tuple[str, ...]] = {"E1": SOURCE_MODELS, "E4": TRAINING_SETS}
+
+
+def curve_runs() -> list[str]:
+    """Every curve's name, ``<experiment>-<model>`` (``E4-D_R``), in report order."""
+    return [f"{e}-{m}" for e, models in CURVE_MODELS.items() for m in models]

@@ -268,6 +268,38 @@ def paradigm_run(paradigms: Any, name: str) -> Any:
     return getattr(paradigms, name)
 
 
+@dataclass(frozen=True)
+class CurveParams:
+    """Robust accuracy against the attack radius (E1 and E4 models): L2 and Linf PGD at each eps of ``l2`` and
+    ``linf`` (ascending; 0 is the clean accuracy), ``steps`` steps of ``step_factor * eps / steps``, on
+    ``test_size`` class-balanced natural test images (null: all)."""
+
+    l2: tuple[float, ...] = (0.0, 0.125, 0.25, 0.35, 0.5, 0.75, 1.0, 1.5)
+    linf: tuple[float, ...] = (0.0, 1 / 255, 2 / 255, 4 / 255, 8 / 255, 16 / 255)
+    steps: int = 20
+    step_factor: float = 2.5
+    restarts: int = 1
+    test_size: int | None = 1000
+    batch_size: int = 256
+
+    def __post_init__(self) -> None:
+        for norm in ("l2", "linf"):
+            radii = getattr(self, norm)
+            if not radii or any(b <= a for a, b in zip(radii, radii[1:])) or radii[0] < 0:
+                raise ValueError(f"{norm}: must be a non-empty list of ascending radii >= 0, got {list(radii)}")
+        if not self.step_factor > 0:
+            raise ValueError(f"step_factor: must be > 0, got {self.step_factor}; 2.5 is the usual choice")
+        if self.test_size is not None and self.test_size < 1:
+            raise ValueError(f"test_size: must be a positive count or null, got {self.test_size}")
+        check_attack_settings(steps=self.steps, restarts=self.restarts, batch_size=self.batch_size)
+
+    def specs(self, norm: str) -> list[AttackSpec]:
+        """One PGD spec per positive radius of ``norm``, in ascending order (the driver attacks each on the
+        points the smaller radii left standing: a point broken at eps is broken at every larger eps)."""
+        return [AttackSpec(kind="pgd", norm=norm, eps=eps, steps=self.steps, step_size=self.step_factor * eps / self.steps,
+                           restarts=self.restarts) for eps in getattr(self, norm) if eps > 0]
+
+
 PARAMS_FILE = Path("params.yaml")
 PROFILES = ("smoke", "cpu", "paper")
 
@@ -289,6 +321,7 @@ class Params:
     paradigms: ParadigmsParams = field(default_factory=ParadigmsParams)  # type: ignore[valid-type]
     probe: ProbeParams = field(default_factory=ProbeParams)
     e6: E6Params = field(default_factory=E6Params)
+    curves: CurveParams = field(default_factory=CurveParams)
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:

@@ -16,6 +16,10 @@ PROGRESS = DATA / "progress"
 #: The report stage's outputs.
 REPORT_MD = DATA / "report" / "report.md"
 REPORT_JSON = DATA / "report" / "report.json"
+#: Robust accuracy against eps of each curve run, one TSV per norm, for ``dvc plots``.
+CURVES = DATA / "curves"
+#: Figure files (PNG and SVG) for papers: the eps curves of E1 and E4.
+FIGURES = DATA / "figures"
 #: The gallery the app's Gallery screen draws.
 GALLERY = DATA / "gallery" / "gallery.safetensors"
 
@@ -48,6 +52,18 @@ def probe_path(name: str) -> Path:
 def metrics_path(experiment: str, name: str) -> Path:
     """Metrics JSON of one stage (``experiment``: E1, construct, E4, pretrain, E5, E6)."""
     return METRICS / experiment / f"{name}.json"
+
+
+def curve_tsv(experiment: str, model: str, norm: str) -> Path:
+    """The ``dvc plots`` file of one model's curve under one norm (columns eps, robust_acc)."""
+    return CURVES / experiment / f"{model}-{norm}.tsv"
+
+
+def model_of(experiment: str, name: str) -> Path:
+    """The classifier a row of ``experiment`` measures: an E1 source model or an E4 retrained one."""
+    if experiment not in ("E1", "E4"):
+        raise ValueError(f"experiment {experiment!r}: has no classifier of its own; use E1 or E4")
+    return model_path(name) if experiment == "E1" else retrained_path(name)
 
 
 def live_dir(experiment: str, name: str) -> Path:

@@ -17,7 +17,7 @@ from pathlib import Path
 from advtui.catalog import paths
 from advtui.catalog.codedeps import ROOT, code_files
 from advtui.catalog.names import (
-    PARADIGMS, RECIPES, ROBUST_CL, SOURCE_MODELS, SPRINGER_SETS, TRAINING_SETS,
+    CURVE_MODELS, PARADIGMS, RECIPES, ROBUST_CL, SOURCE_MODELS, SPRINGER_SETS, TRAINING_SETS,
     attacked_runs, matrix_runs, run_name,
 )
 
@@ -38,6 +38,7 @@ EXPERIMENTS: dict[str, str] = {
     "E2/E3": "E2/E3 constructed datasets",
     "E4": "E4 retraining",
     "gallery": "gallery",
+    "curves": "robust accuracy against eps (E1, E4)",
     "E5/E6": "E5/E6 paradigms: pretrain, probe, attack",
     "report": "report",
 }
@@ -137,6 +138,19 @@ FAMILIES: tuple[Family, ...] = (
         outs=(str(paths.retrained_path(KEY)), str(paths.live_dir("E4", KEY))),
         metrics=(str(paths.metrics_path("E4", KEY)),),
     ),
+    *(Family(
+        f"curve_{e}", "curves", f"Robust accuracy against eps of every {e} model: L2 and Linf PGD over the curves radii",
+        None, runner="curve", single=e,
+        deps=tuple(str(paths.model_of(e, m)) for m in models),
+        params=("seed", "device", "data", "curves"),
+        outs=(str(paths.CURVES / e),),
+        metrics=(str(paths.metrics_path("curves", e)),),
+    ) for e, models in CURVE_MODELS.items()),
+    Family(
+        "figures", "curves", "Figure files (PNG, SVG) of the eps curves for papers", None, runner="figures",
+        deps=(str(paths.METRICS / "curves"),),
+        outs=(str(paths.FIGURES),),
+    ),
     Family(
         "gallery", "gallery", "The images the app's Gallery screen draws: natural images beside their constructed versions",
         None, runner="gallery",
@@ -187,19 +201,33 @@ FAMILIES: tuple[Family, ...] = (
     Family(
         "report", "report", "The report: every experiment's table from the metrics files, beside the published figures",
         None, cmd="advtui report --write",
-        deps=tuple(str(paths.METRICS / e) for e in ("E1", "construct", "E4", "E5", "E6")),
+        deps=tuple(str(paths.METRICS / e) for e in ("E1", "construct", "E4", "curves", "E5", "E6")),
         outs=(str(paths.REPORT_MD), str(paths.REPORT_JSON)),
         code=("advtui.cli.report",),
     ),
 )
 
-#: ``dvc plots show``: training curves worth comparing side by side (title -> tsv file -> y column).
-PLOTS: dict[str, dict[str, str]] = {
-    "E1 training loss": {f"{paths.live_dir('E1', m)}/plots/metrics/train/loss.tsv": "loss" for m in SOURCE_MODELS},
-    "E4 test accuracy per epoch": {f"{paths.live_dir('E4', s)}/plots/metrics/epoch/test_acc.tsv": "test_acc"
-                                   for s in ("natural", "D_R", "D_NR", "D_rand", "D_det")},
-    "E5 pretraining loss (natural images)": {f"{paths.live_dir('E5', run_name(p, 'natural'))}/plots/metrics/train/loss.tsv": "loss"
-                                             for p in PARADIGMS},
+@dataclass(frozen=True)
+class Plot:
+    """One ``dvc plots`` figure: tsv file -> y column, all against column ``x``."""
+
+    files: dict[str, str]
+    x: str = "step"
+
+
+def _curve_plot(experiment: str, models: tuple[str, ...], norm: str) -> Plot:
+    return Plot({str(paths.curve_tsv(experiment, m, norm)): "robust_acc" for m in models}, x="eps")
+
+
+#: ``dvc plots show``: curves worth comparing side by side (title -> plot).
+PLOTS: dict[str, Plot] = {
+    "E1 training loss": Plot({f"{paths.live_dir('E1', m)}/plots/metrics/train/loss.tsv": "loss" for m in SOURCE_MODELS}),
+    "E4 test accuracy per epoch": Plot({f"{paths.live_dir('E4', s)}/plots/metrics/epoch/test_acc.tsv": "test_acc"
+                                        for s in ("natural", "D_R", "D_NR", "D_rand", "D_det")}),
+    "E5 pretraining loss (natural images)": Plot({
+        f"{paths.live_dir('E5', run_name(p, 'natural'))}/plots/metrics/train/loss.tsv": "loss" for p in PARADIGMS}),
+    **{f"{e} robust accuracy against {norm} eps": _curve_plot(e, models, norm)
+       for e, models in CURVE_MODELS.items() for norm in ("l2", "linf")},
 }
 
 
@@ -321,9 +349,9 @@ def render_dvc_yaml() -> str:
             lines += _body(fam, "      ")
         lines.append("")
     lines.append("plots:")
-    for title, files in PLOTS.items():
-        lines += [f"  - {_scalar(title)}:", "      template: linear", "      x: step", "      y:"]
-        lines += [f"        {_scalar(path)}: {_scalar(column)}" for path, column in files.items()]
+    for title, plot in PLOTS.items():
+        lines += [f"  - {_scalar(title)}:", "      template: linear", f"      x: {plot.x}", "      y:"]
+        lines += [f"        {_scalar(path)}: {_scalar(column)}" for path, column in plot.files.items()]
     return "\n".join(lines) + "\n"
 
 

@@ -233,8 +233,62 @@ E6B = TableSpec(
     ),
     keep=lambda row: row.get("table") == "2b",
 )
+def stays_above(rows: list[Row], upper: str, lower: str, norm: str) -> str:
+    """Whether run ``upper``'s curve stays above ``lower``'s at every radius from the planted pattern's flip
+    radius on (synthetic data: a model reading the robust shape must outlast one reading the pattern)."""
+    by_run = {row.get("run"): row for row in rows if row.get("missing") is False}
+    a, b = by_run.get(upper), by_run.get(lower)
+    if a is None or b is None or not a.get("pattern_flip"):
+        return ""
+    flip = a["pattern_flip"][norm]
+    past = [(e, x, y) for (e, x), (_, y) in zip(a[norm], b[norm]) if e >= flip]
+    if not past:
+        return f"no {norm} radius past the pattern's flip radius {flip:.3g}"
+    below = [e for e, x, y in past if x <= y]
+    verdict = "stays above" if not below else f"does NOT stay above (first at eps {below[0]:g})"
+    return f"{upper} {verdict} {lower} at every {norm} eps >= the planted pattern's flip radius {flip:.3g}"
+
+
+#: The radii the curves table shows as columns (the figure files and ``dvc plots`` show every radius).
+CURVE_COLUMNS = {"l2": (0.25, 0.5, 1.0), "linf": (4 / 255, 8 / 255)}
+
+
+def curve_key(norm: str, eps: float) -> str:
+    """The row key of a curve's accuracy at one radius (``l2_0.25``)."""
+    return f"{norm}_{eps:.4g}"
+
+
+def _curve_settings(rows: list[Row]) -> str:
+    done = [row for row in rows if row.get("missing") is False]
+    if not done:
+        return "no curve stage has run yet"
+    first = done[0]
+    flip = first.get("pattern_flip")
+    truth = (f"; ground truth: the planted pattern flips at L2 {flip['l2']:.3g}, Linf {flip['linf'] * 255:.3g}/255"
+             if flip else "")
+    verdict = stays_above(rows, "E4-D_R", "E4-D_NR", "l2")
+    return f"PGD-{first.get('steps')} per radius on {first.get('n_test')} test images{truth}" + (
+        f". {verdict}" if verdict else "")
+
+
+CURVES = TableSpec(
+    id="curves", experiment="curves", title="Robust accuracy against eps (E1 and E4 models)",
+    legend=("accuracy (%) under PGD at each radius (a point broken at a radius counts as broken at every larger "
+            "one); ½ clean: the radius where accuracy falls to half the clean accuracy (— = never in the sweep); "
+            "every radius: data/figures, `dvc plots show`"),
+    columns=(
+        Column("run", "model", "text"), Column("clean_acc", "clean", "pct"),
+        *(Column(curve_key("l2", e), f"L2 {e:g}", "pct") for e in CURVE_COLUMNS["l2"]),
+        Column("half_clean_eps_l2", "L2 ½", "num"),
+        *(Column(curve_key("linf", e), f"Linf {e * 255:.0f}/255", "pct") for e in CURVE_COLUMNS["linf"]),
+        Column("half_clean_eps_linf", "Linf ½ (/255)", "num", value=lambda row: None if row.get(
+            "half_clean_eps_linf") is None else row["half_clean_eps_linf"] * 255),
+    ),
+    settings=_curve_settings,
+)
+
 #: Every known table, in the order the report and the app show them.
-TABLES: tuple[TableSpec, ...] = (E1, E4, E5, E6A, E6B)
+TABLES: tuple[TableSpec, ...] = (E1, E4, CURVES, E5, E6A, E6B)
 
 
 def _is_scalar(value: Any) -> bool:

@@ -15,10 +15,10 @@ from typing import Any
 
 from rich.table import Table
 
-from advtui.catalog.names import PARADIGMS, SOURCE_MODELS, run_name
+from advtui.catalog.names import CURVE_MODELS, PARADIGMS, SOURCE_MODELS, run_name
 from advtui.catalog.paths import METRICS, metrics_path
 from advtui.catalog.published import E4_PUBLISHED, E5_PUBLISHED, E6A_PUBLISHED, E6B_PUBLISHED, LI_SOURCE
-from advtui.report.layout import report_tables, row_name
+from advtui.report.layout import CURVE_COLUMNS, curve_key, report_tables, row_name
 from advtui.report.usefulness import NATURAL, summarise
 
 
@@ -81,6 +81,42 @@ def e1_rows(metrics: Path) -> list[dict[str, Any]]:
                 n_test=result.get("n"),
             )
         rows.append(row)
+    return rows
+
+
+def _at_eps(points: list[list[float]], eps: float) -> float | None:
+    return next((acc for e, acc in points if abs(e - eps) < 1e-6), None)
+
+
+def half_clean_eps(points: list[list[float]]) -> float | None:
+    """The radius at which robust accuracy falls to half the clean accuracy (linear between measured radii),
+    None if it stays above half over the whole sweep."""
+    clean = points[0][1]
+    for (e0, a0), (e1, a1) in zip(points, points[1:]):
+        if a1 <= clean / 2 < a0 or (a1 <= clean / 2 and a0 == a1):
+            return e0 + (e1 - e0) * (a0 - clean / 2) / (a0 - a1) if a0 != a1 else e1
+    return None
+
+
+def curve_rows(metrics: Path) -> list[dict[str, Any]]:
+    """One row per curve run (E1 source models, then E4 training sets): the whole curve per norm (``l2``,
+    ``linf``: [[eps, acc], ...]), its key radii, the half-clean radius and the planted pattern's flip radius
+    (synthetic data)."""
+    rows = []
+    for experiment, models in CURVE_MODELS.items():
+        stored = _read(metrics, "curves", experiment) or {}
+        for model in models:
+            result = stored.get(model) if isinstance(stored, dict) else None
+            row: dict[str, Any] = {"run": f"{experiment}-{model}", "missing": result is None}
+            if result is not None:
+                row.update(clean_acc=result.get("clean_acc"), n_test=result.get("n"), steps=result.get("steps"),
+                           pattern_flip=result.get("pattern_flip"))
+                for norm, radii in CURVE_COLUMNS.items():
+                    points = row[norm] = result.get(norm) or []
+                    row[f"half_clean_eps_{norm}"] = half_clean_eps(points) if points else None
+                    for eps in radii:
+                        row[curve_key(norm, eps)] = _at_eps(points, eps)
+            rows.append(row)
     return rows
 
 
@@ -147,7 +183,8 @@ def e6_rows(metrics: Path) -> list[dict[str, Any]]:
 def collect(data_dir: Path = Path("data")) -> dict[str, list[dict[str, Any]]]:
     """The whole report from the metrics under ``data_dir``."""
     metrics = data_dir / "metrics"
-    return {"E1": e1_rows(metrics), "E4": e4_rows(metrics), "E5": e5_rows(metrics), "E6": e6_rows(metrics)}
+    return {"E1": e1_rows(metrics), "E4": e4_rows(metrics), "curves": curve_rows(metrics), "E5": e5_rows(metrics),
+            "E6": e6_rows(metrics)}
 
 
 def missing_metrics(experiment: str, row: dict[str, Any]) -> list[str]:
@@ -160,6 +197,8 @@ def missing_metrics(experiment: str, row: dict[str, Any]) -> list[str]:
         names = []
     elif row.get("table") == "2a":  # Table 2a's rows are SL runs
         names = [run_name("SL", row["dataset"])]
+    elif experiment == "curves":  # one file per experiment holds all its models' curves
+        names = [row["run"].partition("-")[0]]
     else:
         names = [row_name(row)]
     return [metrics_file(experiment, name) for name in names]

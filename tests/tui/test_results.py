@@ -137,7 +137,7 @@ def test_the_screen_and_the_report_lay_out_the_same_tables(fake_project):
     """One description per table: the app's headers and cells are the report's, row for row (plus its note)."""
     report = markdown(collect(fake_project / "data"))
     tables = load_tables(fake_project)
-    assert [t.id for t in tables] == ["E1", "E4", "E5", "E6a", "E6b"]
+    assert [t.id for t in tables] == ["E1", "E4", "curves", "E5", "E6a", "E6b"]
     for table in tables:
         assert f"## {table.title}" in report
         assert "| " + " | ".join(c.header for c in table.columns) + " |" in report

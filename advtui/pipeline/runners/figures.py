@@ -1,0 +1,16 @@
+"""Figure files for papers (``data/figures``) from the metrics files: the eps curves of E1 and E4."""
+
+from __future__ import annotations
+
+from advtui.catalog import paths
+from advtui.catalog.params import Params
+from advtui.pipeline.inputs import require
+from advtui.report.figures import write_figures
+
+
+def run(params: Params, name: str) -> dict:
+    """Write every figure; returns how many files it wrote."""
+    if name != "main":
+        raise ValueError(f"figures: unknown name {name!r}; use main")
+    written = write_figures(require(paths.METRICS / "curves"), paths.FIGURES)
+    return {"files": len(written)}

@@ -1,0 +1,70 @@
+"""Figure files for papers from the metrics files (no torch): robust accuracy against eps, one figure per
+experiment and norm, as PNG (300 dpi) and SVG.
+
+The files are byte-reproducible (no dates, fixed SVG ids), so a rerun on the same metrics changes nothing
+downstream. Later experiments add their figures here, reading their metrics as the report does.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: no display on a GPU box reached over SSH
+import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
+
+from advtui.catalog.names import curve_runs  # noqa: E402
+from advtui.files import write_atomic  # noqa: E402
+
+#: The radius of the published comparison point: Ilyas et al.'s E4 table, L2 eps 0.25; Li's Linf 4/255.
+PUBLISHED_EPS = {"l2": 0.25, "linf": 4 / 255}
+_LABEL = {"l2": "L2 radius eps", "linf": "Linf radius eps (x 1/255)"}
+_FORMATS = {"png": {"dpi": 300, "metadata": {"Software": None}}, "svg": {"metadata": {"Date": None}}}
+
+
+def read_curves(folder: Path) -> list[dict[str, Any]]:
+    """Every model's curves from the metrics files under ``folder`` (``data/metrics/curves``, one per experiment),
+    in the catalogue's order (E1's source models, then E4's training sets)."""
+    rows = [row for path in sorted(folder.glob("*.json")) for row in json.loads(path.read_text()).values()]
+    order = curve_runs()
+    return sorted(rows, key=lambda row: order.index(f"{row['experiment']}-{row['model']}"))
+
+
+def _axes_eps(norm: str, eps: float) -> float:
+    return eps * 255 if norm == "linf" else eps
+
+
+def curve_figure(rows: list[dict[str, Any]], experiment: str, norm: str) -> plt.Figure:
+    """One experiment's curves under ``norm``: a line per model, the published radius and, on synthetic data,
+    the radius that flips the planted pattern (the ground truth a pattern-reading model breaks at)."""
+    fig, ax = plt.subplots(figsize=(4.5, 3.2), layout="constrained")
+    for row in rows:
+        points = row[norm]
+        ax.plot([_axes_eps(norm, e) for e, _ in points], [100 * a for _, a in points], marker="o", markersize=3,
+                label=row["model"])
+    ax.axvline(_axes_eps(norm, PUBLISHED_EPS[norm]), color="grey", linestyle=":", linewidth=1, label="published eps")
+    flips = {row["pattern_flip"][norm] for row in rows if row.get("pattern_flip")}
+    if flips:
+        ax.axvline(_axes_eps(norm, min(flips)), color="black", linestyle="--", linewidth=1, label="pattern flips")
+    ax.set(xlabel=_LABEL[norm], ylabel="robust accuracy (%)", ylim=(0, 100), title=f"{experiment}: PGD, {norm}")
+    ax.legend(fontsize=6, ncols=2)
+    return fig
+
+
+def write_figures(metrics: Path, out: Path) -> list[Path]:
+    """Write ``<experiment>_eps_<norm>.{png,svg}`` under ``out`` for every experiment with curves; the files."""
+    rows = read_curves(metrics)
+    plt.rcParams["svg.hashsalt"] = "advtui"  # fixed element ids: same metrics, same bytes
+    written = []
+    for experiment in sorted({row["experiment"] for row in rows}):
+        mine = [row for row in rows if row["experiment"] == experiment]
+        for norm in ("l2", "linf"):
+            fig = curve_figure(mine, experiment, norm)
+            for fmt, options in _FORMATS.items():
+                path = out / f"{experiment}_eps_{norm}.{fmt}"
+                written.append(write_atomic(path, lambda tmp: fig.savefig(tmp, format=fmt, **options)))
+            plt.close(fig)
+    return written
