@@ -32,7 +32,7 @@ from torch import Tensor
 from advtui.attacks.inversion import invert, noise_starts, pick_other_starts
 from advtui.attacks.pgd import pgd_attack
 from advtui.data.imageset import ImageSet
-from advtui.data.ground_truth import probe_agreement
+from advtui.data.ground_truth import probe_agreement, robust_probe
 from advtui.data.loaders import load_source
 from advtui.data.store import load_artifact, params_digest, read_header, save_artifact, stored_version
 from advtui.experiments.common import load_classifier, natural_split
@@ -228,6 +228,11 @@ def construct_dataset(
         metrics["mean_repr_error"] = merged["repr_error"].mean().item()
     if data.source == "synthetic":
         metrics.update(probe_agreement(images, plan.label, data.synthetic, starts=starts_img))
+        if rec.method == "invert" and cfg.start == "other":
+            # tells "the start's shape survived" (high) from "no shape drawn at all" (both this and
+            # robust_agreement near chance) when robust_agreement is low
+            start_labels = natural.labels[plan.start]
+            metrics["start_robust_agreement"] = (robust_probe(images, data.synthetic) == start_labels).float().mean().item()
     dtype = torch.float16 if cfg.precision == "float16" else torch.float32
     tensors = {
         "images": images.to(dtype), "labels": plan.label, "source_labels": natural.labels[plan.source],

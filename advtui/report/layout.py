@@ -183,7 +183,8 @@ E1 = TableSpec(
 E4 = TableSpec(
     id="E4", experiment="E4", title="E4 train on constructed sets, test on natural data",
     legend=("clean / L2 / Linf: accuracy (%) on natural test data, clean and under PGD; paper: published clean/L2 "
-            "robust; shape, colour, pattern: ground-truth probe agreement (%) with the set's labels; hit %: "
+            "robust; shape, colour, pattern: ground-truth probe agreement (%) with the set's labels; start shape: the shape "
+            "probe's agreement with the start image's class (inverted sets: did the start's shape survive?); hit %: "
             "relabelled images the source model assigns their new label; ΔL2: mean L2 change from the start image"),
     columns=(
         Column("dataset", "set", "text"), Column("clean_acc", "clean", "pct"), Column("robust_acc", "L2", "pct"),
@@ -191,7 +192,9 @@ E4 = TableSpec(
         Column("published", "paper", "paper", value=lambda row: (row.get("published_clean_acc"),
                                                                  row.get("published_robust_acc"))),
         Column("robust_agreement", "shape", "pct"), Column("colour_agreement", "colour", "pct"),
-        Column("nonrobust_agreement", "pattern", "pct"), Column("target_hit_rate", "hit %", "pct", optional=True),
+        Column("nonrobust_agreement", "pattern", "pct"),
+        Column("start_robust_agreement", "start shape", "pct", optional=True),
+        Column("target_hit_rate", "hit %", "pct", optional=True),
         Column("mean_l2_change", "ΔL2", "num", optional=True),
     ),
     settings=_e4_settings,

@@ -61,7 +61,7 @@ def e4_rows(metrics: Path) -> list[dict[str, Any]]:
             for key in ("robust_agreement", "colour_agreement", "nonrobust_agreement"):
                 if key in built:
                     row[key] = built[key]
-            for key in ("target_hit_rate", "mean_l2_change", "mean_repr_error"):
+            for key in ("target_hit_rate", "mean_l2_change", "mean_repr_error", "start_robust_agreement"):
                 if key in built:
                     row[key] = built[key]
         rows.append(row)
