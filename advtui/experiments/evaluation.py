@@ -32,8 +32,8 @@ def evaluate_classifier(
     Each threat model (an L2 and an Linf column of the papers' tables) is evaluated on its own; within
     one, robust accuracy is the per-point worst case over its attacks. Progress goes to ``on_progress``
     as phase ``attack <name>``. With ``state_dir``, each threat model keeps its resume file in
-    ``state_dir/<name>/``, so a rerun after a kill attacks only what was left. Returns ``{"n", "clean_acc", "robust_acc_<name>", "per_attack_<name>":
-    {attack: acc}, "attacks": {name: [settings]}}``.
+    ``state_dir/<name>/``, so a rerun after a kill attacks only what was left. Returns ``{"n", "clean_acc",
+    "robust_acc_<name>", "per_attack_<name>": {attack: acc}, "attacks": {name: [settings]}}``.
     """
     x, y = test.float_images(), test.labels
     metrics: dict[str, object] = {"n": len(test)}

@@ -60,8 +60,8 @@ def pretrain(
 ) -> dict[str, Any]:
     """Pretrain ``paradigm`` with ``run`` (its ``config`` and ``train`` settings) on ``train``; store it at ``out``.
 
-    Resumes from ``checkpoint`` after an interruption (the caller removes it once its last output is written). ``on_progress``
-    gets the epochs (phase "pretrain"). Returns the last epoch's training metrics (``train_loss``...) and
+    Resumes from ``checkpoint`` after an interruption (the caller removes it once its last output is
+    written). ``on_progress`` gets the epochs (phase "pretrain"). Returns the last epoch's training metrics (``train_loss``...) and
     ``n_train``: no timings, so that the metrics file is the same on every rerun (the epochs'
     ``images_per_s`` are in the DVCLive logs).
     """
@@ -100,8 +100,8 @@ def probe(
     """Train a linear probe on the stored encoder with ``train``; its clean accuracy on ``test`` is U (Eq. 7).
 
     Resumes from ``checkpoint`` (made on the same encoder and data, see ``fit``), which the caller removes
-    once its last output is written. ``on_progress`` gets the epochs (phase "probe"). Returns the E5 row: ``clean_acc`` (U), ``train_acc``,
-    ``randomised``, ``cached_features``, sizes.
+    once its last output is written. ``on_progress`` gets the epochs (phase "probe"). Returns the E5 row:
+    ``clean_acc`` (U), ``train_acc``, ``randomised``, ``cached_features``, sizes.
     """
     dev = pick_device(device)
     seed_everything(seed)
