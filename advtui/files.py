@@ -1,10 +1,13 @@
 """Atomic file writes, without torch: a temp file in the target's folder renamed over the target, so a
-reader (the app, DVC, a resumed stage) never sees half a file and a crash never destroys the previous one."""
+reader (the app, DVC, a resumed stage) never sees half a file and a crash never destroys the previous one.
+And the one rule for a resume file (training checkpoint, attack state) made from other inputs: discarded,
+with one line saying so."""
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -45,3 +48,14 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
 def write_json(path: str | os.PathLike, obj: Any) -> Path:
     """Write ``obj`` as pretty JSON to ``path`` atomically (metrics and progress files)."""
     return write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+#: What a run says when its resume file was made from other inputs or settings than its own.
+STALE = "stale checkpoint from other inputs, starting over"
+
+
+def discard_stale(path: str | os.PathLike) -> None:
+    """Delete resume file ``path``, made from other inputs (content hashes) or settings than the run now
+    starting, and say so on stderr in one line: the run starts over instead of mixing two inputs' work."""
+    print(f"{path}: {STALE}", file=sys.stderr, flush=True)
+    Path(path).unlink(missing_ok=True)

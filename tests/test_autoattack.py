@@ -10,6 +10,7 @@ from torch import nn
 
 from advtui.attacks.autoattack import run_autoattack
 from advtui.attacks.pgd import pgd_attack
+from advtui.files import STALE
 from linear_ground_truth import interior_points, linear_model, perturbation_norm, predict, untargeted_distance
 
 SHAPE = (3, 8, 8)
@@ -53,7 +54,7 @@ def test_sound_and_not_weaker_than_pgd(norm: str) -> None:
     assert torch.equal(result.clean, predict(model, x) == y)
 
 
-def test_resume_continues_and_matches_an_uninterrupted_run(tmp_path: Path) -> None:
+def test_resume_continues_and_matches_an_uninterrupted_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     model = linear_model(SHAPE, 10, seed=0)
     x = interior_points(16, SHAPE, seed=2)
     y = predict(model, x)
@@ -79,8 +80,12 @@ def test_resume_continues_and_matches_an_uninterrupted_run(tmp_path: Path) -> No
     assert torch.equal(resumed.robust, reference.robust)
     torch.testing.assert_close(resumed.x_adv, reference.x_adv)
     assert resumed.per_attack == reference.per_attack
-    with pytest.raises(ValueError, match="^state_path:"):
-        run_autoattack(model, x.flip(0), y.flip(0), **settings, state_path=state)
+    # the file of another evaluation (other data) is discarded with one line, never resumed
+    fresh = run_autoattack(model, x.flip(0), y.flip(0), **settings)
+    capsys.readouterr()
+    other = run_autoattack(model, x.flip(0), y.flip(0), **settings, state_path=state)
+    assert capsys.readouterr().err == f"{state}: {STALE}\n"
+    assert torch.equal(other.robust, fresh.robust) and other.per_attack == fresh.per_attack
 
 
 class NoisyLinear(nn.Module):

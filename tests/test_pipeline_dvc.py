@@ -1,7 +1,8 @@
-"""The DVC pipeline end to end on tiny params: repro, no-op rerun, targeted rerun, push and pull.
+"""The DVC pipeline end to end on tiny params: repro, no-op rerun, targeted rerun, push and pull; and the pull
+of a partly built project.
 
-One test, since each step needs the one before; it runs the real `dvc` and `advtui stage` commands in a
-throw-away git repository holding this checkout's dvc.yaml and code.
+One test for the whole pipeline, since each step needs the one before; both run the real `dvc` and `advtui stage`
+commands in a throw-away git repository holding this checkout's dvc.yaml and code.
 """
 
 from __future__ import annotations
@@ -78,14 +79,20 @@ def digests(repo: Path) -> dict[str, str]:
     }
 
 
-def test_repro_rerun_push_pull(tmp_path):
-    repo, remote = tmp_path / "a", tmp_path / "remote"
+def new_repo(repo: Path) -> Path:
+    """A throw-away git + DVC repository at ``repo`` holding this checkout's pipeline (``pipeline_subset``),
+    code and tiny params, committed; nothing built yet."""
     repo.mkdir()
     (repo / "dvc.yaml").write_text(pipeline_subset(ROOT / "dvc.yaml"))
     shutil.copytree(ROOT / "advtui", repo / "advtui", ignore=shutil.ignore_patterns("__pycache__"))
     (repo / "params.yaml").write_text(yaml.safe_dump(tiny_params(), sort_keys=False))
     (repo / ".gitignore").write_text("/data/*\n__pycache__/\n")
     run("git init -q && dvc init -q && dvc config core.autostage true && git add -A && git commit -qm init", repo)
+    return repo
+
+
+def test_repro_rerun_push_pull(tmp_path):
+    repo, remote = new_repo(tmp_path / "a"), tmp_path / "remote"
 
     out = run("dvc repro", repo)
     assert "Running stage 'report'" in out
@@ -103,7 +110,8 @@ def test_repro_rerun_push_pull(tmp_path):
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     out = run("dvc repro", repo)
     ran = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
-    assert ran == {"construct@D_rand", "construct@D_det", "retrain@D_rand", "retrain@D_det", "gallery", "report"}
+    assert ran == {"construct@D_rand", "construct@D_det", "retrain@D_rand", "retrain@D_det", "curve_E4", "figures",
+                   "gallery", "report"}
     run("git add -A && git commit -qm steps", repo)
 
     run(f"dvc remote add -d local {remote} && git add -A && git commit -qm remote && dvc push", repo)
@@ -112,3 +120,20 @@ def test_repro_rerun_push_pull(tmp_path):
     run("dvc pull", clone)
     assert digests(clone) == digests(repo)
     assert "up to date" in run("dvc status", clone)
+
+
+def test_a_partly_built_project_pulls_what_exists(tmp_path):
+    """Issue 11: with only part of the pipeline built, plain `dvc pull` exits 1 (one warning per out of every
+    stage never run) although everything built arrived. `dvc pull --allow-missing` is the command the README
+    gives: exit 0, and the built artifacts arrive byte for byte."""
+    repo, remote = new_repo(tmp_path / "a"), tmp_path / "remote"
+    run("dvc repro source@standard", repo)  # one stage of the pipeline, nothing else
+    run(f"dvc remote add -d local {remote} && git add -A && git commit -qm results && dvc push", repo)
+
+    clone = tmp_path / "b"
+    run(f"git clone -q {repo} {clone}", tmp_path)
+    run("dvc pull --allow-missing", clone)
+    built = digests(repo)
+    assert "data/models/standard.safetensors" in built and "data/metrics/E1/standard.json" in built
+    assert digests(clone) == built
+    assert "up to date" in run("dvc status source@standard", clone)

@@ -6,13 +6,17 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import torch
 
 from advtui.attacks.robust_accuracy import robust_accuracy
 from advtui.catalog.attacks import AttackSpec
-from advtui.pipeline.progress import StageProgress, progress_path, status_line
+from advtui.pipeline.progress import DIED, DONE, RUNNING, StageProgress, liveness, progress_path, status_line
 from advtui.progress import epoch_progress
 from linear_ground_truth import interior_points, linear_model, predict
 
@@ -94,3 +98,27 @@ def test_epoch_progress_reports_each_epoch_and_passes_the_metrics_on() -> None:
     assert calls[-1] == ("train", 1, 3, {"test_acc": 0.6})
     plain = epoch_progress(lambda *a, **k: calls.append(a), "probe", 2)
     assert plain(None, 2) is None and calls[-1] == ("probe", 2, 2)
+
+
+def dead_pid() -> int:
+    """The pid of a process that has exited (and been reaped)."""
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True)
+    return int(done.stdout)
+
+
+def test_a_killed_stage_reads_died_not_running(tmp_path: Path) -> None:
+    """A killed stage cannot mark its file: the file names its process, and a reader that finds that
+    process gone on this host reads the stage as died (issue 11: 'running' forever)."""
+    progress = StageProgress("retrain@D_R", folder=tmp_path)
+    progress.update("train", 1, 5)
+    record = read(progress.path)
+    assert (record["pid"], record["host"]) == (os.getpid(), socket.gethostname())
+    assert record["started"] <= record["updated"]
+    assert liveness(record) == RUNNING
+    assert liveness(record | {"pid": dead_pid()}) == DIED
+    assert liveness(record | {"pid": dead_pid(), "host": "another-host"}) is None  # cannot be told from here
+    assert liveness({k: v for k, v in record.items() if k not in ("pid", "host")}) is None  # an older file
+    assert "started" not in status_line("retrain@D_R", record)  # a clock time, not progress
+    progress.finish()
+    assert liveness(read(progress.path)) == DONE

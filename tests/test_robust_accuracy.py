@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from advtui.catalog.attacks import AttackSpec
 from advtui.attacks.autoattack import run_autoattack
 from advtui.attacks.robust_accuracy import RobustResult, robust_accuracy, spec_names
 from advtui.attacks.pgd import pgd_attack
+from advtui.files import STALE
 from linear_ground_truth import interior_points, linear_model, predict, untargeted_distance
 
 SHAPE = (1, 4, 4)
@@ -113,7 +115,7 @@ def resume_case() -> tuple[Case, list[AttackSpec], RobustResult]:
                                             generator=torch.Generator().manual_seed(0))
 
 
-def test_resume_from_state_dir(tmp_path: Path) -> None:
+def test_resume_from_state_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (model, x, y, specs, truth), spec_list, reference = resume_case()
     calls: list[int] = []
 
@@ -133,8 +135,38 @@ def test_resume_from_state_dir(tmp_path: Path) -> None:
     assert torch.equal(resumed.robust, reference.robust)
     assert torch.equal(resumed.robust, truth["l2"] & truth["linf"])
     assert resumed.per_attack == reference.per_attack
-    with pytest.raises(ValueError, match="^state_path:"):
-        robust_accuracy(model, x, 1 - y, spec_list, batch_size=16, state_dir=tmp_path)
+    # the file of another evaluation (other labels) is discarded with one line, never resumed
+    fresh = robust_accuracy(model, x, 1 - y, spec_list, batch_size=16, generator=torch.Generator().manual_seed(0))
+    capsys.readouterr()
+    other = robust_accuracy(model, x, 1 - y, spec_list, batch_size=16, generator=torch.Generator().manual_seed(0),
+                            state_dir=tmp_path)
+    assert capsys.readouterr().err == f"{tmp_path / 'robust_accuracy.pt'}: {STALE}\n"
+    assert torch.equal(other.robust, fresh.robust) and other.per_attack == fresh.per_attack
+
+
+def test_a_resume_file_of_other_model_weights_is_not_resumed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 11: an evaluation killed on one model and rerun on a retrained one (same params, other weights)
+    starts over. The second model has the first's weights in another order (class 2 reads pixel 1 instead of
+    pixel 0): their sum, which the resume key used to hold, is the same, so only the contents tell them apart."""
+    (model, x, y, specs, truth), spec_list, reference = resume_case()
+    retrained = copy.deepcopy(model)
+    with torch.no_grad():
+        retrained[1].weight[2, [0, 1]] = retrained[1].weight[2, [1, 0]].clone()
+
+    def stop_after_first_batch(phase: str, done: int, total: int, **info: object) -> None:
+        raise Interrupt
+
+    with pytest.raises(Interrupt):
+        robust_accuracy(model, x, y, spec_list, batch_size=16, generator=torch.Generator().manual_seed(0),
+                        on_progress=stop_after_first_batch, state_dir=tmp_path)
+    fresh = robust_accuracy(retrained, x, y, spec_list, batch_size=16, generator=torch.Generator().manual_seed(0))
+    capsys.readouterr()
+    got = robust_accuracy(retrained, x, y, spec_list, batch_size=16, generator=torch.Generator().manual_seed(0),
+                          state_dir=tmp_path)
+    assert capsys.readouterr().err == f"{tmp_path / 'robust_accuracy.pt'}: {STALE}\n"
+    assert torch.equal(got.robust, fresh.robust) and torch.equal(got.clean, fresh.clean)
+    assert got.per_attack == fresh.per_attack
+    assert not torch.equal(fresh.robust, reference.robust)  # the two models do differ
 
 
 def test_resume_inside_a_later_attack_keeps_each_attacks_accuracy(tmp_path: Path) -> None:

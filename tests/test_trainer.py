@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import logging
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,8 @@ import advtui.paradigms.trainer as trainer_module
 from advtui.attacks.pgd import pgd_attack
 from advtui.data.synthetic import make_synthetic
 from advtui.catalog.data import SyntheticConfig
+from advtui.data.imageset import ImageSet
+from advtui.files import STALE
 from advtui.models import create_model
 from advtui.paradigms.augment import augment, random_crop
 from advtui.catalog.training import AugmentConfig
@@ -177,15 +178,55 @@ def test_interrupt_while_saving_keeps_the_previous_checkpoint(tmp_path: Path, mo
     assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]  # no temp file left behind
 
 
-def test_checkpoint_of_other_settings_is_ignored(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_checkpoint_of_other_settings_is_ignored(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data, cfg, step = _resume_setup()
     cfg1 = TrainConfig(epochs=1, batch_size=64, lr=0.05)
     fit(_fresh_model(), data, cfg1, step, checkpoint=tmp_path / "d.pt", live_dir=tmp_path / "d", seed=1, progress=False)
-    with caplog.at_level(logging.WARNING):
-        fit(_fresh_model(), data, cfg1, step, checkpoint=tmp_path / "d.pt", live_dir=tmp_path / "d", seed=2, progress=False)
-    assert "made by other settings" in caplog.text
+    capsys.readouterr()
+    fit(_fresh_model(), data, cfg1, step, checkpoint=tmp_path / "d.pt", live_dir=tmp_path / "d", seed=2, progress=False)
+    assert capsys.readouterr().err == f"{tmp_path / 'd.pt'}: {STALE}\n"
     # started over: one epoch of rows, not two
     assert len(_rows(tmp_path / "d/plots/metrics/epoch/index.tsv")) == 1
+
+
+@pytest.mark.parametrize("changed", ["one pixel of the training set", "the starting weights"])
+def test_a_checkpoint_of_other_inputs_is_not_resumed(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                     changed: str) -> None:
+    """Issue 11: a run killed on dataset A and rerun with the same params on A' (or on another frozen encoder,
+    i.e. other starting weights) must not resume A's checkpoint: it ends exactly as a fresh run on A'."""
+    data, cfg, step = _resume_setup()
+    calls = {"n": 0}
+
+    def killed_in_epoch_2(model, x, y) -> StepOut:  # after epoch 1's checkpoint
+        calls["n"] += 1
+        if calls["n"] == 7:
+            raise KeyboardInterrupt
+        return step(model, x, y)
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(_fresh_model(), data, cfg, killed_in_epoch_2, checkpoint=tmp_path / "a.pt", seed=11, progress=False)
+    assert torch.load(tmp_path / "a.pt", weights_only=True)["epoch"] == 1
+
+    other, start = data, _fresh_model
+    if changed == "the starting weights":
+        def start() -> torch.nn.Module:
+            model = _fresh_model()
+            with torch.no_grad():
+                model.head.bias.add_(0.01)
+            return model
+    else:  # a pixel the old strided sample of the data never looked at
+        images = data.images.clone()
+        images.view(-1)[1] += 0.01
+        other = ImageSet(images=images, labels=data.labels, classes=data.classes, meta=data.meta)
+    fresh = start()
+    expected = fit(fresh, other, cfg, step, checkpoint=tmp_path / "fresh.pt", seed=11, progress=False)
+    capsys.readouterr()
+    rerun = start()
+    got = fit(rerun, other, cfg, step, checkpoint=tmp_path / "a.pt", seed=11, progress=False)
+    assert capsys.readouterr().err == f"{tmp_path / 'a.pt'}: {STALE}\n"
+    assert _without_timing(got) == _without_timing(expected)
+    for name, tensor in fresh.state_dict().items():
+        assert torch.equal(tensor, rerun.state_dict()[name]), name
 
 
 def test_damaged_checkpoint_fails_with_one_line(tmp_path: Path) -> None:

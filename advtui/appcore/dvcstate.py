@@ -2,7 +2,9 @@
 the params that differ from the committed ones.
 
 States: ``up to date`` (in ``dvc.lock`` and not reported by ``dvc status``), ``changed`` (reported),
-``never run`` (no lock entry), and from the run records ``running`` and ``failed`` / ``stopped``.
+``never run`` (no lock entry), from the run records ``running`` and ``failed`` / ``stopped``, and from the
+stages' progress files ``running`` (a stage run outside the app, e.g. by hand) and ``died`` (its file says
+running but its process is gone: killed, crashed or interrupted).
 ``dvc status`` takes a second or two, so callers run ``dvc_status`` in a worker thread.
 No textual import: this is plain data, testable alone.
 """
@@ -21,10 +23,12 @@ import yaml
 
 from advtui.catalog.paths import progress_path
 from advtui.catalog.stages import EXPERIMENTS, group_of
+from advtui.appcore.live import read_progress
 from advtui.appcore.runs import StageHistory, dvc_executable
+from advtui.pipeline import progress as stage_progress
 
-UP_TO_DATE, CHANGED, NEVER_RUN, RUNNING, FAILED, STOPPED, UNKNOWN = (
-    "up to date", "changed", "never run", "running", "failed", "stopped", "…")
+UP_TO_DATE, CHANGED, NEVER_RUN, RUNNING, FAILED, STOPPED, DIED, UNKNOWN = (
+    "up to date", "changed", "never run", "running", "failed", "stopped", "died", "…")
 _VAR = re.compile(r"\$\{\s*([^}]+?)\s*\}")
 
 
@@ -184,14 +188,18 @@ def dvc_status(root: Path, timeout: float = 60.0) -> dict[str, Any]:
 
 
 def stage_state(name: str, status: dict[str, Any] | None, locked: set[str], history: dict[str, StageHistory],
-                live: str | None = None) -> str:
-    """One stage's state from DVC's view and the run records; ``status`` None means not known yet."""
-    if name == live:
+                live: str | None = None, progress: str | None = None) -> str:
+    """One stage's state from DVC's view, the run records and ``progress``, the liveness of its progress
+    file (``advtui.pipeline.progress.liveness``: running, died, done, or None); ``status`` None means not
+    known yet."""
+    if name == live or progress == stage_progress.RUNNING:
         return RUNNING
     last = history.get(name)
     if last is not None and last.state in ("failed", "stopped", "lost"):
         # A failed stage stays failed until a later run finishes it (which DVC then locks).
         return STOPPED if last.state == "stopped" else FAILED
+    if progress == stage_progress.DIED:
+        return DIED
     if name not in locked:
         return NEVER_RUN
     if status is None:
@@ -236,6 +244,17 @@ def stage_param_changes(stage: Stage, changes: list[ParamChange]) -> list[ParamC
     return [c for c in changes if any(c.key == k or c.key.startswith(f"{k}.") for k in stage.params)]
 
 
+def progress_records(root: Path, stages: list[Stage]) -> dict[str, dict[str, Any]]:
+    """The progress record of every stage that has one (see ``live.read_progress``), by stage name."""
+    records = {stage.name: read_progress(root / stage.progress_file) for stage in stages}
+    return {name: record for name, record in records.items() if record is not None}
+
+
+def progress_liveness(record: dict[str, Any] | None) -> str | None:
+    """:func:`stage_state`'s ``progress`` argument for a stage's record (None: no record), judged now."""
+    return stage_progress.liveness(record) if record is not None else None
+
+
 @dataclass
 class PipelineState:
     """A snapshot of everything the pipeline screen shows, gathered off the UI thread."""
@@ -245,3 +264,4 @@ class PipelineState:
     status_error: str | None = None
     locked: set[str] = field(default_factory=set)
     changes: list[ParamChange] = field(default_factory=list)
+    progress: dict[str, dict[str, Any]] = field(default_factory=dict)  # stage name -> its progress record

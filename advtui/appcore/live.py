@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from advtui.pipeline.progress import DIED, liveness
+
 #: The curves the monitor draws: (title, [(series label, tsv path under the DVCLive folder)]).
 LOSS_SERIES = (("train loss", "plots/metrics/train/loss.tsv"),
                ("epoch train loss", "plots/metrics/epoch/train_loss.tsv"))
@@ -124,12 +126,20 @@ class LogTail:
 
 
 def read_progress(path: Path) -> dict[str, Any] | None:
-    """A stage's progress record (``advtui.pipeline.progress``), or None when absent or unreadable."""
+    """A stage's progress record (``advtui.pipeline.progress``), or None when absent or unreadable.
+
+    A killed stage's file still says "running": when the process it names is gone from this host, the
+    record's ``state`` reads ``died`` (see ``advtui.pipeline.progress.liveness``).
+    """
     try:
         record = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError):
         return None
-    return record if isinstance(record, dict) else None
+    if not isinstance(record, dict):
+        return None
+    if liveness(record) == DIED:
+        record["state"] = DIED
+    return record
 
 
 def tail(path: Path, lines: int = 200, max_bytes: int = 256 * 1024) -> list[str]:

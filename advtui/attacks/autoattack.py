@@ -142,8 +142,8 @@ def run_autoattack(
         eps: radius in pixel units of `norm` (0: no attack, robust = clean-correct).
         version: the package's attack set and settings ('rand': APGD-CE/-DLR with 20 EOT samples).
         batch_size: points per attack call; also the resume granularity.
-        state_path: resume file; an existing one for the same data and settings is continued,
-            one for other data raises ValueError.
+        state_path: resume file; an existing one for the same data, model and settings is continued,
+            one for another evaluation is discarded with one line (see `advtui.attacks.driver`).
         on_progress: the progress protocol (phase "autoattack", total = N, info: ``part``, the package's
             attack, its ``batch`` of ``n_batches``, ``robust_acc``); see `advtui.attacks.driver`.
         seed: the package's seed (it reseeds torch's global RNG; the caller's RNG state is restored).

@@ -9,7 +9,10 @@ Each attack runs in parts (PGD: one; AutoAttack: a clean re-check, then each of 
 in order, and every part attacks only the points still standing, `batch_size` at a time, as AutoAttack
 chains its own attacks; this changes the work, not the answer. After every chunk the state goes to `state_path` (written
 atomically), so a rerun with the same data, model, attacks and batch size continues where the last one
-stopped: no finished chunk is attacked again.
+stopped: no finished chunk is attacked again. "The same" is decided by content: the file records the
+store's checksum (`advtui.data.store.tensors_checksum`) of the images and labels and of the model's weights
+and buffers, so a resume file left by another model (one retrained since, even with the same params) or
+other data is discarded with one line and the evaluation starts over.
 
 An attack plugs in through `ChunkAttack`: its name, its parts, its settings (for the resume file) and a
 `running` context that yields the function attacking one chunk. Progress goes out through the one
@@ -33,10 +36,11 @@ from torch import Tensor, nn
 
 from advtui.attacks.pgd import attack_mode
 from advtui.catalog.attacks import check_attack_settings
-from advtui.files import write_atomic
+from advtui.data.store import tensors_checksum
+from advtui.files import discard_stale, write_atomic
 from advtui.progress import ProgressFn
 
-_STATE_FORMAT = 2
+_STATE_FORMAT = 3
 
 ChunkFn = Callable[[str, Tensor, Tensor, Tensor], tuple[Tensor, Tensor]]
 """``attack_chunk(part, x, y, points) -> (broken, x_adv)``: attack images ``x`` (labels ``y``, both on the
@@ -128,35 +132,15 @@ def clean_correct(
     return torch.cat(correct), n_classes
 
 
-def _model_checksum(model: nn.Module) -> float:
-    with torch.no_grad():
-        tensors = (*model.parameters(), *model.buffers())
-        return sum(t.detach().double().sum().item() for t in tensors if t.is_floating_point())
-
-
-def _fingerprint(x: Tensor, y: Tensor, **settings: Any) -> dict[str, Any]:
-    """Identity of an evaluation for its resume file: data checksums, labels and `settings`."""
-    xd = x.detach().cpu().double().flatten(1)
-    weights = torch.arange(1, x.shape[0] + 1, dtype=torch.float64)
+def _key(model: nn.Module, x: Tensor, y: Tensor, **settings: Any) -> dict[str, Any]:
+    """Identity of an evaluation for its resume file: the content hashes of the data and of the model's
+    weights and buffers, and the `settings` that decide the outcome."""
     return {
         "format": _STATE_FORMAT,
-        "shape": list(x.shape),
-        "x_sum": xd.sum().item(),
-        "x_weighted_sum": (xd.sum(1) * weights).sum().item(),
-        "y": y.detach().cpu().tolist(),
+        "data": tensors_checksum({"x": x, "y": y}),
+        "model": tensors_checksum(model.state_dict()),
         **settings,
     }
-
-
-def _same(a: Any, b: Any) -> bool:
-    """Equal, floats up to rounding (checksums summed in another order), inside dicts and lists too."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_same(u, v) for u, v in zip(a, b))
-    if isinstance(a, float) and isinstance(b, (int, float)):
-        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
-    return a == b
 
 
 def _save_state(path: Path, state: dict[str, Any]) -> None:
@@ -165,15 +149,14 @@ def _save_state(path: Path, state: dict[str, Any]) -> None:
 
 
 def _load_state(path: Path, key: dict[str, Any]) -> dict[str, Any] | None:
-    """The resume file at `path` if it exists; ValueError if it belongs to another evaluation (`key`)."""
+    """The resume file at `path` if it exists and belongs to this evaluation (`key`); one of another
+    evaluation (other data, model or settings) is deleted with one line, and None returned."""
     if not path.exists():
         return None
     state = torch.load(path, weights_only=True)
-    if not _same(state.get("key"), key):
-        raise ValueError(
-            f"state_path: {path} was written for another evaluation (other data, model or settings); "
-            "delete it or pass another path"
-        )
+    if state.get("key") != key:
+        discard_stale(path)
+        return None
     return state
 
 
@@ -248,8 +231,9 @@ def attack_standing(
         batch_size: points per chunk (the last may be smaller); also the resume granularity.
         seed: the base seed of a fresh evaluation (a resumed one keeps the seed it started with).
         device: where to attack; default the model's device.
-        state_path: resume file; one for the same data, model, attacks and batch size is continued,
-            one for another evaluation raises ValueError.
+        state_path: resume file; one for the same data, model (by content), attacks and batch size is
+            continued, one for another evaluation is deleted (one line on stderr says so) and the
+            evaluation starts over.
         keep_images: keep the adversarial image of every broken point (``RobustResult.x_adv``).
         on_progress: receives ``(phase, done, total, **info)`` as described in the module docstring.
         phase: the phase name progress reports.
@@ -262,8 +246,8 @@ def attack_standing(
     path = Path(state_path) if state_path is not None else None
     n, total = x.shape[0], len(attacks) * x.shape[0]
     with attack_mode(model):
-        key = _fingerprint(
-            x, y, model=_model_checksum(model), batch_size=batch_size,
+        key = _key(
+            model, x, y, batch_size=batch_size,
             attacks=[{"name": a.name, "parts": list(a.parts), **a.identity} for a in attacks],
         )
         state = _load_state(path, key) if path is not None else None

@@ -96,8 +96,9 @@ def robust_accuracy(
             with total = len(specs) * n, done counting points settled per attack and info holding the
             current ``robust_acc`` and the ``attack`` (see `advtui.attacks.driver`).
         phase: the phase name progress reports (e.g. "attack l2").
-        state_dir: folder for the resume file; a rerun with the same data, specs, model and batch size
-            continues where the last one stopped (finished batches are not attacked again).
+        state_dir: folder for the resume file; a rerun with the same data, specs, model (by content) and
+            batch size continues where the last one stopped (finished batches are not attacked again); a
+            file of another evaluation is discarded with one line and the evaluation starts over.
 
     Returns:
         RobustResult (clean_acc, robust_acc, per_attack by spec name, n, per-point robust and clean flags).

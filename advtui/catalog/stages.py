@@ -251,6 +251,17 @@ def group_of(family_name: str) -> str:
     return EXPERIMENTS[fam.experiment] if fam else family_name
 
 
+def stage_name(runner: str, name: str) -> str:
+    """The ``dvc.yaml`` stage that runs ``advtui stage RUNNER NAME`` (``construct@D_R``; ``source_cl`` for
+    ``pretrain robust_cl``): what its progress file, lock and resume folder are named after."""
+    for fam in FAMILIES:
+        if fam.runner == runner and name in (fam.keys() or [fam.single]):
+            return f"{fam.name}@{name}" if fam.items is not None else fam.name
+    names = runner_names(runner)
+    choice = names[0] if len(names) == 1 else f"one of {', '.join(names)}"
+    raise ValueError(f"stage {runner}: unknown name {name!r}; use {choice}")
+
+
 def family(name: str) -> Family:
     """The family called ``name`` (ValueError naming the choices otherwise)."""
     for fam in FAMILIES:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import torch
 
@@ -24,13 +25,15 @@ def evaluate_classifier(
     device: torch.device,
     seed: int,
     on_progress: ProgressFn | None = None,
+    state_dir: Path | None = None,
 ) -> dict[str, object]:
     """Clean accuracy and, for each named threat model, robust accuracy of ``model`` on ``test``.
 
     Each threat model (an L2 and an Linf column of the papers' tables) is evaluated on its own; within
     one, robust accuracy is the per-point worst case over its attacks. Progress goes to ``on_progress``
-    as phase ``attack <name>``. Returns ``{"n", "clean_acc", "robust_acc_<name>", "per_attack_<name>":
-    {attack: acc}, "attacks": {name: [settings]}}``.
+    as phase ``attack <name>``. With ``state_dir``, each threat model keeps its resume file in
+    ``state_dir/<name>/``, so a rerun after a kill attacks only what was left. Returns ``{"n", "clean_acc",
+    "robust_acc_<name>", "per_attack_<name>": {attack: acc}, "attacks": {name: [settings]}}``.
     """
     x, y = test.float_images(), test.labels
     metrics: dict[str, object] = {"n": len(test)}
@@ -39,6 +42,7 @@ def evaluate_classifier(
         result = robust_accuracy(
             model, x, y, list(specs), batch_size=batch_size, device=device,
             generator=torch.Generator().manual_seed(seed), on_progress=on_progress, phase=f"attack {name}",
+            state_dir=state_dir / name if state_dir is not None else None,
         )
         metrics["clean_acc"] = result.clean_acc
         metrics[f"robust_acc_{name}"] = result.robust_acc

@@ -50,6 +50,7 @@ def pretrain(
     train: ImageSet,
     *,
     out: Path,
+    checkpoint: Path,
     live_dir: Path | None,
     device: str,
     seed: int,
@@ -59,8 +60,8 @@ def pretrain(
 ) -> dict[str, Any]:
     """Pretrain ``paradigm`` with ``run`` (its ``config`` and ``train`` settings) on ``train``; store it at ``out``.
 
-    Resumes from ``<out>.ckpt`` after an interruption (removed once the encoder is stored). ``on_progress``
-    gets the epochs (phase "pretrain"). Returns the last epoch's training metrics (``train_loss``...) and
+    Resumes from ``checkpoint`` after an interruption (the caller removes it once its last output is
+    written). ``on_progress`` gets the epochs (phase "pretrain"). Returns the last epoch's training metrics (``train_loss``...) and
     ``n_train``: no timings, so that the metrics file is the same on every rerun (the epochs'
     ``images_per_s`` are in the DVCLive logs).
     """
@@ -69,7 +70,6 @@ def pretrain(
     seed_everything(seed)
     size = image_size(train)
     module = impl.build(run.config, num_classes=train.num_classes, image_size=size)
-    checkpoint = Path(out).with_suffix(".ckpt")
     on_epoch = epoch_progress(on_progress, "pretrain", run.train.epochs) if on_progress is not None else None
     metrics = fit(
         module, train, run.train, impl.step(run.config), checkpoint=checkpoint, live_dir=live_dir, device=dev,
@@ -80,7 +80,6 @@ def pretrain(
             "n_train": len(train)}
     save_encoder(out, paradigm, module, run.config, num_classes=train.num_classes, image_size=size,
                  sources=sources, params=used)
-    checkpoint.unlink(missing_ok=True)
     return {"paradigm": paradigm, "n_train": len(train), **metrics}
 
 
@@ -91,6 +90,7 @@ def probe(
     cfg: ProbeParams,
     *,
     out: Path,
+    checkpoint: Path,
     live_dir: Path | None,
     device: str,
     seed: int,
@@ -99,13 +99,13 @@ def probe(
 ) -> dict[str, Any]:
     """Train a linear probe on the stored encoder with ``train``; its clean accuracy on ``test`` is U (Eq. 7).
 
-    ``on_progress`` gets the epochs (phase "probe"). Returns the E5 row: ``clean_acc`` (U), ``train_acc``,
-    ``randomised``, ``cached_features``, sizes.
+    Resumes from ``checkpoint`` (made on the same encoder and data, see ``fit``), which the caller removes
+    once its last output is written. ``on_progress`` gets the epochs (phase "probe"). Returns the E5 row:
+    ``clean_acc`` (U), ``train_acc``, ``randomised``, ``cached_features``, sizes.
     """
     dev = pick_device(device)
     seed_everything(seed)
     _, encoder, _ = load_encoder(encoder_path, device=str(dev))
-    checkpoint = Path(out).with_suffix(".ckpt")
     on_epoch = epoch_progress(on_progress, "probe", cfg.train.epochs) if on_progress is not None else None
     head, fit_metrics = train_probe(
         encoder, train, cfg.train, checkpoint=checkpoint, live_dir=live_dir, device=dev, seed=seed,
@@ -113,7 +113,6 @@ def probe(
     )
     clean = probe_accuracy(head, test, device=dev)
     save_probe(out, head, encoder_path=encoder_path, params={"seed": seed, "train": asdict(cfg.train)})
-    checkpoint.unlink(missing_ok=True)
     return {
         "clean_acc": clean, "train_acc": fit_metrics.get("train_acc"), "randomised": head.randomised,
         "cached_features": bool(fit_metrics["cached"]), "n_train": len(train), "n_test": len(test),
@@ -130,10 +129,12 @@ def attack(
     device: str,
     seed: int,
     on_progress: ProgressFn | None = None,
+    state_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Robust accuracy R (Eq. 8) of a stored probe under E6's threats; AutoAttack 'rand' if its encoder is random.
 
-    Progress goes to ``on_progress`` as phase ``attack <threat>``. Returns ``evaluate_classifier``'s row
+    Progress goes to ``on_progress`` as phase ``attack <threat>``; with ``state_dir`` a rerun after a kill
+    resumes the attacks (see ``evaluate_classifier``). Returns ``evaluate_classifier``'s row
     (``clean_acc``, ``robust_acc_<threat>`` for threats ``pgd_linf``, ``autoattack_linf`` and, for SL,
     ``pgd_l2``, ``autoattack_l2``) plus ``randomised`` and ``autoattack_version``.
     """
@@ -144,7 +145,7 @@ def attack(
     attacked = test.select(min(size, len(test)), seed) if size is not None else test
     row = evaluate_classifier(
         model, attacked, e6.threats(paradigm, model.randomised), batch_size=e6.batch_size, device=dev, seed=seed,
-        on_progress=on_progress,
+        on_progress=on_progress, state_dir=state_dir,
     )
     row.update(randomised=model.randomised, autoattack_version=autoattack_version(model.randomised))
     return row

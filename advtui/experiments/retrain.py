@@ -35,6 +35,8 @@ def retrain(
     seed: int,
     device: str,
     out: Path,
+    checkpoint: Path,
+    state_dir: Path | None = None,
     live_dir: Path | None = None,
     on_progress: ProgressFn | None = None,
     progress: bool = True,
@@ -44,7 +46,9 @@ def retrain(
     attack settings, and on synthetic data the ground-truth probe agreement of natural data. Progress goes
     to ``on_progress``: the training epochs (phase "train"), then the attacks ("attack <threat>").
 
-    A constructed set must be the one these params make (see ``construct.load_constructed``)."""
+    Training resumes from ``checkpoint`` and the attacks from their files in ``state_dir`` (if given);
+    the caller removes both once its last output is written, so a kill during the attacks keeps the
+    finished training. A constructed set must be the one these params make (see ``construct.load_constructed``)."""
     if dataset not in TRAINING_SETS:
         raise ValueError(f"dataset: unknown training set {dataset!r}; use one of {', '.join(TRAINING_SETS)}")
     dev = pick_device(device)
@@ -61,11 +65,12 @@ def retrain(
     net = create_model(model.arch, num_classes=test.num_classes, img_size=image_size(test))
     recipe = retrain_params.recipe(dataset)
     fit_metrics = train_classifier(
-        net, train, recipe, None, checkpoint=Path(out).with_suffix(".ckpt"), live_dir=live_dir, device=dev,
+        net, train, recipe, None, checkpoint=checkpoint, live_dir=live_dir, device=dev,
         seed=seed, eval_data=test, progress=progress, on_progress=on_progress,
     )
     row = evaluate_classifier(
-        net, test, attack.threats(), batch_size=attack.batch_size, device=dev, seed=seed, on_progress=on_progress
+        net, test, attack.threats(), batch_size=attack.batch_size, device=dev, seed=seed, on_progress=on_progress,
+        state_dir=state_dir,
     )
     row.update(dataset=dataset, n_train=len(train), train_acc=fit_metrics.get("train_acc"), recipe=asdict(recipe))
     if dataset == "natural" and data.source == "synthetic":
@@ -75,5 +80,4 @@ def retrain(
         params={"seed": seed, "train": asdict(recipe), "model": asdict(model), "dataset": dataset},
         extra={"trained_on": dataset},
     )
-    Path(out).with_suffix(".ckpt").unlink(missing_ok=True)
     return row

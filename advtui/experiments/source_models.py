@@ -31,15 +31,16 @@ def train_source(
     seed: int,
     device: str,
     out: Path,
+    checkpoint: Path,
     live_dir: Path | None = None,
     progress: bool = True,
     on_progress: ProgressFn | None = None,
 ) -> tuple[Classifier, dict]:
     """Train source model ``name`` (standard, robust_l2, robust_linf) and store it at ``out``.
 
-    Resumes from ``out``'s checkpoint (``<out>.ckpt``) when an earlier run was interrupted; the
-    checkpoint is removed once the weights are stored. ``on_progress`` gets the epochs (phase "train").
-    Returns the model and its training metrics.
+    Resumes from ``checkpoint`` when an earlier run was interrupted (see ``fit``); the caller removes it
+    once its last output is written. ``on_progress`` gets the epochs (phase "train"). Returns the model
+    and its training metrics.
     """
     source = sources.model(name)
     seed_everything(seed)
@@ -47,7 +48,6 @@ def train_source(
     test = natural_split(data, "test", seed)
     net = create_model(model.arch, num_classes=train.num_classes, img_size=image_size(train))
     recipe = source_recipe(sources.train, source)
-    checkpoint = Path(out).with_suffix(".ckpt")
     metrics = train_classifier(
         net, train, recipe, source.adversarial,
         checkpoint=checkpoint, live_dir=live_dir, device=pick_device(device), seed=seed, eval_data=test,
@@ -57,5 +57,4 @@ def train_source(
     used = {"seed": seed, "data": asdict(data), "model": asdict(model), "train": asdict(recipe),
             "adversarial": asdict(source.adversarial)}
     save_classifier(net, out, paradigm=paradigm, params=used, extra={"source_model": name, "metrics": metrics})
-    checkpoint.unlink(missing_ok=True)
     return net.eval(), metrics

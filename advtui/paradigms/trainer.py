@@ -3,7 +3,10 @@
 ``fit`` shuffles and augments the data, runs the step, steps the optimiser and the learning-rate schedule,
 logs through DVCLive, shows rich progress bars when run by hand, and checkpoints at every epoch end.
 A rerun with the same settings resumes from the last checkpoint and ends with exactly the weights of an
-uninterrupted run (all randomness comes from RNG states saved in the checkpoint).
+uninterrupted run (all randomness comes from RNG states saved in the checkpoint). A checkpoint is resumed only
+when it was made from the same inputs: the content hash (the store's checksum) of the training images and
+labels and of the module's starting weights (a probe's frozen encoder included), and the same settings;
+any other is discarded with one line (``advtui.files.discard_stale``) and training starts over.
 
 DVCLive layout (one ``Live`` directory, its step = the global optimiser step, counted from 0):
 
@@ -21,7 +24,6 @@ stages store in artifacts and DVC-tracked metrics files, are the same on every r
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import os
@@ -37,8 +39,8 @@ import torch
 from torch import Tensor, nn
 
 from advtui.data.imageset import ImageSet
-from advtui.data.store import params_digest
-from advtui.files import atomic_path
+from advtui.data.store import params_digest, tensors_checksum
+from advtui.files import atomic_path, discard_stale
 from advtui.paradigms.augment import augment
 from advtui.runtime import seed_everything
 from advtui.catalog.training import TrainConfig
@@ -90,11 +92,14 @@ def lr_factor(step: int, *, total_steps: int, warmup_steps: int, schedule: str) 
     return 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def _data_fingerprint(data: ImageSet) -> str:
-    """A cheap digest of the training set: all labels, a strided sample of pixels, and its provenance."""
-    blob = hashlib.sha256(data.labels.cpu().numpy().tobytes())
-    blob.update(data.images.flatten()[::997].float().cpu().numpy().tobytes())
-    return params_digest({"sample": blob.hexdigest(), "shape": list(data.images.shape), "meta": data.meta})
+def _inputs_checksum(module: nn.Module, data: ImageSet) -> str:
+    """The content hash of what a run trains from: every training image and label, and the module's starting
+    weights and buffers (for a probe, its frozen encoder's). Every byte counts: a set that differs in one
+    pixel is another input, and its checkpoint is never resumed."""
+    return tensors_checksum({
+        "data.images": data.images, "data.labels": data.labels,
+        **{f"module.{name}": tensor for name, tensor in module.state_dict().items()},
+    })
 
 
 def _make_optimizer(params: list[nn.Parameter], cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -204,8 +209,8 @@ class _Progress:
 class _Run:
     """Everything fixed for one training run, and the state a checkpoint saves and restores.
 
-    ``digest`` identifies the run (settings, seed, data, architecture, ``identity``): a checkpoint with
-    another digest was made by another run and is never resumed.
+    ``digest`` identifies the run (settings, seed, the content hash of its data and starting weights,
+    architecture, ``identity``): a checkpoint with another digest was made by another run and is never resumed.
     """
 
     module: nn.Module
@@ -244,8 +249,8 @@ class _Run:
         )
         digest = params_digest(
             {
-                "train": asdict(cfg), "seed": seed, "data": _data_fingerprint(data), "identity": dict(identity or {}),
-                "arch": getattr(module, "arch", type(module).__name__), "parameters": sum(p.numel() for p in params),
+                "train": asdict(cfg), "seed": seed, "inputs": _inputs_checksum(module, data),
+                "identity": dict(identity or {}), "arch": getattr(module, "arch", type(module).__name__),
             }
         )
         generator = seed_everything(seed)
@@ -256,12 +261,15 @@ class _Run:
         )
 
     def resume(self, checkpoint: Path) -> tuple[int, dict[str, float]]:
-        """Restore the state saved in ``checkpoint`` if this run made it; returns (epochs done, their last metrics)."""
+        """Restore the state saved in ``checkpoint`` if this run made it; returns (epochs done, their last metrics).
+
+        A checkpoint of another run (other inputs or settings) is deleted with one line, and training starts over.
+        """
         if not checkpoint.exists():
             return 0, {}
         state = _load_checkpoint(checkpoint)
         if state.get("format") != _CHECKPOINT_FORMAT or state.get("digest") != self.digest:
-            log.warning("%s: made by other settings; ignoring it and training from scratch", checkpoint)
+            discard_stale(checkpoint)
             return 0, {}
         self.module.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -384,9 +392,10 @@ def fit(
         cfg: optimisation settings.
         step: the paradigm's loss on one batch (see ``StepFn``).
         checkpoint: file written atomically at every epoch end. If it exists when ``fit`` starts and was
-            made by the same run (same cfg, seed, data, parameter count and ``identity``), training
-            resumes after its epoch; a finished run just loads its weights. Otherwise it is ignored (a
-            warning says so), training starts over and the file is replaced at the first epoch end.
+            made by the same run (same cfg, seed, ``identity``, and the same content of ``data`` and of
+            ``module``'s starting weights), training resumes after its epoch; a finished run just loads its
+            weights. Otherwise it is deleted (one line on stderr says so) and training starts over. The
+            caller removes it once the run's last output is written.
         live_dir: DVCLive directory (None: no logging); a fresh start clears its old metrics.
         device: where to train.
         seed: seeds the shuffling and augmentation generator and torch's global RNG.

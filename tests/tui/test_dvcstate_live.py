@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from advtui.appcore import dvcstate
-from advtui.appcore.live import LogTail, TsvSeries, format_eta, tail
+from advtui.appcore.live import LogTail, TsvSeries, format_eta, read_progress, tail
 from advtui.appcore.runs import StageHistory
 
 DVC = str(Path(sys.executable).parent / "dvc")
@@ -54,6 +56,27 @@ def test_state_rules() -> None:
     assert dvcstate.stage_state("e", status, locked, history) == dvcstate.NEVER_RUN
     assert dvcstate.stage_state("a", None, locked, history) == dvcstate.UNKNOWN
     assert dvcstate.stage_state("c", status, locked, history, live="c") == dvcstate.RUNNING
+
+
+def test_progress_files_tell_a_dead_stage_from_a_live_one(tmp_path: Path) -> None:
+    """A stage run outside the app reads running while its process lives, died once it is gone (not running
+    forever); what the app's own run records say about a stage it stopped stays first."""
+    history = {"b": StageHistory("b", "r1", 0.0, 5.0, "stopped")}
+    locked, status = {"a", "b"}, {}
+    assert dvcstate.stage_state("a", status, locked, history, progress="running") == dvcstate.RUNNING
+    assert dvcstate.stage_state("a", status, locked, history, progress="died") == dvcstate.DIED
+    assert dvcstate.stage_state("b", status, locked, history, progress="died") == dvcstate.STOPPED
+    assert dvcstate.stage_state("a", status, locked, history, progress="done") == dvcstate.UP_TO_DATE
+    assert dvcstate.stage_state("a", status, locked, history, progress=None) == dvcstate.UP_TO_DATE
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True)
+    record = {"stage": "retrain@D_R", "phase": "train", "done": 1, "total": 5, "state": "running",
+              "pid": int(gone.stdout), "host": socket.gethostname(), "started": 1.0}
+    (tmp_path / "p.json").write_text(json.dumps(record))
+    assert read_progress(tmp_path / "p.json") == record | {"state": "died"}
+    (tmp_path / "p.json").write_text(json.dumps(record | {"pid": os.getpid()}))
+    assert read_progress(tmp_path / "p.json")["state"] == "running"
 
 
 def test_tsv_reads_only_whole_new_rows_and_restarts_on_rewrite(tmp_path: Path) -> None:

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -99,6 +104,38 @@ async def test_monitor_replays_a_finished_stage(fake_project: Path) -> None:
         await settle(pilot)
         label = str(app.screen.query_one("#progress-label").render())
         assert f"{PROGRESS['done']}/{PROGRESS['total']}" in label and "robust acc 25.0%" in label
+
+
+async def test_a_stage_whose_process_is_gone_reads_died(fake_project: Path) -> None:
+    """Issue 11: a killed stage's progress file says "running" forever; the app checks the pid it names, and
+    a row shown running from its progress file turns to died when that process ends."""
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True)
+    by_hand = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    try:
+        running = {**PROGRESS, "stage": "retrain@D_R", "pid": by_hand.pid, "host": socket.gethostname(),
+                   "started": 1.0}
+        (fake_project / "data/progress/retrain-D_R.json").write_text(json.dumps(running))
+        (fake_project / "data/progress/construct-D_det.json").write_text(json.dumps(running | {
+            "stage": "construct@D_det", "pid": int(gone.stdout)}))
+        app = AdvtuiApp(fake_project)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(pilot)
+            table = app.screen.query_one("#stages", DataTable)
+            assert str(table.get_row("construct@D_det")[2]) == "died"
+            assert str(table.get_row("retrain@D_R")[2]) == "running"
+            by_hand.stdin.close()  # the stage run by hand is killed
+            by_hand.wait()
+            await until(pilot, lambda: str(table.get_row("retrain@D_R")[2]) == "died", "the row to read died")
+            await pilot.press("m")
+            await settle(pilot)
+            app.screen.watch_stage("construct@D_det")
+            await settle(pilot)
+            label = str(app.screen.query_one("#progress-label").render())
+            assert f"died (pid {int(gone.stdout)} is gone); rerun the stage to resume" in label
+    finally:
+        by_hand.kill()
+        by_hand.wait()
 
 
 async def test_outside_a_project_says_where_to_start(tmp_path: Path) -> None:

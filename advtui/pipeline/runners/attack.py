@@ -5,21 +5,24 @@ from __future__ import annotations
 from advtui.catalog.names import parse_run_name
 from advtui.catalog.params import Params
 from advtui.catalog.paths import metrics_path, probe_path
+from advtui.catalog.stages import stage_name
 from advtui.experiments.common import natural_split
 from advtui.experiments.paradigm_runs import attack
 from advtui.files import write_json
 from advtui.pipeline.inputs import require
 from advtui.pipeline.progress import StageProgress
+from advtui.pipeline.stagelock import attack_state_dir
 
 
 def run(params: Params, name: str) -> dict:
     """Attack run ``name``'s encoder + probe by the ``e6`` params and write its E6 row."""
     paradigm, dataset = parse_run_name(name)
     head = require(probe_path(name))
-    progress = StageProgress(f"attack@{name}")
+    stage = stage_name("attack", name)
+    progress = StageProgress(stage)
     row = attack(
         paradigm, head, natural_split(params.data, "test", params.seed), params.e6, device=params.device,
-        seed=params.seed, on_progress=progress.update,
+        seed=params.seed, on_progress=progress.update, state_dir=attack_state_dir(stage),
     )
     row.update(paradigm=paradigm, dataset=dataset)
     write_json(metrics_path("E6", name), row)

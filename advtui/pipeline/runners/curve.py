@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from advtui.catalog.names import CURVE_MODELS
 from advtui.catalog.params import Params
+from advtui.catalog.stages import stage_name
 from advtui.catalog.paths import curve_tsv, metrics_path, model_of
 from advtui.experiments.common import load_classifier, natural_split
 from advtui.experiments.curves import NORMS, robustness_curves
 from advtui.files import write_json, write_text
 from advtui.pipeline.inputs import require
 from advtui.pipeline.progress import StageProgress
+from advtui.pipeline.stagelock import attack_state_dir
 from advtui.runtime import pick_device, seed_everything
 
 
@@ -21,12 +23,14 @@ def run(params: Params, name: str) -> dict:
     models = {m: require(model_of(name, m)) for m in CURVE_MODELS[name]}
     device = pick_device(params.device)
     test = natural_split(params.data, "test", params.seed)
-    progress = StageProgress(f"curve_{name}")
+    stage = stage_name("curve", name)
+    progress = StageProgress(stage)
     rows = {}
     for model, path in models.items():
         seed_everything(params.seed)  # each curve as if run alone: same starts whatever the model order
         row = robustness_curves(load_classifier(path, device), test, params.curves, params.data, device=device,
-                                seed=params.seed, on_progress=progress.update)
+                                seed=params.seed, on_progress=progress.update,
+                                state_dir=attack_state_dir(stage) / model)
         for norm in NORMS:
             write_text(curve_tsv(name, model, norm),
                        "eps\trobust_acc\n" + "".join(f"{e:g}\t{a:.6f}\n" for e, a in row[norm]))

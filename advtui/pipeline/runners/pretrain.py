@@ -9,10 +9,12 @@ from __future__ import annotations
 from advtui.catalog.names import ROBUST_CL, parse_run_name
 from advtui.catalog.params import Params, paradigm_run
 from advtui.catalog.paths import dataset_path, encoder_path, live_dir, metrics_path, model_path
+from advtui.catalog.stages import stage_name
 from advtui.experiments.paradigm_runs import pretrain, training_set
 from advtui.files import write_json
 from advtui.pipeline.inputs import constructed_input
 from advtui.pipeline.progress import StageProgress
+from advtui.pipeline.stagelock import checkpoint_file
 
 
 def run(params: Params, name: str) -> dict:
@@ -25,10 +27,11 @@ def run(params: Params, name: str) -> dict:
     run_params = paradigm_run(params.paradigms, name if name == ROBUST_CL else paradigm)
     train = training_set(dataset, dataset_path=constructed_input(dataset), construct=params.construct,
                          data=params.data, seed=params.seed)
-    progress = StageProgress(f"pretrain@{name}")
+    stage = stage_name("pretrain", name)
+    progress = StageProgress(stage)
     sources = [] if dataset == "natural" else [str(dataset_path(dataset))]
-    row = pretrain(paradigm, run_params, train, out=out, live_dir=logs, device=params.device, seed=params.seed,
-                   sources=sources, on_progress=progress.update)
+    row = pretrain(paradigm, run_params, train, out=out, checkpoint=checkpoint_file(stage), live_dir=logs,
+                   device=params.device, seed=params.seed, sources=sources, on_progress=progress.update)
     row.update(dataset=dataset, run=name)
     write_json(metrics_path("pretrain", name), row)
     progress.finish(train_loss=row.get("train_loss"))

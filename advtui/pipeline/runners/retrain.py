@@ -5,10 +5,12 @@ from __future__ import annotations
 from advtui.catalog.names import TRAINING_SETS
 from advtui.catalog.params import Params
 from advtui.catalog.paths import live_dir, metrics_path, retrained_path
+from advtui.catalog.stages import stage_name
 from advtui.experiments.retrain import retrain
 from advtui.files import write_json
 from advtui.pipeline.inputs import constructed_input
 from advtui.pipeline.progress import StageProgress
+from advtui.pipeline.stagelock import attack_state_dir, checkpoint_file
 
 
 def run(params: Params, name: str) -> dict:
@@ -16,11 +18,13 @@ def run(params: Params, name: str) -> dict:
     if name not in TRAINING_SETS:
         raise ValueError(f"retrain: unknown training set {name!r}; use one of {', '.join(TRAINING_SETS)}")
     path = constructed_input(name)
-    progress = StageProgress(f"retrain@{name}")
+    stage = stage_name("retrain", name)
+    progress = StageProgress(stage)
     row = retrain(
         name, dataset_path=path, retrain_params=params.retrain, construct=params.construct, data=params.data,
         model=params.model, attack=params.attack, seed=params.seed, device=params.device,
-        out=retrained_path(name), live_dir=live_dir("E4", name), on_progress=progress.update,
+        out=retrained_path(name), checkpoint=checkpoint_file(stage), state_dir=attack_state_dir(stage),
+        live_dir=live_dir("E4", name), on_progress=progress.update,
     )
     write_json(metrics_path("E4", name), row)
     progress.finish(clean_acc=row["clean_acc"])

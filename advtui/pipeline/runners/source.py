@@ -7,11 +7,13 @@ from dataclasses import asdict
 from advtui.catalog.names import SOURCE_MODELS
 from advtui.catalog.params import Params
 from advtui.catalog.paths import live_dir, metrics_path, model_path
+from advtui.catalog.stages import stage_name
 from advtui.experiments.common import natural_split
 from advtui.experiments.evaluation import evaluate_classifier
 from advtui.experiments.source_models import train_source
 from advtui.files import write_json
 from advtui.pipeline.progress import StageProgress
+from advtui.pipeline.stagelock import attack_state_dir, checkpoint_file
 from advtui.runtime import pick_device
 
 
@@ -19,15 +21,17 @@ def run(params: Params, name: str) -> dict:
     """Train source model ``name`` (``sources.<name>``), evaluate it under ``attack``, write its E1 row."""
     if name not in SOURCE_MODELS:
         raise ValueError(f"source: unknown source model {name!r}; use one of {', '.join(SOURCE_MODELS)}")
-    progress = StageProgress(f"source@{name}")
+    stage = stage_name("source", name)
+    progress = StageProgress(stage)
     model, fit = train_source(
         name, sources=params.sources, data=params.data, model=params.model, seed=params.seed, device=params.device,
-        out=model_path(name), live_dir=live_dir("E1", name), on_progress=progress.update,
+        out=model_path(name), checkpoint=checkpoint_file(stage), live_dir=live_dir("E1", name),
+        on_progress=progress.update,
     )
     test = natural_split(params.data, "test", params.seed)
     row = evaluate_classifier(
         model, test, params.attack.threats(), batch_size=params.attack.batch_size, device=pick_device(params.device),
-        seed=params.seed, on_progress=progress.update,
+        seed=params.seed, on_progress=progress.update, state_dir=attack_state_dir(stage),
     )
     row.update(model=name, adversarial=asdict(params.sources.model(name).adversarial), train_acc=fit.get("train_acc"))
     write_json(metrics_path("E1", name), row)

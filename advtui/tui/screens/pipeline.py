@@ -28,7 +28,8 @@ from advtui.tui.threads import deliver
 
 STATE_STYLE = {
     dvcstate.UP_TO_DATE: "green", dvcstate.CHANGED: "yellow", dvcstate.NEVER_RUN: "dim",
-    dvcstate.RUNNING: "bold cyan", dvcstate.FAILED: "bold red", dvcstate.STOPPED: "magenta", dvcstate.UNKNOWN: "dim",
+    dvcstate.RUNNING: "bold cyan", dvcstate.FAILED: "bold red", dvcstate.STOPPED: "magenta", dvcstate.DIED: "bold red",
+    dvcstate.UNKNOWN: "dim",
 }
 NO_RUN_HINT = "No run yet · enter: run the highlighted or marked (space) stages · a: run all"
 #: Seconds between checks of dvc.yaml, dvc.lock, params.yaml and the run records for changes.
@@ -70,6 +71,7 @@ class PipelineScreen(Screen):
         self._signature: tuple | None = None
         self._gatherer: Worker | None = None
         self._stale = False
+        self._running_by_progress: set[str] = set()  # rows drawn "running" from a progress file's live pid
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -96,6 +98,7 @@ class PipelineScreen(Screen):
 
     def _watch(self) -> None:
         self._update_run_status()
+        self._redraw_ended()
         signature = self._files_signature()
         if signature != self._signature:
             self.refresh_state()
@@ -129,7 +132,8 @@ class PipelineScreen(Screen):
             deliver(self.app, self._show_error, str(err))
             return
         state = PipelineState(stages=stages, status=self.state.status, locked=dvcstate.locked_stages(self.root),
-                              changes=dvcstate.params_diff(self.root))
+                              changes=dvcstate.params_diff(self.root),
+                              progress=dvcstate.progress_records(self.root, stages))
         history = runs.stage_history(self.root)
         deliver(self.app, self._apply, state, history)
         if runs.live_run(self.root) is not None:
@@ -156,13 +160,33 @@ class PipelineScreen(Screen):
         last = self.history.get(stage.name)
         if last is not None and run is not None and last.run_id == run.id and last.state == "done":
             return dvcstate.UP_TO_DATE  # finished in the live run: DVC has just locked it
-        return dvcstate.stage_state(stage.name, self.state.status, self.state.locked, self.history, live_stage)
+        progress = dvcstate.progress_liveness(self.state.progress.get(stage.name))
+        return dvcstate.stage_state(stage.name, self.state.status, self.state.locked, self.history, live_stage,
+                                    progress)
+
+    def _redraw_row(self, name: str) -> None:
+        """Draw stage ``name``'s row again (its state or elapsed time changed)."""
+        table = self.query_one("#stages", DataTable)
+        stage = self._stage(name)
+        if stage is not None and name in table.rows:
+            for column, value in zip(table.columns, self._cells(stage)):
+                table.update_cell(name, column, value)
+
+    def _redraw_ended(self) -> None:
+        """Redraw the rows shown running from their progress file whose process has since gone (a stage run
+        outside the app, killed or finished: its pid is checked every tick, its file read only on a refresh)."""
+        for name in list(self._running_by_progress):
+            if dvcstate.progress_liveness(self.state.progress.get(name)) != dvcstate.RUNNING:
+                self._running_by_progress.discard(name)
+                self._redraw_row(name)
 
     def _apply(self, state: PipelineState, history: dict[str, runs.StageHistory]) -> None:
         self.state, self.history = state, history
         table = self.query_one("#stages", DataTable)
         cursor_key = self._cursor_key()
         table.clear()
+        self._running_by_progress = {name for name, record in state.progress.items()
+                                     if dvcstate.progress_liveness(record) == dvcstate.RUNNING}
         for label, members in dvcstate.grouped(state.stages):
             table.add_row("", Text(label, style="bold"), "", "", "", key=f"group:{label}")
             for stage in members:
@@ -177,7 +201,10 @@ class PipelineScreen(Screen):
     def _cells(self, stage: Stage) -> list:
         state = self._state_of(stage)
         last = self.history.get(stage.name)
-        if state == dvcstate.RUNNING and last is not None:
+        started = (self.state.progress.get(stage.name) or {}).get("started")
+        if state == dvcstate.RUNNING and stage.name in self._running_by_progress and isinstance(started, (int, float)):
+            when = _duration(time.time() - started)  # run outside the app: its progress file says since when
+        elif state == dvcstate.RUNNING and last is not None:
             when = _duration(time.time() - last.started)
         else:
             when = _duration(last.duration) if last else "—"
@@ -204,13 +231,8 @@ class PipelineScreen(Screen):
             status.update(Text.assemble(("● running ", "bold cyan"), f"dvc repro {what}: ",
                                         (run.current_stage or "starting", "bold"), f" · {_duration(run.duration)}",
                                         " · s: stop · m: watch"))
-            name = run.current_stage
-            table = self.query_one("#stages", DataTable)
-            if name and name in table.rows:  # the running row's elapsed time
-                stage = self._stage(name)
-                if stage is not None:
-                    for column, value in zip(table.columns, self._cells(stage)):
-                        table.update_cell(name, column, value)
+            if run.current_stage:  # the running row's elapsed time
+                self._redraw_row(run.current_stage)
         elif run is not None:
             status.update(f"Last run: dvc repro {' '.join(run.targets) or '(all)'}: {runs.outcome(run)} after "
                           f"{_duration(run.duration)} · l: its log")

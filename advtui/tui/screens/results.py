@@ -82,7 +82,8 @@ class ResultsScreen(Screen):
 
     @staticmethod
     def _legend(table: ExperimentTable) -> str:
-        todo = [mark.split("dvc repro ", 1)[1] for mark in table.marks.values() if "dvc repro " in mark]
+        # several rows may come from one stage (every E4 curve from curve_E4): name each stage once
+        todo = list(dict.fromkeys(mark.split("dvc repro ", 1)[1] for mark in table.marks.values() if "dvc repro " in mark))
         missing = f"[b]{table.n_missing} of {len(table.rows)} not run[/b]"
         if todo:
             missing += f": dvc repro {' '.join(todo)}"

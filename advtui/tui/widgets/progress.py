@@ -9,6 +9,7 @@ from textual.containers import Vertical
 from textual.widgets import Label, ProgressBar
 
 from advtui.appcore.live import format_eta
+from advtui.pipeline.progress import DIED
 
 
 def describe(record: dict[str, Any] | None) -> str:
@@ -19,6 +20,9 @@ def describe(record: dict[str, Any] | None) -> str:
         extra = " ".join(f"{k} {v:.3f}" for k, v in sorted(record.items()) if isinstance(v, float) and k != "updated")
         return f"{record.get('stage', '')}: done {extra}".rstrip()
     parts = [f"{record.get('phase', '')}: {record.get('done', 0)}/{record.get('total', 0)}"]
+    if record.get("state") == DIED:
+        parts.append(f"died (pid {record.get('pid')} is gone); rerun the stage to resume")
+        return " · ".join(parts)
     if isinstance(record.get("robust_acc"), (int, float)):
         parts.append(f"robust acc {100 * record['robust_acc']:.1f}%")
     if isinstance(record.get("rate"), (int, float)):
