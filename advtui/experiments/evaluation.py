@@ -31,13 +31,16 @@ def evaluate_classifier(
 
     Each threat model (an L2 and an Linf column of the papers' tables) is evaluated on its own; within
     one, robust accuracy is the per-point worst case over its attacks. Progress goes to ``on_progress``
-    as phase ``attack <name>``. With ``state_dir``, each threat model keeps its resume file in
+    as phase ``attack <name>``. Where several threat models share a norm (E6: PGD and AutoAttack, Li's separate
+    columns), ``robust_acc_worst_<norm>`` is their per-point worst case: robust only if no attack of any of
+    them broke the point (DESIGN section 9). With ``state_dir``, each threat model keeps its resume file in
     ``state_dir/<name>/``, so a rerun after a kill attacks only what was left. Returns ``{"n", "clean_acc",
     "robust_acc_<name>", "per_attack_<name>": {attack: acc}, "attacks": {name: [settings]}}``.
     """
     x, y = test.float_images(), test.labels
     metrics: dict[str, object] = {"n": len(test)}
     settings: dict[str, list[dict]] = {}
+    by_norm: dict[str, list[torch.Tensor]] = {}
     for name, specs in threats.items():
         result = robust_accuracy(
             model, x, y, list(specs), batch_size=batch_size, device=device,
@@ -48,6 +51,12 @@ def evaluate_classifier(
         metrics[f"robust_acc_{name}"] = result.robust_acc
         metrics[f"per_attack_{name}"] = result.per_attack
         settings[name] = [{**dataclasses.asdict(s), "name": s.name} for s in specs]
+        norms = {s.norm for s in specs}
+        if len(norms) == 1:
+            by_norm.setdefault(norms.pop(), []).append(result.robust)
+    for norm, flags in by_norm.items():
+        if len(flags) > 1:
+            metrics[f"robust_acc_worst_{norm}"] = torch.stack(flags).all(dim=0).float().mean().item()
     if not threats:
         metrics["clean_acc"] = accuracy(model, test, batch_size=batch_size, device=device)
     metrics["attacks"] = settings

@@ -215,23 +215,27 @@ E5 = TableSpec(
 E6A = TableSpec(
     id="E6a", experiment="E6", title="E6 (2a) SL on robust sets: PGD vs AutoAttack, ours (paper)",
     legend=("ours (paper: Li et al. Table 2a, CIFAR-10): robust accuracy of encoder + linear probe on natural "
-            "test images; AA = AutoAttack; — = stage not run"),
+            "test images; AA = AutoAttack; worst: per point, broken by PGD or AutoAttack (ours only: Li reports each "
+            "alone); — = stage not run"),
     columns=(
         Column("dataset", "SL trained on", "text", value=lambda row: _labelled(row, "source")),
         *(Column(t, header, "ratio", paper=at("published", t)) for t, header in (
             ("pgd_l2", "L2 PGD"), ("autoattack_l2", "L2 AA"), ("pgd_linf", "Linf PGD"), ("autoattack_linf", "Linf AA"))),
+        Column("worst_l2", "L2 worst", "ratio", optional=True), Column("worst_linf", "Linf worst", "ratio", optional=True),
     ),
     keep=lambda row: row.get("table") == "2a", settings=_e6_settings,
 )
 E6B = TableSpec(
     id="E6b", experiment="E6", title="E6 (2b) AutoAttack Linf robustness per paradigm, ours (paper)",
     legend=("ours (paper: Li et al. Table 2b, CIFAR-10): AutoAttack Linf robust accuracy R of encoder + linear "
-            "probe on natural test images, 'rand' (EOT) for randomised encoders; CR = min over paradigms; SL PGD: "
+            "probe on natural test images, 'rand' (EOT) for randomised encoders; CR = min over paradigms; CR worst: the "
+            "same with each point broken by PGD or AutoAttack (ours only); SL PGD: "
             "SL under Linf PGD; — = stage not run"),
     columns=(
         Column("dataset", "set", "text", value=lambda row: _labelled(row, "source")),
         *(Column(p, p, "ratio", value=at("R", p), paper=at("published_R", p)) for p in PARADIGMS),
         Column("CR", "CR", "ratio", paper=at("published_CR")),
+        Column("CR_worst", "CR worst", "ratio", optional=True),
         Column("sl_pgd_linf", "SL PGD", "ratio", paper=at("published_sl_pgd_linf")),
     ),
     keep=lambda row: row.get("table") == "2b",

@@ -121,6 +121,8 @@ def curve_rows(metrics: Path) -> list[dict[str, Any]]:
 
 
 _THREATS = ("pgd_l2", "autoattack_l2", "pgd_linf", "autoattack_linf")
+#: Per-point worst case of PGD and AutoAttack under one norm (not in Li's tables, which report each alone).
+_WORST = ("worst_l2", "worst_linf")
 
 
 def _run(metrics: Path, experiment: str, paradigm: str, dataset: str) -> dict[str, Any] | None:
@@ -158,11 +160,12 @@ def e6_rows(metrics: Path) -> list[dict[str, Any]]:
                                "published": {t: pub[t] for t in _THREATS},
                                "published_source": f"{LI_SOURCE}, Table 2a (CIFAR-10)"}
         if result is not None:
-            row.update({t: _robust(result, t) for t in _THREATS})
+            row.update({t: _robust(result, t) for t in (*_THREATS, *_WORST)})
             row.update(clean_acc=result.get("clean_acc"), n_test=result.get("n"), attacks=result.get("attacks"))
         rows.append(row)
     results = {p: {d: _run(metrics, "E6", p, d) for d in E6B_PUBLISHED} for p in PARADIGMS}
     robustness = {p: {d: _robust(r, "autoattack_linf") for d, r in by_set.items()} for p, by_set in results.items()}
+    worst = {p: {d: _robust(r, "worst_linf") for d, r in by_set.items()} for p, by_set in results.items()}
     for dataset, pub in E6B_PUBLISHED.items():
         summary = summarise(robustness, dataset)
         found = {p: results[p][dataset] for p in PARADIGMS if results[p][dataset] is not None}
@@ -171,6 +174,7 @@ def e6_rows(metrics: Path) -> list[dict[str, Any]]:
             "missing": [p for p in PARADIGMS if p not in found],
             "clean_acc": {p: (results[p][dataset] or {}).get("clean_acc") for p in PARADIGMS},
             "R": summary["absolute"], "RR": summary["relative"], "CR": summary["cross"], "CRR": summary["cross_relative"],
+            "worst": {p: worst[p][dataset] for p in PARADIGMS}, "CR_worst": summarise(worst, dataset)["cross"],
             "sl_pgd_linf": _robust(results["SL"][dataset], "pgd_linf"),
             "autoattack_version": {p: r.get("autoattack_version") for p, r in found.items()},
             "n_test": {p: r.get("n") for p, r in found.items()},
