@@ -6,12 +6,16 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 import yaml
 
 from advtui.experiments import paradigm_runs
 from advtui.catalog.params import load_params, profile_path
 from advtui.catalog.paths import encoder_path, metrics_path, model_path, probe_path
+from advtui.catalog.params import paradigm_run
+from advtui.paradigms.base import get_paradigm, load_encoder
 from advtui.pipeline.runners import run_stage
+from advtui.runtime import seed_everything
 from advtui.report.tables import collect, markdown
 
 
@@ -42,13 +46,24 @@ def test_e5_e6_stages_end_to_end(tmp_path, monkeypatch):
     # the throughput is logged with the curves, not in the metrics file (reruns must write the same bytes)
     rate = (tmp_path / "data/live/E5/SL-natural/plots/metrics/epoch/images_per_s.tsv").read_text().splitlines()[-1]
     assert float(rate.split("\t")[-1]) > 0 and "images_per_s" not in pre
+    # the untrained floor probes the encoder at exactly the weights its pretraining started from
+    seed_everything(params.seed)
+    start = get_paradigm("SL").build(paradigm_run(params.paradigms, "SL").config, num_classes=10, image_size=32)
+    initial, _, _ = load_encoder(encoder_path("SL-natural"), initial_seed=params.seed)
+    trained, _, _ = load_encoder(encoder_path("SL-natural"))
+    same = [torch.equal(a, b.cpu()) for a, b in zip(start.state_dict().values(), initial.state_dict().values())]
+    assert all(same) and not all(torch.equal(a, b) for a, b in zip(initial.state_dict().values(),
+                                                                    trained.state_dict().values()))
     u = run_stage("probe", params, "SL-natural")
     assert probe_path("SL-natural").exists() and 0.0 <= u["clean_acc"] <= 1.0
     assert u["cached_features"] is True and u["randomised"] is False
+    assert 0.0 <= u["untrained_clean_acc"] <= 1.0 and u["untrained_clean_acc"] != u["clean_acc"]
     r = run_stage("attack", params, "SL-natural")
     assert r["autoattack_version"] == "standard" and r["n"] == 20
     assert {f"robust_acc_{t}" for t in ("pgd_l2", "autoattack_l2", "pgd_linf", "autoattack_linf")} <= set(r)
     assert r["robust_acc_autoattack_linf"] <= r["clean_acc"]
+    for norm in ("l2", "linf"):  # per point worst case of PGD and AutoAttack: no more than either alone
+        assert r[f"robust_acc_worst_{norm}"] <= min(r[f"robust_acc_pgd_{norm}"], r[f"robust_acc_autoattack_{norm}"])
 
     # Table 2b's CL source: adversarial SimCLR, stored beside the E1 sources, inverted into D_R_CL
     run_stage("pretrain", params, "robust_cl")
@@ -68,6 +83,7 @@ def test_e5_e6_stages_end_to_end(tmp_path, monkeypatch):
     run_stage("pretrain", params, "DM-D_R_CL")
     dm = run_stage("probe", params, "DM-D_R_CL")
     assert dm["randomised"] is True and dm["cached_features"] is False
+    assert "untrained_clean_acc" not in dm  # the floor is measured once, on natural images
     dm_attack = run_stage("attack", params, "DM-D_R_CL")
     assert set(seen[0]) == {"pgd_linf", "autoattack_linf"} and seen[0]["autoattack_linf"][0].version == "rand"
     assert dm_attack["autoattack_version"] == "rand" and dm_attack["n"] == 2
@@ -76,6 +92,9 @@ def test_e5_e6_stages_end_to_end(tmp_path, monkeypatch):
     natural = next(row for row in report["E5"] if row["dataset"] == "natural")
     assert natural["U"]["SL"] == u["clean_acc"] and natural["missing"] == ["MIM", "CL", "DM"]
     assert natural["CU"] is None  # not every paradigm ran: no cross-paradigm value
+    floor = next(row for row in report["E5"] if row["dataset"] == "untrained")
+    assert floor["U"]["SL"] == u["untrained_clean_acc"] and floor["missing"] == ["MIM", "CL", "DM"]
+    assert "| untrained (U) |" in markdown(report)
     robust_cl = next(row for row in report["E6"] if row["table"] == "2b" and row["dataset"] == "D_R_CL")
     assert robust_cl["R"]["DM"] == dm_attack["robust_acc_autoattack_linf"]
     assert robust_cl["autoattack_version"] == {"DM": "rand"} and robust_cl["published_R"]["DM"] == 0.041

@@ -96,8 +96,14 @@ def probe(
     seed: int,
     progress: bool = True,
     on_progress: ProgressFn | None = None,
+    untrained_floor: bool = False,
 ) -> dict[str, Any]:
     """Train a linear probe on the stored encoder with ``train``; its clean accuracy on ``test`` is U (Eq. 7).
+
+    With ``untrained_floor``, a second probe is trained the same way on the encoder at the weights its
+    pretraining started from (``untrained_clean_acc``): on the synthetic data a random encoder already
+    probes well, so U says little without this floor beside it. Its checkpoint is ``untrained.ckpt`` beside
+    ``checkpoint``.
 
     Resumes from ``checkpoint`` (made on the same encoder and data, see ``fit``), which the caller removes
     once its last output is written. ``on_progress`` gets the epochs (phase "probe"). Returns the E5 row:
@@ -112,12 +118,21 @@ def probe(
         identity={"encoder": str(encoder_path)}, on_epoch=on_epoch, progress=progress,
     )
     clean = probe_accuracy(head, test, device=dev)
-    save_probe(out, head, encoder_path=encoder_path, params={"seed": seed, "train": asdict(cfg.train)})
-    return {
+    row = {
         "clean_acc": clean, "train_acc": fit_metrics.get("train_acc"), "randomised": head.randomised,
         "cached_features": bool(fit_metrics["cached"]), "n_train": len(train), "n_test": len(test),
         "probe": asdict(cfg.train),
     }
+    if untrained_floor:
+        _, initial, _ = load_encoder(encoder_path, device=str(dev), initial_seed=seed)
+        seed_everything(seed)  # the floor's probe starts as the trained encoder's did
+        floor_head, _ = train_probe(
+            initial, train, cfg.train, checkpoint=Path(checkpoint).with_name("untrained.ckpt"), live_dir=None,
+            device=dev, seed=seed, identity={"encoder": str(encoder_path), "untrained": True}, progress=progress,
+        )
+        row["untrained_clean_acc"] = probe_accuracy(floor_head, test, device=dev)
+    save_probe(out, head, encoder_path=encoder_path, params={"seed": seed, "train": asdict(cfg.train)})
+    return row
 
 
 def attack(

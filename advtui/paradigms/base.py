@@ -29,6 +29,7 @@ from advtui.catalog.training import PARADIGM_CONFIGS
 from advtui.data.imageset import ImageSet
 from advtui.data.store import load_artifact, save_artifact
 from advtui.paradigms.trainer import StepFn, model_state
+from advtui.runtime import seed_everything
 from advtui.schema import build
 
 
@@ -130,16 +131,26 @@ def save_encoder(
     )
 
 
-def load_encoder(path: str | os.PathLike, device: str = "cpu") -> tuple[nn.Module, Encoder, Any]:
-    """Rebuild a module stored by :func:`save_encoder`; returns (module, its frozen eval-mode encoder, cfg)."""
+def load_encoder(
+    path: str | os.PathLike, device: str = "cpu", *, initial_seed: int | None = None
+) -> tuple[nn.Module, Encoder, Any]:
+    """Rebuild a module stored by :func:`save_encoder`; returns (module, its frozen eval-mode encoder, cfg).
+
+    With ``initial_seed``, the stored weights are left out: the module is built as pretraining built it after
+    seeding with ``initial_seed`` (the run's seed), i.e. at the exact weights its training started from, the
+    untrained-encoder floor that usefulness is read against.
+    """
     art = load_artifact(path, "model", device=device)
     if not art.arch.startswith("paradigm:"):
         raise ValueError(f"{path}: is a plain classifier, not a paradigm encoder; pass an encoder artifact")
     paradigm = get_paradigm(art.paradigm)
     cfg = build(paradigm.config_type, art.extra["paradigm_config"], "paradigm_config")
+    if initial_seed is not None:
+        seed_everything(initial_seed)
     module = paradigm.build(cfg, num_classes=int(art.extra["num_classes"]), image_size=int(art.extra["image_size"]))
     try:
-        module.load_state_dict(art.tensors)
+        if initial_seed is None:
+            module.load_state_dict(art.tensors)
     except RuntimeError as err:
         raise ValueError(f"{path}: weights do not match its {art.paradigm} config ({err}); retrain it") from err
     module.to(device).eval().requires_grad_(False)

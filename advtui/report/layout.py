@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from advtui.report.usefulness import NATURAL
+from advtui.report.usefulness import NATURAL, UNTRAINED
 from advtui.catalog.names import PARADIGMS
 
 Row = dict[str, Any]
@@ -155,14 +155,15 @@ def _e6_settings(rows: list[Row]) -> str:
     return "attack settings: shown once a Table 2a stage (attack_sl@SL-D_R, SL-D_R_linf) has run"
 
 
-def _natural(row: Row) -> bool:
-    return row.get("dataset") == NATURAL
+def _absolute(row: Row) -> bool:
+    """Rows whose E5 cells are U itself: natural (RU is 1 by definition) and the untrained floor."""
+    return row.get("dataset") in (NATURAL, UNTRAINED)
 
 
 def _li_cell(relative: str, absolute: str, *path: str) -> Callable[[Row], Any]:
     """A cell of Li's Table 1: RU (or CRU) of a constructed set; on the natural row, where RU is 1 by
     definition, U (or CU) itself."""
-    return lambda row: at(absolute if _natural(row) else relative, *path)(row)
+    return lambda row: at(absolute if _absolute(row) else relative, *path)(row)
 
 
 def _labelled(row: Row, detail: str) -> str:
@@ -202,11 +203,12 @@ E4 = TableSpec(
 E5 = TableSpec(
     id="E5", experiment="E5", title="E5 cross-paradigm relative usefulness, ours (paper)",
     legend=("ours (paper: Li et al. Table 1, CIFAR-10); cells: relative usefulness RU = U(set)/U(natural) of a "
-            "linear probe on each paradigm's encoder, natural row: U itself (probe accuracy); CRU = min over "
+            "linear probe on each paradigm's encoder, natural row: U itself (probe accuracy); untrained row: U of "
+            "each encoder before pretraining (the floor U is read against; not in Li); CRU = min over "
             "paradigms; Ilyas: the SL usefulness Ilyas et al. reported; — = stage not run"),
     columns=(
         Column("dataset", "set", "text",
-               value=lambda row: "natural (U)" if _natural(row) else _labelled(row, "feature")),
+               value=lambda row: f"{row['dataset']} (U)" if _absolute(row) else _labelled(row, "feature")),
         *(Column(p, p, "ratio", value=_li_cell("RU", "U", p), paper=at("published_RU", p)) for p in PARADIGMS),
         Column("CRU", "CRU", "ratio", value=_li_cell("CRU", "CU"), paper=at("published_CRU")),
         Column("published_ilyas", "Ilyas", "ratio"),

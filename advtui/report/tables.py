@@ -19,7 +19,7 @@ from advtui.catalog.names import CURVE_MODELS, PARADIGMS, SOURCE_MODELS, run_nam
 from advtui.catalog.paths import METRICS, metrics_path
 from advtui.catalog.published import E4_PUBLISHED, E5_PUBLISHED, E6A_PUBLISHED, E6B_PUBLISHED, LI_SOURCE
 from advtui.report.layout import CURVE_COLUMNS, curve_key, report_tables, row_name
-from advtui.report.usefulness import NATURAL, summarise
+from advtui.report.usefulness import NATURAL, UNTRAINED, summarise
 
 
 
@@ -144,6 +144,11 @@ def e5_rows(metrics: Path) -> list[dict[str, Any]]:
             "published_RU": pub["RU"], "published_CRU": pub["CRU"], "published_ilyas": pub["ilyas"],
             "published_source": f"{LI_SOURCE}, Table 1 (CIFAR-10)" if pub["RU"] else "",
         })
+        if dataset == NATURAL:  # the floor: a probe on each encoder at the weights its pretraining started from
+            floor = {p: (results[p][dataset] or {}).get("untrained_clean_acc") for p in PARADIGMS}
+            rows.append({"dataset": UNTRAINED, "feature": "encoder before pretraining, probed on natural",
+                         "missing": [p for p in PARADIGMS if floor[p] is None], "U": floor,
+                         "CU": min(floor.values()) if None not in floor.values() else None})
     return rows
 
 

@@ -29,6 +29,8 @@ Scores = Mapping[str, Mapping[str, Score]]
 """paradigm -> training set -> score (U or R), None where not measured."""
 
 NATURAL = "natural"
+#: The E5 control row: each encoder at the weights its pretraining started from (U's floor).
+UNTRAINED = "untrained"
 
 
 def relative(score: Score, natural: Score) -> Score:

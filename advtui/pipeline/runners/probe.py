@@ -25,7 +25,7 @@ def run(params: Params, name: str) -> dict:
     row = probe(
         encoder, train, natural_split(params.data, "test", params.seed), params.probe, out=probe_path(name),
         checkpoint=checkpoint_file(stage), live_dir=live_dir("E5-probe", name), device=params.device,
-        seed=params.seed, on_progress=progress.update,
+        seed=params.seed, on_progress=progress.update, untrained_floor=dataset == "natural",
     )
     row.update(paradigm=paradigm, dataset=dataset)
     write_json(metrics_path("E5", name), row)
