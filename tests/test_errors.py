@@ -1,0 +1,113 @@
+"""Inputs that used to give a traceback or silence now give one line naming the file or key and the fix.
+
+One test per input of the README's "inputs tried" table (Reliability section); every CLI case checks the
+exit code and that the message is a single line.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from advtui.catalog.params import DEVICE_FORMS, parse_params, profile_path
+from advtui.cli.main import app
+from advtui.schema import ParamsError
+
+runner = CliRunner()
+
+
+def smoke() -> dict:
+    return yaml.safe_load(profile_path("smoke").read_text())
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    """A project folder holding the smoke params.yaml, as the working directory."""
+    (tmp_path / "params.yaml").write_text(profile_path("smoke").read_text())
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def error_line(args: list[str], code: int = 2) -> str:
+    """Run the CLI, check it exited with ``code`` after printing exactly one line, and return that line."""
+    result = runner.invoke(app, args)
+    assert result.exit_code == code, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    return lines[0]
+
+
+def write_params(root, params: dict) -> None:
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+
+
+# --- params.yaml ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text, what", [("", "is empty"), ("# only a comment\n", "is empty"),
+                                        ("- seed\n- device\n", "holds a list, not a mapping")])
+def test_an_empty_params_file_is_refused_not_run_on_defaults(project, text, what):
+    (project / "params.yaml").write_text(text)
+    line = error_line(["train", "standard"])
+    assert f"params.yaml: {what}" in line and "advtui profile use smoke" in line
+    assert not (project / "data").exists()  # nothing trained on the built-in defaults, no model replaced
+
+
+def test_a_repeated_yaml_key_is_refused_naming_the_key_and_both_lines(project):
+    lines = profile_path("smoke").read_text().splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("  train_size:"))
+    lines.insert(first + 1, "  train_size: 50")  # a second data.train_size, which YAML would silently keep
+    (project / "params.yaml").write_text("\n".join(lines) + "\n")
+    line = error_line(["train", "standard"])
+    assert f"key 'data.train_size' appears twice (lines {first + 1} and {first + 2}); delete one of them" in line
+
+
+def test_an_unknown_device_names_device_and_the_allowed_forms(project):
+    params = smoke()
+    params["device"] = "tpu"
+    write_params(project, params)
+    line = error_line(["train", "standard"])
+    assert "params.yaml: device: unknown device 'tpu'; use one of auto, cpu, cuda, cuda:N, mps" in line
+    for device in ("auto", "cpu", "cuda", "cuda:1", "mps"):  # every allowed form passes the schema
+        assert parse_params({**smoke(), "device": device}).device == device
+    assert DEVICE_FORMS == ("auto", "cpu", "cuda", "cuda:N", "mps")
+
+
+def _leaves(tree: dict, prefix: str = ""):
+    for key, value in tree.items():
+        dotted = f"{prefix}.{key}" if prefix else key
+        if isinstance(value, dict):
+            yield from _leaves(value, dotted)
+        else:
+            yield dotted
+
+
+def test_every_params_range_or_choice_error_names_its_full_dotted_key():
+    """Each leaf of the smoke profile, set to values out of every range and choice, fails (if it fails) with
+    one line that starts with the full dotted key of a setting in the same section, never a bare field name."""
+    base = smoke()
+    leaves = list(_leaves(base))
+    sections = {leaf.rsplit(".", 1)[0] for leaf in leaves if "." in leaf}
+    failures = []
+    for leaf in leaves:
+        section = leaf.rsplit(".", 1)[0] if "." in leaf else ""
+        for bad in (-1, 0, -0.5, 10**9, 0.999, "nope", None, True):
+            params = copy.deepcopy(base)
+            *parents, last = leaf.split(".")
+            node = params
+            for part in parents:
+                node = node[part]
+            node[last] = bad
+            try:
+                parse_params(params)
+            except ParamsError as err:
+                message = str(err)
+                named = re.sub(r"\[\d+\]", "", message.split(":", 1)[0])  # list items: their list's key
+                in_section = not section or named.startswith(section + ".")
+                if "\n" in message or not in_section or (named not in leaves and named not in sections):
+                    failures.append(f"{leaf}={bad!r}: {message}")
+    assert not failures, "\n".join(failures[:10])
