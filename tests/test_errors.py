@@ -9,8 +9,10 @@ from __future__ import annotations
 import copy
 import re
 
+import numpy as np
 import pytest
 import yaml
+from PIL import Image
 from typer.testing import CliRunner
 
 from advtui.catalog.params import DEVICE_FORMS, parse_params, profile_path
@@ -26,9 +28,10 @@ def smoke() -> dict:
 
 @pytest.fixture
 def project(tmp_path, monkeypatch):
-    """A project folder holding the smoke params.yaml, as the working directory."""
+    """A project folder holding the smoke params.yaml, as the working directory, with a private image cache."""
     (tmp_path / "params.yaml").write_text(profile_path("smoke").read_text())
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ADVTUI_CACHE", str(tmp_path / "cache"))
     return tmp_path
 
 
@@ -43,6 +46,22 @@ def error_line(args: list[str], code: int = 2) -> str:
 
 def write_params(root, params: dict) -> None:
     (root / "params.yaml").write_text(yaml.safe_dump(params))
+
+
+def image_tree(root, per_class: int = 3) -> None:
+    """A tiny ImageFolder tree: train/ and test/, two classes of ``per_class`` 8x8 JPEGs each."""
+    rng = np.random.default_rng(0)
+    for split in ("train", "test"):
+        for cls in ("cat", "dog"):
+            (root / split / cls).mkdir(parents=True)
+            for i in range(per_class):
+                Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(root / split / cls / f"{i}.jpg")
+
+
+def imagefolder_params(root, train_size: int | None = None) -> dict:
+    params = smoke()
+    params["data"].update(source="imagefolder", root=str(root), train_size=train_size, test_size=None)
+    return params
 
 
 # --- params.yaml ------------------------------------------------------------------------------------------
@@ -111,3 +130,26 @@ def test_every_params_range_or_choice_error_names_its_full_dotted_key():
                 if "\n" in message or not in_section or (named not in leaves and named not in sections):
                     failures.append(f"{leaf}={bad!r}: {message}")
     assert not failures, "\n".join(failures[:10])
+
+
+def test_a_size_beyond_the_image_folder_names_the_data_key(project):
+    image_tree(project / "tree")
+    write_params(project, imagefolder_params(project / "tree", train_size=100))
+    line = error_line(["dataset", "preview"])
+    assert "data.train_size: must lie in 1..6 (the images this source holds), got 100" in line
+    assert "lower data.train_size or set it to null" in line
+
+
+# --- data -------------------------------------------------------------------------------------------------
+
+
+def test_a_corrupt_image_in_an_image_folder_names_the_file_to_remove(project):
+    image_tree(project / "tree")
+    bad = project / "tree" / "train" / "dog" / "1.jpg"
+    bad.write_bytes(bad.read_bytes()[:60])  # truncated mid-header, as an interrupted copy leaves it
+    write_params(project, imagefolder_params(project / "tree"))
+    line = error_line(["dataset", "preview"])
+    assert f"{bad}: cannot decode this image" in line and "remove or replace it" in line
+    bad.unlink()  # the fix the line names
+    result = runner.invoke(app, ["dataset", "preview"])
+    assert result.exit_code == 0 and "5 images" in result.output

@@ -19,9 +19,10 @@ CLASSIFIER_EXAMPLE = f"{model_path('standard')} or {retrained_path('natural')}"
 
 def natural_split(data: DataParams, split: str, seed: int) -> ImageSet:
     """The natural train or test set that ``data`` describes (same params and seed: same images)."""
-    size = data.train_size if split == "train" else data.test_size
+    size, key = (data.train_size, "data.train_size") if split == "train" else (data.test_size, "data.test_size")
     return load_source(
-        data.source, split, root=data.root, size=size, seed=seed, synthetic=data.synthetic, download=data.download
+        data.source, split, root=data.root, size=size, seed=seed, synthetic=data.synthetic, download=data.download,
+        size_key=key,
     )
 
 
