@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from advtui.catalog.params import DEVICE_FORMS, parse_params, profile_path
 from advtui.cli.main import app
+from advtui.files import write_json
 from advtui.schema import ParamsError
 
 runner = CliRunner()
@@ -153,3 +154,17 @@ def test_a_corrupt_image_in_an_image_folder_names_the_file_to_remove(project):
     bad.unlink()  # the fix the line names
     result = runner.invoke(app, ["dataset", "preview"])
     assert result.exit_code == 0 and "5 images" in result.output
+
+
+# --- advtui attack ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("target", ["data/models", "data/metrics/E1/standard.json"])
+def test_attack_on_a_folder_or_a_metrics_file_says_to_pass_a_classifier(project, target):
+    write_json(project / "data/metrics/E1/standard.json", {"clean_acc": 0.9, "n": 100})  # a valid metrics file
+    (project / "data/models").mkdir(parents=True)
+    line = error_line(["attack", target])
+    assert f"{target}: is a" in line and "not a classifier's weights; pass its .safetensors file" in line
+    assert "data/models/standard.safetensors" in line
+    assert "delete" not in line and "remove" not in line
+    assert (project / "data/metrics/E1/standard.json").exists()

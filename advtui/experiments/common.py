@@ -50,9 +50,14 @@ def save_classifier(
 def load_classifier(path: str | Path, device: torch.device | str = "cpu") -> Classifier:
     """Rebuild a stored classifier (architecture and sizes from its header) in eval mode on ``device``.
 
-    Besides the store's checks (header, checksum, finite weights), refuses with one line a paradigm encoder
-    or a linear probe's head, which have no classifier architecture to rebuild.
+    Besides the store's checks (header, checksum, finite weights), refuses with one line a folder or a
+    metrics file passed by mistake (both sit beside the weights under data/), and a paradigm encoder or a
+    linear probe's head, which have no classifier architecture to rebuild.
     """
+    path = Path(path)
+    if path.is_dir() or path.suffix == ".json":
+        what = "a folder" if path.is_dir() else "a metrics file (`advtui report` shows metrics)"
+        raise ValueError(f"{path}: is {what}, not a classifier's weights; pass its .safetensors file, e.g. {CLASSIFIER_EXAMPLE}")
     art = load_artifact(path, "model")
     if art.arch == "linear_probe" or art.arch.startswith("paradigm:"):
         what = "a linear probe's head" if art.arch == "linear_probe" else f"a paradigm encoder ({art.paradigm})"
