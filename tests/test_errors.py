@@ -7,6 +7,7 @@ exit code and that the message is a single line.
 from __future__ import annotations
 
 import copy
+import json
 import re
 
 import numpy as np
@@ -15,6 +16,7 @@ import yaml
 from PIL import Image
 from typer.testing import CliRunner
 
+from advtui.appcore.resultsdata import load_tables
 from advtui.catalog.params import DEVICE_FORMS, parse_params, profile_path
 from advtui.cli.main import app
 from advtui.files import write_json
@@ -168,3 +170,42 @@ def test_attack_on_a_folder_or_a_metrics_file_says_to_pass_a_classifier(project,
     assert "data/models/standard.safetensors" in line
     assert "delete" not in line and "remove" not in line
     assert (project / "data/metrics/E1/standard.json").exists()
+
+
+# --- advtui report and the app's Results screen -------------------------------------------------------------
+
+
+def test_report_on_a_missing_data_dir_is_an_error(project):
+    line = error_line(["report", "--data-dir", str(project / "nonexistent")])
+    assert f"{project / 'nonexistent'}: no such folder" in line and "--data-dir <project>/data" in line
+
+
+def test_report_on_a_data_dir_without_metrics_warns(project):
+    (project / "data").mkdir()
+    result = runner.invoke(app, ["report", "--json"])
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["E4"][0]["missing"] is True
+    assert result.stderr.strip().splitlines() == [
+        "warning: data/metrics: no metrics files yet, every row is 'not run'; run `dvc repro` to make them"]
+
+
+def test_metrics_of_the_wrong_type_are_skipped_and_named(project):
+    metrics = project / "data/metrics"
+    write_json(metrics / "E4/D_R.json", [0.8, 0.5])
+    write_json(metrics / "E5/SL-natural.json", {"clean_acc": "0.9", "n_test": 100})
+    write_json(metrics / "E4/D_det.json", {"clean_acc": 0.75, "robust_acc_l2": 0.0, "n": 100})
+    result = runner.invoke(app, ["report", "--json"])
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [
+        "warning: data/metrics/E4/D_R.json: holds a JSON list, not an object of metrics; the report skips it: "
+        "rerun `dvc repro retrain@D_R` to rewrite it",
+        "warning: data/metrics/E5/SL-natural.json: clean_acc is '0.9', not a number; the report skips it: "
+        "rerun `dvc repro probe@SL-natural` to rewrite it",
+    ]
+    rows = {row["dataset"]: row for row in json.loads(result.stdout)["E4"]}
+    assert rows["D_det"]["clean_acc"] == 0.75  # the good files still make their rows
+    assert rows["D_R"]["missing"] is True and rows["D_R"]["invalid"] == {"E4/D_R.json": "holds a JSON list, not an object of metrics"}
+    # the app's Results screen reads the same files: the row's mark names the file and why
+    marks = {table.id: table.marks for table in load_tables(project)}
+    assert marks["E4"]["D_R"].startswith("unusable data/metrics/E4/D_R.json (holds a JSON list")
+    assert marks["E5"]["natural"].startswith("unusable data/metrics/E5/SL-natural.json (clean_acc is '0.9'")
