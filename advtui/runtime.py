@@ -9,11 +9,24 @@ import torch
 
 
 def pick_device(name: str = "auto") -> torch.device:
-    """Return the torch device for ``name`` ("auto" picks CUDA when present, else CPU)."""
+    """Return the torch device for ``name`` ("auto" picks CUDA when present, else CPU).
+
+    ``name`` is one of the forms the params schema accepts (``advtui.catalog.params.DEVICE_FORMS``); one
+    this machine lacks fails with one line naming ``device`` and what to set instead.
+    """
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"device '{name}' requested but CUDA is not available; set device: cpu or auto")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise RuntimeError(f"device '{name}' requested but CUDA is not available; set device: cpu or auto")
+        index = int(name.partition(":")[2] or 0)
+        if index >= torch.cuda.device_count():
+            raise RuntimeError(
+                f"device '{name}' requested but this machine has {torch.cuda.device_count()} CUDA device(s); "
+                "set device: cuda:0 or auto"
+            )
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise RuntimeError("device 'mps' requested but Apple's MPS is not available here; set device: cpu or auto")
     return torch.device(name)
 
 

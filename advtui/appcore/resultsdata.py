@@ -58,10 +58,12 @@ def metrics_stages(root: Path) -> dict[str, str]:
 
 def missing_mark(experiment: str, row: dict[str, Any], stages: dict[str, str]) -> str:
     """The mark of a row whose stage (or, for a row over several paradigms, some of whose stages) has not run:
-    what to run to get it."""
+    what to run to get it; first, the metrics files it skipped as unusable and why (the report's ``invalid``)."""
     files = [str(DATA_DIR / "metrics" / name) for name in missing_metrics(experiment, row)]
     targets = [stages[f] for f in files if f in stages]
-    return f"not run: dvc repro {' '.join(targets)}" if targets else "not run"
+    unusable = "".join(f"unusable {DATA_DIR / 'metrics' / name} ({problem}); "
+                       for name, problem in row.get("invalid", {}).items())
+    return unusable + (f"not run: dvc repro {' '.join(targets)}" if targets else "not run")
 
 
 @dataclass

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 import shutil
 from dataclasses import dataclass, field
 from importlib import resources
@@ -302,6 +303,9 @@ class CurveParams:
 
 PARAMS_FILE = Path("params.yaml")
 PROFILES = ("smoke", "cpu", "paper")
+#: The forms ``device`` may take (``advtui.runtime.pick_device`` resolves them), and the rule they follow.
+DEVICE_FORMS = ("auto", "cpu", "cuda", "cuda:N", "mps")
+_DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?|mps")
 
 
 @dataclass(frozen=True)
@@ -326,6 +330,8 @@ class Params:
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
             raise ValueError(f"profile: unknown profile {self.profile!r}; use one of {', '.join(PROFILES)}")
+        if not _DEVICE.fullmatch(self.device):
+            raise ValueError(f"device: unknown device {self.device!r}; use one of {', '.join(DEVICE_FORMS)}")
 
 
 def parse_params(data: dict) -> Params:
@@ -333,17 +339,68 @@ def parse_params(data: dict) -> Params:
     return build(Params, data)
 
 
-def load_params(path: str | os.PathLike = PARAMS_FILE) -> Params:
-    """Load and validate ``params.yaml``; every problem is one :class:`ParamsError` line."""
-    path = Path(path)
-    if not path.exists():
-        raise ParamsError(f"{path}: not found; run `advtui profile use smoke` to create it")
+def _duplicate_key(node: yaml.Node, path: str = "", seen: set[int] | None = None) -> str | None:
+    """The first key that a mapping of ``node``'s tree repeats, as "'<dotted key>' appears twice (lines A and B)",
+    or None.
+
+    PyYAML keeps the last of two equal keys without a word, so a value edited in one copy is silently
+    ignored while the other wins; the composed tree still holds both, with their lines.
+    """
+    seen = set() if seen is None else seen
+    if id(node) in seen:  # an alias: its node was checked where it was defined
+        return None
+    seen.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        lines: dict[str, int] = {}
+        for key, value in node.value:
+            name = str(key.value)
+            dotted = f"{path}.{name}" if path else name
+            if name in lines and name != "<<":
+                return f"{dotted!r} appears twice (lines {lines[name]} and {key.start_mark.line + 1})"
+            lines[name] = key.start_mark.line + 1
+            found = _duplicate_key(value, dotted, seen)
+            if found:
+                return found
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            found = _duplicate_key(item, f"{path}[{i}]", seen)
+            if found:
+                return found
+    return None
+
+
+def _read_params_mapping(path: Path) -> dict:
+    """``path``'s YAML as a mapping; an empty file, another top-level value or a repeated key is a ParamsError."""
+    restore = "restore it with `advtui profile use smoke` (or cpu, paper)"
+    loader = yaml.SafeLoader(path.read_text())
     try:
-        data = yaml.safe_load(path.read_text())
+        node = loader.get_single_node()
+        if node is None:  # an empty file, or comments only: never run on the built-in defaults
+            raise ParamsError(f"{path}: is empty; {restore}")
+        duplicate = _duplicate_key(node)
+        if duplicate:
+            raise ParamsError(f"{path}: key {duplicate}; delete one of them")
+        data = loader.construct_document(node)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark else ""
-        raise ParamsError(f"{path}: not valid YAML{where}; fix the syntax or restore it with `advtui profile use smoke`") from None
+        raise ParamsError(f"{path}: not valid YAML{where}; fix the syntax or {restore}") from None
+    finally:
+        loader.dispose()
+    if not isinstance(data, dict):
+        raise ParamsError(f"{path}: holds a {type(data).__name__}, not a mapping of params keys; {restore}")
+    return data
+
+
+def load_params(path: str | os.PathLike = PARAMS_FILE) -> Params:
+    """Load and validate ``params.yaml``; every problem (an empty file, a repeated key, a bad value) is one
+    :class:`ParamsError` line naming the file, the key and the fix."""
+    path = Path(path)
+    if not path.exists():
+        raise ParamsError(f"{path}: not found; run `advtui profile use smoke` to create it")
+    if path.is_dir():
+        raise ParamsError(f"{path}: is a folder; pass the params file (e.g. {path / PARAMS_FILE.name})")
+    data = _read_params_mapping(path)
     try:
         return parse_params(data)
     except ParamsError as err:

@@ -134,15 +134,18 @@ class ViewConfig:
     blur_p: float = 0.0
 
     def __post_init__(self) -> None:
-        if not (0 < self.min_scale <= self.max_scale <= 1):
+        # each pair's rule names one key: the upper bound when it is out of range, else the lower one
+        if not 0 < self.max_scale <= 1:
+            raise ValueError(f"max_scale: must lie in (0, 1], got {self.max_scale}; use an area share such as 1.0")
+        if not 0 < self.min_scale <= self.max_scale:
             raise ValueError(
-                f"min_scale/max_scale: need 0 < min_scale <= max_scale <= 1, got {self.min_scale}, {self.max_scale}; "
-                "use area shares such as 0.08 and 1.0"
+                f"min_scale: must lie in (0, max_scale] = (0, {self.max_scale}], got {self.min_scale}; use e.g. 0.08"
             )
-        if not (0 < self.min_ratio <= self.max_ratio and math.isfinite(self.max_ratio)):
+        if not (0 < self.max_ratio and math.isfinite(self.max_ratio)):
+            raise ValueError(f"max_ratio: must be a finite number > 0, got {self.max_ratio}; use an aspect ratio such as 1.333")
+        if not 0 < self.min_ratio <= self.max_ratio:
             raise ValueError(
-                f"min_ratio/max_ratio: need 0 < min_ratio <= max_ratio, got {self.min_ratio}, {self.max_ratio}; "
-                "use aspect ratios such as 0.75 and 1.333"
+                f"min_ratio: must lie in (0, max_ratio] = (0, {self.max_ratio}], got {self.min_ratio}; use e.g. 0.75"
             )
         if not (0 <= self.jitter_strength <= 1.25):
             raise ValueError(

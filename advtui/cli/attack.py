@@ -39,16 +39,10 @@ def attack(
     import torch
 
     from advtui.catalog.attacks import AttackSpec
-    from advtui.experiments.common import CLASSIFIER_EXAMPLE, load_classifier, natural_split
+    from advtui.experiments.common import load_classifier, natural_split
     from advtui.experiments.evaluation import evaluate_classifier
     from advtui.runtime import pick_device
 
-    if model_path.suffix == ".json":
-        # metrics files sit beside the weights under data/: name the weights, and what shows the metrics
-        raise ValueError(
-            f"{model_path}: is a metrics file, not a classifier's weights (`advtui report` shows metrics); "
-            f"pass the model's .safetensors file, e.g. {CLASSIFIER_EXAMPLE}"
-        )
     params = load_params(params_file)
     defaults = {"l2": params.attack.l2, "linf": params.attack.linf}
     if norm is not None and norm not in defaults:

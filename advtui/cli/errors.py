@@ -26,6 +26,11 @@ def fail(message: str) -> typer.Exit:
     return typer.Exit(code=2)
 
 
+def warn(message: str) -> None:
+    """Print ``message`` as one warning line (on stderr, so ``--json`` output stays parseable)."""
+    _err.print(f"[bold yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+
+
 def guarded(func: F) -> F:
     """Decorate a command so user errors end it with one line instead of a traceback."""
 
@@ -33,6 +38,8 @@ def guarded(func: F) -> F:
     def wrapper(*args, **kwargs):
         try:
             return func(*args, **kwargs)
+        except typer.Exit:  # a deliberate exit code (click's Exit is a RuntimeError): pass it on as it is
+            raise
         except USER_ERRORS as err:
             if os.environ.get("ADVTUI_TRACEBACK"):
                 raise

@@ -69,17 +69,21 @@ class ImageSet:
             meta=dict(self.meta),
         )
 
-    def select(self, size: int | None, seed: int) -> ImageSet:
+    def select(self, size: int | None, seed: int, *, key: str = "size") -> ImageSet:
         """A deterministic subset of ``size`` images (``None``: all), class-balanced where the classes allow.
 
         Each class is shuffled with ``seed`` and the classes take turns, so the same ``size`` and ``seed``
         always give the same images, a smaller size is a subset of a larger one, and a class with too few
-        images leaves its share to the others. The chosen images keep their original order.
+        images leaves its share to the others. The chosen images keep their original order. ``key`` is the
+        setting that gave ``size`` (e.g. ``data.train_size``), named when ``size`` exceeds the images there are.
         """
         if size is None:
             return self
         if size < 1 or size > len(self):
-            raise ValueError(f"size: must lie in 1..{len(self)} for this source, got {size}; ask for fewer images or omit size")
+            raise ValueError(
+                f"{key}: must lie in 1..{len(self)} (the images this source holds), got {size}; "
+                f"lower {key} or set it to null for all images"
+            )
         if size == len(self):
             return self
         generator = torch.Generator().manual_seed(seed)

@@ -52,13 +52,15 @@ def load_source(
     seed: int = 0,
     synthetic: SyntheticConfig | None = None,
     download: bool = True,
+    size_key: str = "size",
 ) -> ImageSet:
     """Load one split of a data source.
 
     ``root``: the download folder (cifar10; default ``<cache_dir>/cifar10``), the tree (imagefolder), or the
     artifact file (constructed: a constructed set is one set, ``split`` is only recorded). ``size`` and ``seed``
     pick a deterministic, class-balanced subset (``None``: all); for synthetic, ``size`` images are generated
-    from ``seed`` with ``synthetic`` (default ``SyntheticConfig()``).
+    from ``seed`` with ``synthetic`` (default ``SyntheticConfig()``). ``size_key``: the setting that gave
+    ``size``, named when the source holds fewer images.
     """
     if split not in ("train", "test"):
         raise ValueError(f"split: must be 'train' or 'test', got {split!r}; pick one of the two")
@@ -74,7 +76,7 @@ def load_source(
         images = _load_constructed(split, root)
     else:
         raise ValueError(f"name: unknown data source {name!r}; use one of {', '.join(SOURCES)}")
-    return images.select(size, seed)
+    return images.select(size, seed, key=size_key)
 
 
 def _load_cifar10(split: str, root: str | None, download: bool) -> ImageSet:
@@ -161,6 +163,27 @@ def _decode(path: str) -> Tensor:
         return torch.from_numpy(np.asarray(image.convert("RGB")).copy()).permute(2, 0, 1)
 
 
+#: What PIL raises for a truncated, corrupt or foreign file (OSError covers UnidentifiedImageError; some
+#: plugins raise SyntaxError or ValueError on malformed headers).
+_UNDECODABLE = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
+
+
+def _decode_all(files: list[str]) -> list[Tensor]:
+    """Decode every image file, or fail with one line naming the first that cannot be read (and how many
+    more), so one pass finds every bad file instead of a PIL traceback for the first."""
+    decoded, bad = [], []
+    for path in files:
+        try:
+            decoded.append(_decode(path))
+        except _UNDECODABLE as err:
+            bad.append((path, str(err).splitlines()[0] if str(err) else type(err).__name__))
+    if bad:
+        (first, reason), more = bad[0], len(bad) - 1
+        others = f" ({more} more in this tree cannot be decoded either)" if more else ""
+        raise ValueError(f"{first}: cannot decode this image ({reason}); remove or replace it{others}, then rerun")
+    return decoded
+
+
 def _stack(decoded: list[Tensor]) -> Tensor:
     """Stack uint8 CHW images, resizing (antialiased) only those whose size differs from the most common one."""
     height, width = Counter(tuple(img.shape[1:]) for img in decoded).most_common(1)[0][0]
@@ -185,7 +208,7 @@ def _load_imagefolder(split: str, root: str | None) -> ImageSet:
     if cached.is_file():
         tensors = load_file(str(cached))
         return ImageSet(images=tensors["images"], labels=tensors["labels"], classes=classes, meta=meta)
-    images = _stack([_decode(f) for f in files])
+    images = _stack(_decode_all(files))
     labels_t = torch.tensor(labels, dtype=torch.int64)
     tmp = atomic_path(cached)
     try:

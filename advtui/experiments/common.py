@@ -19,9 +19,10 @@ CLASSIFIER_EXAMPLE = f"{model_path('standard')} or {retrained_path('natural')}"
 
 def natural_split(data: DataParams, split: str, seed: int) -> ImageSet:
     """The natural train or test set that ``data`` describes (same params and seed: same images)."""
-    size = data.train_size if split == "train" else data.test_size
+    size, key = (data.train_size, "data.train_size") if split == "train" else (data.test_size, "data.test_size")
     return load_source(
-        data.source, split, root=data.root, size=size, seed=seed, synthetic=data.synthetic, download=data.download
+        data.source, split, root=data.root, size=size, seed=seed, synthetic=data.synthetic, download=data.download,
+        size_key=key,
     )
 
 
@@ -49,9 +50,14 @@ def save_classifier(
 def load_classifier(path: str | Path, device: torch.device | str = "cpu") -> Classifier:
     """Rebuild a stored classifier (architecture and sizes from its header) in eval mode on ``device``.
 
-    Besides the store's checks (header, checksum, finite weights), refuses with one line a paradigm encoder
-    or a linear probe's head, which have no classifier architecture to rebuild.
+    Besides the store's checks (header, checksum, finite weights), refuses with one line a folder or a
+    metrics file passed by mistake (both sit beside the weights under data/), and a paradigm encoder or a
+    linear probe's head, which have no classifier architecture to rebuild.
     """
+    path = Path(path)
+    if path.is_dir() or path.suffix == ".json":
+        what = "a folder" if path.is_dir() else "a metrics file (`advtui report` shows metrics)"
+        raise ValueError(f"{path}: is {what}, not a classifier's weights; pass its .safetensors file, e.g. {CLASSIFIER_EXAMPLE}")
     art = load_artifact(path, "model")
     if art.arch == "linear_probe" or art.arch.startswith("paradigm:"):
         what = "a linear probe's head" if art.arch == "linear_probe" else f"a paradigm encoder ({art.paradigm})"

@@ -5,19 +5,26 @@ are experiment ids, each a list of rows (the schema is documented in the README)
 ``rich_tables`` render it beside the papers' published figures, laid out by :mod:`advtui.report.layout` (as
 the app's Results screen is); a row whose stage has not run yet is kept with ``missing: true`` so that every
 reader can mark the gap.
+
+A metrics file the report cannot use (not JSON, not an object, a string where a number belongs) is skipped,
+never a crash: its row reads as not run and carries ``invalid`` (file -> problem), which
+:func:`invalid_metrics` turns into one line per file naming the stage that rewrites it.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 from rich.table import Table
 
+from advtui.catalog import paths
 from advtui.catalog.names import CURVE_MODELS, PARADIGMS, SOURCE_MODELS, run_name
 from advtui.catalog.paths import METRICS, metrics_path
 from advtui.catalog.published import E4_PUBLISHED, E5_PUBLISHED, E6A_PUBLISHED, E6B_PUBLISHED, LI_SOURCE
+from advtui.catalog.stages import stage_of
 from advtui.report.layout import CURVE_COLUMNS, curve_key, report_tables, row_name
 from advtui.report.usefulness import NATURAL, UNTRAINED, summarise
 
@@ -28,11 +35,83 @@ def metrics_file(experiment: str, name: str) -> str:
     return metrics_path(experiment, name).relative_to(METRICS).as_posix()
 
 
-def _read(metrics: Path, experiment: str, name: str) -> dict[str, Any] | None:
-    try:
-        return json.loads((metrics / metrics_file(experiment, name)).read_text())
-    except (OSError, json.JSONDecodeError):
+class MetricsError(ValueError):
+    """A metrics file the report cannot use; ``problem`` says what is wrong with it."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.problem = problem
+
+
+#: Keys whose values the tables compute with or format as numbers, wherever they sit in a metrics file
+#: (accuracies, counts, agreements, rates, mean changes, and the settings of each attack).
+_NUMBER_KEYS = re.compile(r"clean_acc|robust_acc\w*|n|n_\w+|\w+_agreement|target_hit_rate|mean_\w+|eps|steps|step_size|restarts")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _shape_problem(value: Any, where: str = "") -> str | None:
+    """What makes ``value`` (a metrics object or a part of it) unusable by the tables, or None."""
+    if isinstance(value, list):
+        return next((p for i, item in enumerate(value) if (p := _shape_problem(item, f"{where}[{i}]"))), None)
+    if not isinstance(value, dict):
         return None
+    for key, item in value.items():
+        dotted = f"{where}.{key}" if where else str(key)
+        if _NUMBER_KEYS.fullmatch(str(key)) and item is not None and not _is_number(item):
+            return f"{dotted} is {item!r}, not a number"
+        if key == "attacks" and not (isinstance(item, dict) and all(
+                isinstance(specs, list) and all(isinstance(s, dict) for s in specs) for specs in item.values())):
+            return f"{dotted} is not a mapping of threat models to lists of attack settings"
+        if key == "adversarial" and item is not None and not isinstance(item, dict):
+            return f"{dotted} is {item!r}, not a mapping of training settings"
+        problem = _shape_problem(item, dotted)
+        if problem:
+            return problem
+    return None
+
+
+def read_metrics(path: Path) -> dict[str, Any] | None:
+    """The metrics object in ``path``, or None when there is no such file (its stage has not run).
+
+    Raises :class:`MetricsError` when the file cannot be read, is not JSON, is not a JSON object, or holds a
+    value of the wrong type where the tables read a number (or attack settings).
+    """
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as err:
+        raise MetricsError(path, f"cannot be read ({getattr(err, 'strerror', None) or err})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise MetricsError(path, f"is not valid JSON (line {err.lineno})") from None
+    if not isinstance(data, dict):
+        raise MetricsError(path, f"holds a JSON {type(data).__name__}, not an object of metrics")
+    problem = _shape_problem(data)
+    if problem:
+        raise MetricsError(path, problem)
+    return data
+
+
+class _Metrics:
+    """The metrics folder as :func:`collect` reads it: a file that cannot be used reads as absent, and its
+    problem is kept (by file, relative to the folder) for the rows that read it."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.problems: dict[str, str] = {}
+
+    def read(self, experiment: str, name: str) -> dict[str, Any] | None:
+        relative = metrics_file(experiment, name)
+        try:
+            return read_metrics(self.folder / relative)
+        except MetricsError as err:
+            self.problems[relative] = err.problem
+            return None
 
 
 def _threat(attacks: dict, name: str) -> dict | None:
@@ -40,14 +119,14 @@ def _threat(attacks: dict, name: str) -> dict | None:
     return specs[0] if specs else None
 
 
-def e4_rows(metrics: Path) -> list[dict[str, Any]]:
+def e4_rows(metrics: _Metrics) -> list[dict[str, Any]]:
     """One E4 row per training set: results, attack settings, probe agreement, published figures."""
     rows = []
     for dataset, (pub_clean, pub_robust, pub_source) in E4_PUBLISHED.items():
         row: dict[str, Any] = {"dataset": dataset, "published_clean_acc": pub_clean, "published_robust_acc": pub_robust,
                                "published_source": pub_source}
-        result = _read(metrics, "E4", dataset)
-        built = _read(metrics, "construct", dataset) if dataset != NATURAL else result
+        result = metrics.read("E4", dataset)
+        built = metrics.read("construct", dataset) if dataset != NATURAL else result
         if result is None:
             row["missing"] = True
         else:
@@ -68,11 +147,11 @@ def e4_rows(metrics: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def e1_rows(metrics: Path) -> list[dict[str, Any]]:
+def e1_rows(metrics: _Metrics) -> list[dict[str, Any]]:
     """One E1 row per source model: clean and robust accuracy on the natural test set."""
     rows = []
     for model in SOURCE_MODELS:
-        result = _read(metrics, "E1", model)
+        result = metrics.read("E1", model)
         row: dict[str, Any] = {"model": model, "missing": result is None}
         if result is not None:
             row.update(
@@ -98,13 +177,13 @@ def half_clean_eps(points: list[list[float]]) -> float | None:
     return None
 
 
-def curve_rows(metrics: Path) -> list[dict[str, Any]]:
+def curve_rows(metrics: _Metrics) -> list[dict[str, Any]]:
     """One row per curve run (E1 source models, then E4 training sets): the whole curve per norm (``l2``,
     ``linf``: [[eps, acc], ...]), its key radii, the half-clean radius and the planted pattern's flip radius
     (synthetic data)."""
     rows = []
     for experiment, models in CURVE_MODELS.items():
-        stored = _read(metrics, "curves", experiment) or {}
+        stored = metrics.read("curves", experiment) or {}
         for model in models:
             result = stored.get(model) if isinstance(stored, dict) else None
             row: dict[str, Any] = {"run": f"{experiment}-{model}", "missing": result is None}
@@ -125,11 +204,11 @@ _THREATS = ("pgd_l2", "autoattack_l2", "pgd_linf", "autoattack_linf")
 _WORST = ("worst_l2", "worst_linf")
 
 
-def _run(metrics: Path, experiment: str, paradigm: str, dataset: str) -> dict[str, Any] | None:
-    return _read(metrics, experiment, run_name(paradigm, dataset))
+def _run(metrics: _Metrics, experiment: str, paradigm: str, dataset: str) -> dict[str, Any] | None:
+    return metrics.read(experiment, run_name(paradigm, dataset))
 
 
-def e5_rows(metrics: Path) -> list[dict[str, Any]]:
+def e5_rows(metrics: _Metrics) -> list[dict[str, Any]]:
     """One E5 row per training set (natural, D_R, D_NR): U, RU, CU, CRU beside Li Table 1."""
     results = {p: {d: _run(metrics, "E5", p, d) for d in E5_PUBLISHED} for p in PARADIGMS}
     usefulness = {p: {d: (r or {}).get("clean_acc") for d, r in by_set.items()} for p, by_set in results.items()}
@@ -156,7 +235,7 @@ def _robust(result: dict[str, Any] | None, threat: str) -> float | None:
     return None if result is None else result.get(f"robust_acc_{threat}")
 
 
-def e6_rows(metrics: Path) -> list[dict[str, Any]]:
+def e6_rows(metrics: _Metrics) -> list[dict[str, Any]]:
     """E6 rows: Table 2a (SL on robust sets, PGD vs AutoAttack) then 2b (AutoAttack per paradigm)."""
     rows: list[dict[str, Any]] = []
     for dataset, pub in E6A_PUBLISHED.items():
@@ -190,10 +269,35 @@ def e6_rows(metrics: Path) -> list[dict[str, Any]]:
 
 
 def collect(data_dir: Path = Path("data")) -> dict[str, list[dict[str, Any]]]:
-    """The whole report from the metrics under ``data_dir``."""
-    metrics = data_dir / "metrics"
-    return {"E1": e1_rows(metrics), "E4": e4_rows(metrics), "curves": curve_rows(metrics), "E5": e5_rows(metrics),
-            "E6": e6_rows(metrics)}
+    """The whole report from the metrics under ``data_dir``; a row that read an unusable file has ``invalid``."""
+    metrics = _Metrics(data_dir / "metrics")
+    report = {"E1": e1_rows(metrics), "E4": e4_rows(metrics), "curves": curve_rows(metrics), "E5": e5_rows(metrics),
+              "E6": e6_rows(metrics)}
+    for experiment, rows in report.items():
+        for row in rows:
+            # an unusable file reads as absent, so it is among the files that leave its row not run; an E4
+            # row also reads its set's construct metrics (the probe agreements)
+            read = missing_metrics(experiment, row)
+            if experiment == "E4" and row["dataset"] != NATURAL:
+                read.append(metrics_file("construct", row["dataset"]))
+            invalid = {f: metrics.problems[f] for f in read if f in metrics.problems}
+            if invalid:
+                row["invalid"] = invalid
+    return report
+
+
+def invalid_metrics(report: dict[str, list[dict[str, Any]]], data_dir: Path = Path("data")) -> list[str]:
+    """One line per metrics file that ``report`` skipped: the file, what is wrong, and the stage that rewrites it."""
+    lines: list[str] = []
+    for rows in report.values():
+        for row in rows:
+            for relative, problem in row.get("invalid", {}).items():
+                stage = stage_of(paths.METRICS / relative)
+                fix = f"rerun `dvc repro {stage}` to rewrite it" if stage else "rerun the stage that wrote it"
+                line = f"{data_dir / 'metrics' / relative}: {problem}; the report skips it: {fix}"
+                if line not in lines:
+                    lines.append(line)
+    return lines
 
 
 def missing_metrics(experiment: str, row: dict[str, Any]) -> list[str]:
