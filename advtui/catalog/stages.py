@@ -258,6 +258,8 @@ def stage_name(runner: str, name: str) -> str:
         if fam.runner == runner and name in (fam.keys() or [fam.single]):
             return f"{fam.name}@{name}" if fam.items is not None else fam.name
     names = runner_names(runner)
+    if not names:
+        raise ValueError(f"stage: unknown family {runner!r}; use one of {', '.join(runner_help())}")
     choice = names[0] if len(names) == 1 else f"one of {', '.join(names)}"
     raise ValueError(f"stage {runner}: unknown name {name!r}; use {choice}")
 

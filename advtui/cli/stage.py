@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from advtui.catalog.stages import runner_help, runner_names
+from advtui.catalog.stages import runner_help, stage_name
 from advtui.cli.errors import guarded
 from advtui.cli.options import ParamsOption
 from advtui.catalog.params import load_params
@@ -20,11 +20,7 @@ def stage(
     params_file: Path = ParamsOption,
 ) -> None:
     """Run one stage of dvc.yaml by hand. Prefer `dvc repro <stage>`, which also records it in dvc.lock."""
-    names = runner_names(family)
-    if not names:
-        raise ValueError(f"stage: unknown family {family!r}; use one of {', '.join(runner_help())}")
-    if name not in names:
-        raise ValueError(f"stage {family}: unknown name {name!r}; use one of {', '.join(names)}")
+    stage_name(family, name)  # a wrong family or name fails here, before params.yaml is read
     from advtui.pipeline.runners import run_stage
 
     result = run_stage(family, load_params(params_file), name)

@@ -124,8 +124,8 @@ def probe(
         "probe": asdict(cfg.train),
     }
     if untrained_floor:
+        # seeded and built as above, so the floor's head starts from the trained probe's initial weights too
         _, initial, _ = load_encoder(encoder_path, device=str(dev), initial_seed=seed)
-        seed_everything(seed)  # the floor's probe starts as the trained encoder's did
         floor_head, _ = train_probe(
             initial, train, cfg.train, checkpoint=Path(checkpoint).with_name("untrained.ckpt"), live_dir=None,
             device=dev, seed=seed, identity={"encoder": str(encoder_path), "untrained": True}, progress=progress,

@@ -57,14 +57,14 @@ def curve_figure(rows: list[dict[str, Any]], experiment: str, norm: str) -> plt.
 def write_figures(metrics: Path, out: Path) -> list[Path]:
     """Write ``<experiment>_eps_<norm>.{png,svg}`` under ``out`` for every experiment with curves; the files."""
     rows = read_curves(metrics)
-    plt.rcParams["svg.hashsalt"] = "advtui"  # fixed element ids: same metrics, same bytes
     written = []
-    for experiment in sorted({row["experiment"] for row in rows}):
-        mine = [row for row in rows if row["experiment"] == experiment]
-        for norm in ("l2", "linf"):
-            fig = curve_figure(mine, experiment, norm)
-            for fmt, options in _FORMATS.items():
-                path = out / f"{experiment}_eps_{norm}.{fmt}"
-                written.append(write_atomic(path, lambda tmp: fig.savefig(tmp, format=fmt, **options)))
-            plt.close(fig)
+    with plt.rc_context({"svg.hashsalt": "advtui"}):  # fixed element ids: same metrics, same bytes
+        for experiment in sorted({row["experiment"] for row in rows}):
+            mine = [row for row in rows if row["experiment"] == experiment]
+            for norm in ("l2", "linf"):
+                fig = curve_figure(mine, experiment, norm)
+                for fmt, options in _FORMATS.items():
+                    path = out / f"{experiment}_eps_{norm}.{fmt}"
+                    written.append(write_atomic(path, lambda tmp: fig.savefig(tmp, format=fmt, **options)))
+                plt.close(fig)
     return written

@@ -170,10 +170,10 @@ def _at_eps(points: list[list[float]], eps: float) -> float | None:
 def half_clean_eps(points: list[list[float]]) -> float | None:
     """The radius at which robust accuracy falls to half the clean accuracy (linear between measured radii),
     None if it stays above half over the whole sweep."""
-    clean = points[0][1]
-    for (e0, a0), (e1, a1) in zip(points, points[1:]):
-        if a1 <= clean / 2 < a0 or (a1 <= clean / 2 and a0 == a1):
-            return e0 + (e1 - e0) * (a0 - clean / 2) / (a0 - a1) if a0 != a1 else e1
+    half = points[0][1] / 2
+    for (e0, a0), (e1, a1) in zip(points, points[1:]):  # a curve never rises: the first pair to reach half
+        if a1 <= half:
+            return e1 if a0 == a1 else e0 + (e1 - e0) * (a0 - half) / (a0 - a1)
     return None
 
 

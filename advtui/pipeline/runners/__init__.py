@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 
 
 def run_stage(runner: str, params: Params, name: str) -> dict:
-    """Run ``advtui stage RUNNER NAME``: import that runner's module only and return its metrics row.
+    """Run ``advtui stage RUNNER NAME``: import that runner's module only and return its metrics row. An
+    unknown runner or name fails in :func:`~advtui.catalog.stages.stage_name`, so runners need no check of their own.
 
     The stage's lock is held throughout, so a second run of the same stage fails at once with one line
     naming the first. What the stage kept to resume (:func:`~advtui.pipeline.stagelock.resume_dir`) is removed

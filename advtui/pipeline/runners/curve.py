@@ -18,8 +18,6 @@ from advtui.runtime import pick_device, seed_everything
 
 def run(params: Params, name: str) -> dict:
     """Sweep ``curves``' radii on each of experiment ``name``'s classifiers; returns the mean clean accuracy."""
-    if name not in CURVE_MODELS:
-        raise ValueError(f"curve: unknown experiment {name!r}; use one of {', '.join(CURVE_MODELS)}")
     models = {m: require(model_of(name, m)) for m in CURVE_MODELS[name]}
     device = pick_device(params.device)
     test = natural_split(params.data, "test", params.seed)

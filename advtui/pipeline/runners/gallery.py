@@ -13,8 +13,6 @@ from advtui.pipeline.inputs import require
 
 def run(params: Params, name: str) -> dict:
     """Write the app's gallery file from the constructed sets and the models that classify them."""
-    if name != "main":
-        raise ValueError(f"gallery: unknown name {name!r}; use main")
     datasets = {s: require(dataset_path(s)) for s in GALLERY_SETS}
     models = {m: require(retrained_path(m)) if m == "natural" else require(model_path(m)) for m in GALLERY_MODELS}
     natural = source_images(params.construct.size, params.data, params.seed)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from advtui.catalog.names import SOURCE_MODELS
 from advtui.catalog.params import Params
 from advtui.catalog.paths import live_dir, metrics_path, model_path
 from advtui.catalog.stages import stage_name
@@ -19,8 +18,6 @@ from advtui.runtime import pick_device
 
 def run(params: Params, name: str) -> dict:
     """Train source model ``name`` (``sources.<name>``), evaluate it under ``attack``, write its E1 row."""
-    if name not in SOURCE_MODELS:
-        raise ValueError(f"source: unknown source model {name!r}; use one of {', '.join(SOURCE_MODELS)}")
     stage = stage_name("source", name)
     progress = StageProgress(stage)
     model, fit = train_source(
