@@ -1,0 +1,86 @@
+"""Smoke pipeline wall time (run by hand): a fresh clone's `dvc repro`, stage by stage.
+
+Clones the repository's committed HEAD into a temporary folder (so no cached artifact helps), runs
+`dvc repro` there with the current interpreter's environment, and times each stage from the moment DVC
+announces it to the next announcement. Prints the stages slowest first, the sum per stage family, the
+total, and the 1-minute load average at start and end (a busy machine inflates every figure).
+
+    .venv/bin/python bench/pipeline_times.py                       # the smoke profile, ~25 min on 2 idle cores
+    .venv/bin/python bench/pipeline_times.py --json times.json --keep /tmp/smoke-run
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+STAGE_LINE = re.compile(r"^Running stage '([^']+)'")
+
+
+def run_timed(clone: Path) -> tuple[list[tuple[str, float]], float, int]:
+    """Run `dvc repro` in `clone`; return (stage, seconds) in run order, the total seconds and the exit code."""
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
+    env["PYTHONPATH"] = str(clone)
+    start = time.perf_counter()
+    times: list[tuple[str, float]] = []
+    current, since = None, start
+    proc = subprocess.Popen(["dvc", "repro"], cwd=clone, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, bufsize=1)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        match = STAGE_LINE.match(line)
+        if match:
+            now = time.perf_counter()
+            if current is not None:
+                times.append((current, now - since))
+            current, since = match.group(1), now
+    code = proc.wait()
+    end = time.perf_counter()
+    if current is not None:
+        times.append((current, end - since))
+    return times, end - start, code
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repo", type=Path, default=Path(__file__).resolve().parents[1])
+    parser.add_argument("--keep", type=Path, help="clone here and keep it (default: a temporary folder)")
+    parser.add_argument("--json", type=Path, help="also write the times here")
+    args = parser.parse_args()
+    clone = args.keep or Path(tempfile.mkdtemp(prefix="advtui-times-"))
+    if clone.exists() and any(clone.iterdir()):
+        sys.exit(f"error: {clone} is not empty; pass an empty or new folder to --keep")
+    subprocess.run(["git", "clone", "-q", str(args.repo), str(clone)], check=True)
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=clone, text=True,
+                          capture_output=True, check=True).stdout.strip()
+    load_start = os.getloadavg()[0]
+    times, total, code = run_timed(clone)
+    load_end = os.getloadavg()[0]
+    families: dict[str, float] = {}
+    for stage, seconds in times:
+        family = stage.split("@")[0]
+        families[family] = families.get(family, 0.0) + seconds
+    print(f"commit {head}, {len(times)} stages, exit {code}, total {total / 60:.1f} min, "
+          f"load {load_start:.1f} -> {load_end:.1f}")
+    print("\nper family (s):")
+    for family, seconds in sorted(families.items(), key=lambda kv: -kv[1]):
+        print(f"  {family:28s} {seconds:7.1f}")
+    print("\nper stage (s):")
+    for stage, seconds in sorted(times, key=lambda kv: -kv[1]):
+        print(f"  {stage:40s} {seconds:7.1f}")
+    if args.json:
+        args.json.write_text(json.dumps({"commit": head, "exit": code, "total_s": total,
+                                         "load": [load_start, load_end], "stages": times}, indent=1))
+    if args.keep is None:
+        shutil.rmtree(clone, ignore_errors=True)
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()
