@@ -35,7 +35,7 @@ def test_smoke_profile_matches_design_prototype():
         (lambda p: p["attack"]["l2"].update(eps=-0.5), r"attack\.l2\.eps: must be a finite number >= 0"),
         (lambda p: p["attack"]["linf"].update(steps=0), r"attack\.linf\.steps: must be >= 1"),
         (lambda p: p["sources"]["robust_l2"]["adversarial"].update(norm="l3"), r"norm: must be one of 'l2', 'linf'"),
-        (lambda p: p.update(profile="huge"), r"profile: unknown profile 'huge'; use one of smoke, cpu, paper"),
+        (lambda p: p.update(profile="huge"), r"profile: unknown profile 'huge'; use one of smoke, cifar-mini, cpu, paper"),
         (lambda p: p["data"].update(source="imagefolder", root=None), r"data\.root: source 'imagefolder' needs root"),
         (lambda p: p.update(data=[1, 2]), r"data: expected a mapping"),
     ],
