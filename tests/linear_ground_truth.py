@@ -12,7 +12,12 @@ This ignores the [0, 1] image box. It does not bind for `interior_points` (every
 the minimising perturbation moves no pixel by more than its size (for linf each pixel moves by exactly
 that much; for l2 no coordinate exceeds the l2 norm), so whenever the distance is below 0.3 the nearest
 boundary point lies inside the box and the unconstrained answer is the constrained one. Tests keep
-their eps below that, which also means an attack's clipping to [0, 1] never acts.
+their eps below that, which also means an attack's clipping to [0, 1] never acts there.
+
+Where the box does bind (`corner_points`), linf still has a closed form: the Linf ball intersected with the
+box is a product of intervals, and a margin linear in x is smallest at one corner of it, each pixel moved
+to whichever end of its interval lowers the margin (`box_linf_margin`). `assert_linf_box_ground_truth`
+checks an attack's output against it.
 """
 
 from __future__ import annotations
@@ -83,3 +88,43 @@ def perturbation_norm(x_adv: torch.Tensor, x: torch.Tensor, norm: str) -> torch.
     """Per-example `norm` size of x_adv - x."""
     delta = (x_adv - x).flatten(1)
     return delta.norm(dim=1) if norm == "l2" else delta.abs().amax(1)
+
+
+def corner_points(n: int, shape: tuple[int, ...], seed: int) -> torch.Tensor:
+    """n images of `shape` with every pixel 0 or 1 (corners of the box): each pixel can move one way only, so
+    the box takes away about half of any linf budget."""
+    return torch.rand((n, *shape), generator=torch.Generator().manual_seed(seed)).round()
+
+
+def box_linf_margin(model: nn.Sequential, x: torch.Tensor, y: torch.Tensor, eps: float) -> torch.Tensor:
+    """Exact smallest margin z_y - z_j, over every other class j and every point of the Linf ball of radius
+    `eps` around x that lies in the [0, 1] box: negative exactly where that set holds a misclassified point.
+
+    For each j the margin falls by |v_i| per unit a pixel moves against v = w_y - w_j, as far as the box
+    lets it: min(eps, x_i) down where v_i > 0, min(eps, 1 - x_i) up where v_i < 0.
+    """
+    w = model[1].weight.detach()
+    logits = logits_of(model, x)
+    z = x.flatten(1)
+    margins = []
+    for j in range(model[1].out_features):
+        v = w[y] - w[j]
+        room = torch.where(v > 0, z, 1 - z).clamp(max=eps)
+        margin = logits.gather(1, y[:, None]).squeeze(1) - logits[:, j] - (v.abs() * room).sum(1)
+        margins.append(torch.where(y == j, torch.full_like(margin, math.inf), margin))
+    return torch.stack(margins, 1).min(1).values
+
+
+def assert_linf_box_ground_truth(
+    model: nn.Sequential, x: torch.Tensor, y: torch.Tensor, eps: float, x_adv: torch.Tensor
+) -> None:
+    """An untargeted Linf attack's images `x_adv` at radius `eps` on `corner_points`: valid images in the ball, no
+    point broken that the box-aware closed form says cannot be, every point broken that it can be with 5% less
+    budget, and enough points kept safe by the box alone (breakable were the box ignored) for that to show."""
+    assert x_adv.min() >= 0 and x_adv.max() <= 1
+    assert (perturbation_norm(x_adv, x, "linf") <= eps + 1e-5).all()
+    broken = predict(model, x_adv) != y
+    safe = box_linf_margin(model, x, y, eps) > 0
+    assert not broken[safe].any()
+    assert broken[box_linf_margin(model, x, y, eps / 1.05) < 0].float().mean() >= 0.99
+    assert (safe & (untargeted_distance(model, x, y, "linf") < eps / 1.05)).sum() >= 0.1 * len(x)

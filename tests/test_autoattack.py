@@ -11,7 +11,15 @@ from torch import nn
 from advtui.attacks.autoattack import run_autoattack
 from advtui.attacks.pgd import pgd_attack
 from advtui.files import STALE
-from linear_ground_truth import interior_points, linear_model, perturbation_norm, predict, untargeted_distance
+from linear_ground_truth import (
+    assert_linf_box_ground_truth,
+    corner_points,
+    interior_points,
+    linear_model,
+    perturbation_norm,
+    predict,
+    untargeted_distance,
+)
 
 SHAPE = (3, 8, 8)
 FAST = ("apgd-ce", "apgd-t")  # the standard version's gradient attacks; FAB-T and Square take ~10 s more
@@ -31,9 +39,8 @@ def test_sound_and_not_weaker_than_pgd(norm: str) -> None:
         model, x, y, norm=norm, eps=eps, version="standard", batch_size=8, attacks=FAST,
         on_progress=lambda phase, done, total, **info: records.append({"phase": phase, "done": done, "total": total, **info}),
     )
-    assert result.clean_acc == 15 / 16 and not result.robust[0]
+    assert result.clean_acc == 15 / 16
     assert (perturbation_norm(result.x_adv, x, norm) <= eps + 1e-4).all()
-    assert result.x_adv.min() >= 0 and result.x_adv.max() <= 1
     assert (predict(model, result.x_adv)[~result.robust] != y[~result.robust]).all()
     assert result.robust[dist > eps].all()  # nobody beats the exact distance
     assert not result.robust[dist < eps / 1.05].any()  # and it finds the nearest boundary
@@ -43,7 +50,7 @@ def test_sound_and_not_weaker_than_pgd(norm: str) -> None:
     pgd_robust = predict(model, x_pgd) == y
     assert result.robust_acc <= pgd_robust.float().mean().item()
     assert list(result.per_attack) == list(FAST)
-    assert result.per_attack["apgd-t"] == result.robust_acc <= result.per_attack["apgd-ce"]
+    assert result.per_attack["apgd-t"] == result.robust_acc  # the last attack's entry is the final accuracy
     chunks = [r for r in records if "part" in r]
     assert [(r["part"], r["batch"]) for r in chunks][:2] == [("apgd-ce", 1), ("apgd-ce", 2)]
     assert {r["part"] for r in chunks} == set(FAST)  # every attack of the package reports its chunks
@@ -52,6 +59,17 @@ def test_sound_and_not_weaker_than_pgd(norm: str) -> None:
     assert all(r["phase"] == "autoattack" for r in records)
     assert records[-1]["robust_acc"] == result.robust_acc
     assert torch.equal(result.clean, predict(model, x) == y)
+
+
+def test_clipped_to_the_box_where_it_binds() -> None:
+    """Images with every pixel on a face of [0, 1]: AutoAttack's images stay in the box and break exactly what
+    the box-aware closed form allows (APGD-CE alone: APGD-T needs 4 classes, and a binary model has 2)."""
+    model = linear_model(SHAPE, 2, seed=9)
+    x = corner_points(200, SHAPE, seed=10)
+    y = predict(model, x)
+    eps = untargeted_distance(model, x, y, "linf").median().item()
+    result = run_autoattack(model, x, y, norm="linf", eps=eps, version="standard", batch_size=200, attacks=FAST[:1])
+    assert_linf_box_ground_truth(model, x, y, eps, result.x_adv)
 
 
 def test_resume_continues_and_matches_an_uninterrupted_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

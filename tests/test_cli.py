@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 import yaml
 from typer.testing import CliRunner
 
+from advtui.attacks.robust_accuracy import robust_accuracy
 from advtui.cli.main import app
-from advtui.catalog.params import profile_path
+from advtui.catalog.params import load_params, profile_path
+from advtui.experiments.common import load_classifier, natural_split
 
 runner = CliRunner()
 
@@ -48,8 +51,13 @@ def test_train_attack_invert_preview_round_trip(workdir):
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report["n"] == 100
-    assert 0.0 <= report["robust_acc_l2"] <= report["clean_acc"] <= 1.0
     assert report["attacks"]["l2"][0]["eps"] == 0.25
+    # the numbers are those of the stored weights on the params' natural test set under the params' attack
+    params = load_params(workdir / "params.yaml")
+    test = natural_split(params.data, "test", params.seed)
+    expected = robust_accuracy(load_classifier(weights), test.float_images(), test.labels, [params.attack.l2],
+                               batch_size=params.attack.batch_size, generator=torch.Generator().manual_seed(params.seed))
+    assert (report["clean_acc"], report["robust_acc_l2"]) == (expected.clean_acc, expected.robust_acc)
 
     result = runner.invoke(app, ["attack", str(weights), "--norm", "l2", "--eps", "0"])
     assert result.exit_code == 0, result.output

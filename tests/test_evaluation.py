@@ -27,5 +27,4 @@ def test_worst_case_of_two_evaluations_under_one_norm_is_the_and_of_their_points
              for spec in (weak, strong)]
     expected = (flags[0] & flags[1]).float().mean().item()
     assert row["robust_acc_worst_l2"] == expected
-    assert expected <= min(row["robust_acc_pgd_l2"], row["robust_acc_other_l2"])
     assert "robust_acc_worst_linf" not in row  # one evaluation alone has no worst case to add

@@ -73,9 +73,10 @@ def test_probe_on_a_trained_sl_encoder_beats_chance_and_is_attackable(tmp_path, 
     with torch.no_grad():
         acc = (probe(x).argmax(1) == y).float().mean().item()
     assert acc > 0.5, f"probe accuracy {acc:.2f} is not clearly above chance (0.1)"
-    # encoder + head is a classifier the attacks accept, with gradients reaching the input
+    # encoder + head is a classifier the attacks accept, with gradients reaching the input: Linf 8/255, four
+    # times the radius that flips the planted pattern (2/255), breaks a standard encoder's probe (measured 0/50)
     result = robust_accuracy(probe, x[:50], y[:50], [AttackSpec(norm="linf", eps=8 / 255, steps=5, step_size=2 / 255)])
-    assert result.robust_acc <= result.clean_acc
+    assert result.clean_acc > 0.8 and result.robust_acc < 0.2
     xg = x[:4].clone().requires_grad_(True)
     probe(xg).sum().backward()
     assert xg.grad is not None and xg.grad.abs().sum() > 0

@@ -9,6 +9,8 @@ from torch import nn
 from advtui.attacks.objectives import CrossEntropy, TargetedCrossEntropy
 from advtui.attacks.pgd import attack_mode, pgd, pgd_attack
 from linear_ground_truth import (
+    assert_linf_box_ground_truth,
+    corner_points,
     hyperplane_distance,
     interior_points,
     linear_model,
@@ -36,12 +38,23 @@ def test_untargeted_matches_closed_form_binary(norm: str, shape: tuple[int, ...]
         model, x, y, norm=norm, eps=eps, step_size=eps / 4, steps=30, generator=torch.Generator().manual_seed(0)
     )
     assert (perturbation_norm(x_adv, x, norm) <= eps + 1e-5).all()
-    assert x_adv.min() >= 0 and x_adv.max() <= 1
     broken = misclassified(model, x_adv, y)
     near, far = dist <= eps / 1.05, dist >= eps / 0.95
     assert near.sum() > 300 and far.sum() > 300
     assert broken[near].float().mean() >= 0.99
     assert not broken[far].any()
+
+
+def test_clipped_to_the_box_where_it_binds() -> None:
+    """On images with every pixel on a face of [0, 1] the box takes half the Linf budget: PGD stays in it and
+    breaks exactly the points the box-aware closed form says it can (an unclipped attack would break more)."""
+    model = linear_model((3, 8, 8), 2, seed=9)
+    x = corner_points(1000, (3, 8, 8), seed=10)
+    y = logits_of(model, x).argmax(1)
+    eps = untargeted_distance(model, x, y, "linf").median().item()
+    x_adv = pgd_attack(model, x, y, norm="linf", eps=eps, step_size=eps / 4, steps=30,
+                       generator=torch.Generator().manual_seed(0))
+    assert_linf_box_ground_truth(model, x, y, eps, x_adv)
 
 
 @pytest.mark.parametrize("norm", ["l2", "linf"])

@@ -75,7 +75,6 @@ def test_matches_closed_form_and_worst_case_is_per_point() -> None:
         assert result.clean_acc == pytest.approx(1 - (torch.arange(n) % 10 == 3).sum().item() / n)
     both = robust_accuracy(model, x, y, [specs["l2"], specs["linf"]], batch_size=64, generator=g())
     assert torch.equal(both.robust, truth["l2"] & truth["linf"])
-    assert both.robust_acc <= min(r.robust_acc for r in single.values())
     assert both.robust_acc < min(r.robust_acc for r in single.values())  # the two norms break different points
     assert list(both.per_attack.values()) == [single["l2"].robust_acc, both.robust_acc]
     assert torch.equal(both.clean, y == predict(model, x))
@@ -92,14 +91,18 @@ def _recorder(calls: list[tuple[int, int, float]], phase: str = "attack"):
 
 
 def test_progress_is_monotone_and_complete() -> None:
-    model, x, y, specs, _ = two_competitor_case(100)
+    model, x, y, specs, truth = two_competitor_case(100)
     calls: list[tuple[int, int, float]] = []
     result = robust_accuracy(model, x, y, list(specs.values()), batch_size=32, on_progress=_recorder(calls, "attack l2"),
                              phase="attack l2")
     done = [c[0] for c in calls]
     assert done == sorted(done) and calls[-1][:2] == (200, 200)
-    assert all(c[1] == 200 and 0 <= c[2] <= 1 for c in calls)
-    assert calls[-1][2] == result.robust_acc
+    assert all(c[1] == 200 for c in calls)
+    # the robust accuracy shown is the true one so far: once the L2 attack has settled all 100 points, the
+    # exact L2 robust fraction; at the end, the exact fraction robust under both norms
+    acc_at = {d: acc for d, _, acc in calls}
+    assert acc_at[100] == truth["l2"].float().mean().item()
+    assert acc_at[200] == (truth["l2"] & truth["linf"]).float().mean().item() == result.robust_acc
 
 
 class Interrupt(Exception):
@@ -197,13 +200,14 @@ def test_autoattack_spec_only_adds_breaks_and_stays_sound() -> None:
     y = predict(model, x)
     dist = untargeted_distance(model, x, y, "linf")
     eps = dist.median().item()
-    pgd_spec = AttackSpec(kind="pgd", norm="linf", eps=eps, steps=10, step_size=eps / 4)
+    # one short PGD step from a random start: it leaves standing points well inside the exact distance
+    pgd_spec = AttackSpec(kind="pgd", norm="linf", eps=eps, steps=1, step_size=eps / 4)
     aa_spec = AttackSpec(kind="autoattack", norm="linf", eps=eps, version="rand")
     pgd_only = robust_accuracy(model, x, y, [pgd_spec], batch_size=8, generator=torch.Generator().manual_seed(0))
     calls: list[tuple[int, int, float]] = []
     both = robust_accuracy(model, x, y, [pgd_spec, aa_spec], batch_size=8,
                            generator=torch.Generator().manual_seed(0), on_progress=_recorder(calls))
-    assert (pgd_only.robust | ~both.robust).all()  # robust under both => robust under PGD
+    assert (pgd_only.robust & ~both.robust).any()  # AutoAttack broke points PGD left standing
     assert both.robust[dist > eps].all()  # no attack beats the exact distance
     assert not both.robust[dist < eps / 1.05].any()
     assert list(both.per_attack) == [pgd_spec.name, aa_spec.name]

@@ -198,7 +198,7 @@ def test_pgd_on_infonce_raises_the_loss_inside_the_ball(norm: str, eps: float, s
     adv = adversarial_view(module, v1, v2, cfg)
     delta = (adv - v1).flatten(1)
     bound = delta.abs().amax(1) if norm == "linf" else delta.norm(dim=1)
-    assert (bound <= eps + 1e-5).all() and adv.min() >= 0 and adv.max() <= 1
+    assert (bound <= eps + 1e-5).all()
     assert not module.training and all(p.requires_grad for p in module.parameters())  # attack_mode restored
     with torch.no_grad():
         objective = InfoNCE(module, module(v2), temperature=cfg.temperature)

@@ -57,16 +57,15 @@ def test_patterns_belong_to_the_config_not_the_image_seed():
     other = nonrobust_patterns(replace(CFG, pattern_seed=1))
     assert not torch.allclose(patterns, other)
     for seed in (0, 1):
-        x = make_synthetic(CFG, 32, seed=seed).images
-        x0 = make_synthetic(replace(CFG, nonrobust_norm=0.0), 32, seed=seed).images
-        labels = make_synthetic(CFG, 32, seed=seed).labels
-        assert torch.allclose(x - x0, patterns[labels], atol=1e-5)
+        a = make_synthetic(CFG, 32, seed=seed)
+        planted = a.images - make_synthetic(replace(CFG, nonrobust_norm=0.0), 32, seed=seed).images
+        assert torch.allclose(planted, patterns[a.labels], atol=1e-5)  # the label's pattern
+        assert torch.allclose(planted, patterns[a.extras["pattern_class"]], atol=1e-5)  # as the ground truth says
 
 
 def test_labels_balanced_and_wrong_shape_fraction(natural):
     images, _, _ = natural
     assert torch.equal(images.labels.bincount(), torch.full((10,), N // 10))
-    assert torch.equal(images.extras["pattern_class"], images.labels)
     wrong = (images.extras["shape_class"] != images.labels).float().mean().item()
     assert 0.07 < wrong < 0.13
 
