@@ -17,6 +17,10 @@ NORMS: tuple[str, ...] = ("l2", "linf")
 Version = Literal["standard", "rand"]
 VERSIONS: tuple[str, ...] = ("standard", "rand")
 KINDS: tuple[str, ...] = ("pgd", "autoattack")
+#: Where a representation inversion starts: 'image', a random other image of any class (Ilyas et al.,
+#: Li et al. Table 3); 'other', a random image of another class (advtui's variant); 'noise', uniform noise.
+Start = Literal["image", "other", "noise"]
+STARTS: tuple[str, ...] = ("image", "other", "noise")
 
 
 def _finite_above(low: float, *, or_equal: bool) -> Callable[[Any], bool]:

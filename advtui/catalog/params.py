@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import yaml
 
-from advtui.catalog.attacks import AttackSpec, autoattack_version, check_attack_settings
+from advtui.catalog.attacks import AttackSpec, Start, autoattack_version, check_attack_settings
 from advtui.catalog.data import DataParams, ModelParams
 from advtui.catalog.names import PARADIGMS, ROBUST_CL, SOURCE_MODELS, SPRINGER_SETS
 from advtui.catalog.training import PARADIGM_CONFIGS, AdversarialConfig, AugmentConfig, TrainConfig
@@ -82,12 +82,17 @@ class RelabelConfig:
 
 @dataclass(frozen=True)
 class ConstructParams:
-    """Settings of every constructed dataset (``construct`` in params.yaml)."""
+    """Settings of every constructed dataset (``construct`` in params.yaml).
+
+    ``start``: where inversions (D_R, D_NR) start: 'image', a random other image of any class (the
+    papers' start: Ilyas et al., Li et al. Table 3); 'other', a random image of another class (keeps the
+    start's class features off the source's label, but anti-correlates them with it, DESIGN 7); 'noise'.
+    """
 
     size: int | None = 1000
     zero_robust_size: int | None = 200
     chunk: int = 250
-    start: Literal["other", "noise"] = "other"
+    start: Start = "other"
     precision: Literal["float16", "float32"] = "float16"
     robust: InversionConfig = field(default_factory=lambda: InversionConfig(steps=1000, step_size=1.0, eps=None))
     nonrobust: InversionConfig = field(default_factory=lambda: InversionConfig(steps=1000, step_size=0.1, eps=0.5))
