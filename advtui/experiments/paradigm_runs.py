@@ -26,7 +26,7 @@ from advtui.experiments.evaluation import evaluate_classifier
 from advtui.experiments.linear_probe import load_probe, probe_accuracy, save_probe, train_probe
 from advtui.catalog.attacks import autoattack_version
 from advtui.paradigms.base import get_paradigm, load_encoder, save_encoder
-from advtui.paradigms.trainer import fit
+from advtui.paradigms.trainer import fit, input_precision
 from advtui.progress import ProgressFn, epoch_progress
 from advtui.runtime import pick_device, seed_everything
 from advtui.catalog.params import ProbeParams
@@ -71,12 +71,16 @@ def pretrain(
     size = image_size(train)
     module = impl.build(run.config, num_classes=train.num_classes, image_size=size)
     on_epoch = epoch_progress(on_progress, "pretrain", run.train.epochs) if on_progress is not None else None
+    # SL's and CL's configs say whether their step attacks its inputs; MIM's and DM's never do
+    adversarial = getattr(run.config, "adversarial", None)
+    attacks_inputs = adversarial is not None and adversarial.enabled
+    recipe = input_precision(run.train, train, attacks_inputs=attacks_inputs)  # recorded as it runs
     metrics = fit(
-        module, train, run.train, impl.step(run.config), checkpoint=checkpoint, live_dir=live_dir, device=dev,
+        module, train, recipe, impl.step(run.config), checkpoint=checkpoint, live_dir=live_dir, device=dev,
         seed=seed, identity={"paradigm": paradigm, "config": asdict(run.config)}, on_epoch=on_epoch,
-        progress=progress,
+        progress=progress, attacks_inputs=attacks_inputs,
     )
-    used = {"seed": seed, "paradigm": paradigm, "config": asdict(run.config), "train": asdict(run.train),
+    used = {"seed": seed, "paradigm": paradigm, "config": asdict(run.config), "train": asdict(recipe),
             "n_train": len(train)}
     save_encoder(out, paradigm, module, run.config, num_classes=train.num_classes, image_size=size,
                  sources=sources, params=used)
@@ -113,25 +117,26 @@ def probe(
     seed_everything(seed)
     _, encoder, _ = load_encoder(encoder_path, device=str(dev))
     on_epoch = epoch_progress(on_progress, "probe", cfg.train.epochs) if on_progress is not None else None
+    recipe = input_precision(cfg.train, train)  # recorded as it runs: a constructed set trains in fp32
     head, fit_metrics = train_probe(
-        encoder, train, cfg.train, checkpoint=checkpoint, live_dir=live_dir, device=dev, seed=seed,
+        encoder, train, recipe, checkpoint=checkpoint, live_dir=live_dir, device=dev, seed=seed,
         identity={"encoder": str(encoder_path)}, on_epoch=on_epoch, progress=progress,
     )
     clean = probe_accuracy(head, test, device=dev)
     row = {
         "clean_acc": clean, "train_acc": fit_metrics.get("train_acc"), "randomised": head.randomised,
         "cached_features": bool(fit_metrics["cached"]), "n_train": len(train), "n_test": len(test),
-        "probe": asdict(cfg.train),
+        "probe": asdict(recipe),
     }
     if untrained_floor:
         # seeded and built as above, so the floor's head starts from the trained probe's initial weights too
         _, initial, _ = load_encoder(encoder_path, device=str(dev), initial_seed=seed)
         floor_head, _ = train_probe(
-            initial, train, cfg.train, checkpoint=Path(checkpoint).with_name("untrained.ckpt"), live_dir=None,
+            initial, train, recipe, checkpoint=Path(checkpoint).with_name("untrained.ckpt"), live_dir=None,
             device=dev, seed=seed, identity={"encoder": str(encoder_path), "untrained": True}, progress=progress,
         )
         row["untrained_clean_acc"] = probe_accuracy(floor_head, test, device=dev)
-    save_probe(out, head, encoder_path=encoder_path, params={"seed": seed, "train": asdict(cfg.train)})
+    save_probe(out, head, encoder_path=encoder_path, params={"seed": seed, "train": asdict(recipe)})
     return row
 
 
