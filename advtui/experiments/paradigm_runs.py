@@ -8,7 +8,7 @@ One run of the matrix is three steps, each a pipeline stage:
    set: the usefulness U(g, D, T) of Eq. 7;
 3. :func:`attack`: PGD and AutoAttack on encoder + head: the robustness R(g, D, T) of Eq. 8, under the
    budgets of Li's Table 2 (L2 0.5, Linf 4/255). AutoAttack's version follows the encoder: 'rand' (EOT)
-   for randomised encoders, 'standard' otherwise (Li A.4).
+   for randomised encoders and for the paradigms ``e6.rand_paradigms`` names, 'standard' otherwise (Li A.4).
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from advtui.experiments.construct import load_constructed, planned_sources, sour
 from advtui.catalog.params import ConstructParams
 from advtui.experiments.evaluation import evaluate_classifier
 from advtui.experiments.linear_probe import load_probe, probe_accuracy, save_probe, train_probe
-from advtui.catalog.attacks import autoattack_version
 from advtui.paradigms.base import get_paradigm, load_encoder, save_encoder
 from advtui.paradigms.trainer import fit, input_precision
 from advtui.progress import ProgressFn, epoch_progress
@@ -151,7 +150,8 @@ def attack(
     on_progress: ProgressFn | None = None,
     state_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """Robust accuracy R (Eq. 8) of a stored probe under E6's threats; AutoAttack 'rand' if its encoder is random.
+    """Robust accuracy R (Eq. 8) of a stored probe under E6's threats; AutoAttack 'rand' if its encoder is
+    random or ``e6.rand_paradigms`` names ``paradigm``.
 
     Progress goes to ``on_progress`` as phase ``attack <threat>``; with ``state_dir`` a rerun after a kill
     resumes the attacks (see ``evaluate_classifier``). Returns ``evaluate_classifier``'s row
@@ -161,11 +161,12 @@ def attack(
     dev = pick_device(device)
     seed_everything(seed)
     model = load_probe(probe_path, device=dev)
-    size = e6.attacked_size(model.randomised)
+    version = e6.version(paradigm, model.randomised)
+    size = e6.attacked_size(eot=version == "rand")
     attacked = test.select(min(size, len(test)), seed) if size is not None else test
     row = evaluate_classifier(
         model, attacked, e6.threats(paradigm, model.randomised), batch_size=e6.batch_size, device=dev, seed=seed,
         on_progress=on_progress, state_dir=state_dir,
     )
-    row.update(randomised=model.randomised, autoattack_version=autoattack_version(model.randomised))
+    row.update(randomised=model.randomised, autoattack_version=version)
     return row
