@@ -54,6 +54,10 @@ def test_plans_follow_the_papers():
     assert set(rand.label.tolist()) == set(range(10))  # uniform over all classes
     inv = make_plan("D_NR", CFG, labels, 10, seed=0)
     assert torch.equal(inv.label, labels) and (labels[inv.start] != labels).all()  # start: another class
+    papers = make_plan("D_R", dataclasses.replace(CFG, start="image"), labels, 10, seed=0)
+    assert torch.equal(papers.label, labels) and (papers.start != torch.arange(6)).all()  # any other image
+    noise = make_plan("D_R", dataclasses.replace(CFG, start="noise"), labels, 10, seed=0)
+    assert (noise.start == -1).all()
 
 
 def test_d_det_plants_the_target_pattern_and_keeps_the_shape(tmp_path, standard_model):

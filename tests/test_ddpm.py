@@ -95,6 +95,40 @@ def test_features_are_the_pooled_level_before_its_upsampler(block: int) -> None:
     assert torch.allclose(features, seen[0].mean(dim=(2, 3)), atol=1e-5)
 
 
+@pytest.mark.parametrize("pool", [2, 16])
+def test_grid_pooling_reads_the_level_as_lis_released_classifier_does(pool: int) -> None:
+    """``feature_pool`` > 1 average-pools the level to a pool x pool grid (Li's released classifier: 16x16),
+    flattened; a grid finer than the map repeats each cell, as ``AdaptiveAvgPool2d`` does."""
+    torch.manual_seed(0)
+    ddpm = DiffusionModel(TINY, 32).eval().requires_grad_(False)
+    x = torch.rand(2, 3, 32, 32)
+    torch.manual_seed(5)
+    pooled = DDPMEncoder(ddpm, replace(TINY, feature_pool=pool))(x)
+    seen: list[torch.Tensor] = []
+    handle = ddpm.unet.up_blocks[0].upsamplers[0].register_forward_pre_hook(lambda m, args: seen.append(args[0]))
+    torch.manual_seed(5)
+    DDPMEncoder(ddpm, TINY)(x)
+    handle.remove()
+    level = seen[0]  # 16x16 at level 0 of the tiny two-level UNet, 32 channels
+    assert pooled.shape == (2, 32 * pool * pool) == (2, replace(TINY, feature_pool=pool).feature_dim)
+    expected = torch.nn.AdaptiveAvgPool2d((pool, pool))(level).flatten(1)
+    assert torch.allclose(pooled, expected, atol=1e-6)
+    if pool == 16:  # the level's own resolution: the map itself
+        assert torch.allclose(pooled, level.flatten(1), atol=1e-6)
+
+
+def test_paper_profile_reads_ddpm_features_as_lis_released_code() -> None:
+    """Li's released Diffusion_Classifier: t = 11 and a 16x16 pool into Linear(65536, 10), i.e. a 256-channel
+    map; the layer is DDAE's out_6 (up level 1, 8x8, 256 channels), as the config default."""
+    from advtui.catalog.params import load_params, profile_path
+
+    dm = load_params(profile_path("paper")).paradigms.DM.config
+    default = DDPMConfig()
+    assert (dm.feature_t, dm.feature_block, dm.feature_pool) == (11, default.feature_block, 16)
+    assert dm.feature_channels == 256 and dm.feature_dim == 65536
+    assert (default.feature_t, default.feature_pool) == (11, 1)  # DDAE and Li's text: global pooling
+
+
 def test_encoder_is_randomised_reproducible_and_differentiable() -> None:
     torch.manual_seed(0)
     ddpm = DiffusionModel(TINY, 32).eval().requires_grad_(False)
@@ -114,7 +148,8 @@ def test_encoder_is_randomised_reproducible_and_differentiable() -> None:
 def test_encoder_refuses_a_config_of_another_unet() -> None:
     ddpm = DiffusionModel(TINY, 32)
     DDPMEncoder(ddpm, replace(TINY, feature_t=100, feature_block=1))  # reading elsewhere is fine
-    with pytest.raises(ValueError, match="more than feature_t and feature_block"):
+    DDPMEncoder(ddpm, replace(TINY, feature_pool=4))
+    with pytest.raises(ValueError, match=r"more than the read-out \(feature_t, feature_block, feature_pool\)"):
         DDPMEncoder(ddpm, replace(TINY, layers_per_block=2))
 
 
@@ -140,6 +175,7 @@ def test_save_and_load_round_trip(tmp_path: Path) -> None:
         ({"norm_num_groups": 12}, "norm_num_groups"),
         ({"feature_t": 1000}, "feature_t"),
         ({"feature_block": 4}, "feature_block"),
+        ({"feature_pool": 0}, "feature_pool"),
         ({"beta_start": 0.5, "beta_end": 0.1}, "beta_end"),
     ],
 )

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from advtui.attacks.inversion import invert, noise_starts, pick_other_starts
+from advtui.attacks.inversion import invert, noise_starts, pick_image_starts, pick_other_starts, pick_starts
 
 SHAPE = (3, 4, 4)
 D = 48
@@ -131,6 +131,36 @@ def test_pick_other_starts_picks_uniformly_among_other_classes() -> None:
 def test_pick_other_starts_needs_two_classes() -> None:
     with pytest.raises(ValueError, match="^labels:"):
         pick_other_starts(torch.zeros(5, dtype=torch.long))
+
+
+def test_image_starts_are_label_independent_other_images() -> None:
+    """The papers' start (Ilyas: "chosen independently of the label"; Li Table 3: "randomly drawn different
+    images"): never the point itself, and of the point's own class at about that class's frequency among the
+    other images, where other-class starts never are."""
+    labels = torch.arange(1000) % 4  # four classes of 250
+    labels[:100] = 0  # class 0 now holds 325 of 1000 images
+    g = torch.Generator().manual_seed(0)
+    draws = torch.stack([pick_image_starts(len(labels), g) for _ in range(40)])  # 40,000 starts
+    assert draws.dtype == torch.long and draws.shape == (40, 1000)
+    assert (draws != torch.arange(1000)).all() and draws.min() >= 0 and draws.max() < 1000
+    same = labels[draws] == labels
+    for c in range(4):
+        own = labels == c
+        expected = (own.sum().item() - 1) / 999  # the other images of the point's own class
+        assert same[:, own].float().mean().item() == pytest.approx(expected, abs=0.01), c
+    assert (labels[pick_starts("other", labels, g)] != labels).all()  # the option keeps other classes only
+    assert torch.equal(pick_image_starts(1000, torch.Generator().manual_seed(5)),
+                       pick_image_starts(1000, torch.Generator().manual_seed(5)))
+
+
+def test_start_kinds_and_their_errors() -> None:
+    labels = torch.tensor([0, 1, 0, 1])
+    assert torch.equal(pick_starts("noise", labels), torch.full((4,), -1))
+    with pytest.raises(ValueError, match="^start: unknown start 'random'; use one of image, other, noise$"):
+        pick_starts("random", labels)
+    with pytest.raises(ValueError, match="^n: 1 image"):
+        pick_image_starts(1)
+    assert torch.equal(pick_image_starts(2), torch.tensor([1, 0]))
 
 
 def test_noise_starts() -> None:

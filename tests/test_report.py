@@ -76,3 +76,18 @@ def test_report_module_imports_no_torch():
     code = "import sys, advtui.report.tables; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "False"
+
+
+def test_e6b_caption_says_which_autoattack_version_ran(tmp_path):
+    """Li A.4 names 'rand' for MIM and DM; the table says what ours ran, per paradigm."""
+    from advtui.report.layout import E6B, lay_out
+
+    def table_2b() -> list[dict]:
+        return [row for row in collect(tmp_path)["E6"] if row["table"] == "2b"]
+
+    assert "shown once a Table 2b attack stage has run" in lay_out(E6B, table_2b()).caption
+    for paradigm, version in (("MIM", "rand"), ("CL", "standard"), ("DM", "rand")):
+        write_json(tmp_path / f"metrics/E6/{paradigm}-natural.json",
+                   {"clean_acc": 0.9, "robust_acc_autoattack_linf": 0.1, "n": 10, "autoattack_version": version})
+    caption = lay_out(E6B, table_2b()).caption
+    assert caption.startswith("AutoAttack ran as MIM 'rand', CL 'standard', DM 'rand' (Li A.4: 'rand' for MIM and DM).")

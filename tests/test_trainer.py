@@ -20,8 +20,9 @@ from advtui.paradigms.augment import augment, random_crop
 from advtui.catalog.training import AugmentConfig
 from advtui.paradigms.supervised import accuracy, supervised_step, train_classifier
 from advtui.catalog.training import AdversarialConfig
-from advtui.paradigms.trainer import StepOut, fit, lr_factor
-from advtui.catalog.training import TrainConfig
+from advtui.paradigms.trainer import StepOut, fit, holdout_split, input_precision, lr_factor
+from advtui.catalog.training import EarlyStopConfig, TrainConfig
+from advtui.catalog.params import load_params, profile_path
 from advtui.runtime import seed_everything
 
 GREY = dict(mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
@@ -256,6 +257,124 @@ def test_bfloat16_and_channels_last_steps_run(tmp_path: Path) -> None:
     cfg = TrainConfig(epochs=1, batch_size=16, precision="bf16", channels_last=True)
     metrics = fit(_fresh_model(), data, cfg, supervised_step(), checkpoint=tmp_path / "g.pt", progress=False)
     assert torch.isfinite(torch.tensor(metrics["train_loss"]))
+
+
+# --- early stopping ----------------------------------------------------------------------------------------
+
+
+class _Dial(torch.nn.Module):
+    """One weight w that each SGD step (lr 1, one batch per epoch) raises by exactly 1: w = epochs trained."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(()))
+
+
+def _dial_step(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> StepOut:
+    # accuracy peaks at w = 2 (after epoch 2) and falls by 0.1 per epoch on either side
+    return StepOut(-model.w, {"acc": 1.0 - (model.w.detach() - 2.0).abs() / 10})
+
+
+def _dial_run(tmp_path: Path, step=_dial_step, name: str = "es.pt") -> tuple[torch.nn.Module, dict[str, float]]:
+    data = ImageSet(images=torch.rand(20, 1, 2, 2), labels=torch.arange(20) % 2, classes=["a", "b"])
+    cfg = TrainConfig(epochs=10, batch_size=20, lr=1.0, momentum=0.0, weight_decay=0.0, schedule="constant",
+                      early_stop=EarlyStopConfig(patience=2, val_fraction=0.25, metric="acc"))
+    model = _Dial()
+    return model, fit(model, data, cfg, step, checkpoint=tmp_path / name, live_dir=tmp_path / "live", progress=False)
+
+
+def test_early_stopping_keeps_the_best_epoch_weights(tmp_path: Path) -> None:
+    """Validation accuracy peaks at epoch 2; with patience 2 training stops after epoch 4 and the module
+    holds epoch 2's weights, not the last ones."""
+    model, metrics = _dial_run(tmp_path)
+    assert model.w.item() == 2.0
+    assert metrics["best_epoch"] == 2 and metrics["epoch"] == 2 and metrics["epochs_trained"] == 4
+    assert metrics["val_acc"] == 1.0 and metrics["n_val"] == 5
+    logged = [float(r["val_acc"]) for r in _rows(tmp_path / "live/plots/metrics/epoch/val_acc.tsv")]
+    assert logged == pytest.approx([0.9, 1.0, 0.9, 0.8])  # four epochs, then it stopped
+
+
+def test_early_stopped_run_resumes_to_the_same_best_weights(tmp_path: Path) -> None:
+    _, expected = _dial_run(tmp_path, name="a.pt")
+    calls = {"n": 0}
+
+    def killed_in_epoch_4(model, x, y) -> StepOut:  # after epoch 3's checkpoint, past the best epoch
+        calls["n"] += 1
+        if calls["n"] == 7:  # one training step and one validation batch per epoch
+            raise KeyboardInterrupt
+        return _dial_step(model, x, y)
+
+    with pytest.raises(KeyboardInterrupt):
+        _dial_run(tmp_path, killed_in_epoch_4, name="b.pt")
+    model, got = _dial_run(tmp_path, name="b.pt")
+    assert model.w.item() == 2.0 and _without_timing(got) == _without_timing(expected)
+    again, rerun = _dial_run(tmp_path, name="b.pt")  # a finished run: no training, the best weights again
+    assert again.w.item() == 2.0 and _without_timing(rerun) == _without_timing(expected)
+
+
+def test_holdout_split_is_seeded_disjoint_and_keeps_the_labels() -> None:
+    data = ImageSet(images=torch.arange(40.0).view(40, 1, 1, 1) / 40, labels=torch.arange(40) % 4,
+                    classes=list("abcd"), meta={"source": "constructed"})
+    train, val = holdout_split(data, 0.1, seed=3)
+    assert (len(train), len(val)) == (36, 4) and val.meta == data.meta
+    index = lambda part: (part.images.flatten() * 40).round().long()  # noqa: E731
+    assert set(index(train).tolist()).isdisjoint(index(val).tolist())
+    assert torch.equal(val.labels, index(val) % 4)  # each held-out image keeps its own (assigned) label
+    assert torch.equal(val.images, holdout_split(data, 0.1, seed=3)[1].images)
+    assert not torch.equal(val.images, holdout_split(data, 0.1, seed=4)[1].images)
+
+
+def test_early_stopping_on_a_metric_the_step_lacks_fails_with_one_line(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="^early_stop.metric: the training step reports no 'acc'; use metric: loss$"):
+        _dial_run(tmp_path, lambda model, x, y: StepOut(-model.w))
+
+
+def test_springer_recipe_of_the_paper_profile_decays_and_stops_early() -> None:
+    """Springer Table 3: lr 1e-4 with "LR decay" (schedule not published: cosine over the 100-epoch budget)
+    and early stopping on a validation set."""
+    recipe = load_params(profile_path("paper")).retrain.springer
+    assert (recipe.optimizer, recipe.lr, recipe.epochs, recipe.schedule) == ("adam", 1e-4, 100, "cosine")
+    assert recipe.early_stop.enabled and recipe.early_stop.metric == "acc"
+    total = recipe.epochs * 250  # e.g. 250 steps per epoch
+    lr = [recipe.lr * lr_factor(s, total_steps=total, warmup_steps=0, schedule=recipe.schedule)
+          for s in (0, total // 4, total // 2, 3 * total // 4, total - 1)]
+    assert lr == pytest.approx([1e-4, 0.8536e-4, 0.5e-4, 0.1464e-4, 0.0], abs=1e-8)
+    for name in ("smoke", "cpu"):  # the small profiles keep their constant rate and full schedule
+        small = load_params(profile_path(name)).retrain.springer
+        assert not small.early_stop.enabled
+
+
+# --- precision -------------------------------------------------------------------------------------------
+
+
+def _autocast_seen(tmp_path: Path, data: ImageSet, capsys, **kwargs) -> tuple[set[bool], str]:
+    seen: set[bool] = set()
+
+    def step(model, x, y) -> StepOut:
+        seen.add(torch.is_autocast_enabled("cpu"))
+        return supervised_step()(model, x, y)
+
+    capsys.readouterr()
+    fit(_fresh_model(), data, TrainConfig(epochs=1, batch_size=16, precision="bf16"), step,
+        checkpoint=tmp_path / f"p{len(list(tmp_path.iterdir()))}.pt", progress=False, **kwargs)
+    return seen, capsys.readouterr().err
+
+
+def test_perturbations_never_pass_through_bf16(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """DESIGN 4: a constructed set's perturbations (~2/255) and adversarial training's attacks run in fp32,
+    with one line saying so; natural images keep the bf16 the recipe asks for."""
+    natural = make_synthetic(SyntheticConfig(), 32, seed=0, split="train")
+    constructed = ImageSet(images=natural.images, labels=natural.labels, classes=natural.classes,
+                           meta={"source": "constructed", "arch": "D_NR"})
+    assert _autocast_seen(tmp_path, natural, capsys) == ({True}, "")
+    seen, err = _autocast_seen(tmp_path, constructed, capsys)
+    assert seen == {False}
+    assert err == "precision: fp32, not bf16, for constructed set D_NR: bf16 would round its ~2/255 perturbations away (DESIGN 4)\n"
+    seen, err = _autocast_seen(tmp_path, natural, capsys, attacks_inputs=True)
+    assert seen == {False} and err.startswith("precision: fp32, not bf16, for adversarial training:")
+    fp32 = TrainConfig(precision="fp32")
+    assert input_precision(fp32, constructed) is fp32
+    assert input_precision(TrainConfig(precision="bf16"), constructed).precision == "fp32"
 
 
 # --- augmentation and configs ----------------------------------------------------------------------------

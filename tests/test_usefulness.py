@@ -7,7 +7,7 @@ import pytest
 
 from advtui.catalog.attacks import autoattack_version
 from advtui.catalog.names import PARADIGMS
-from advtui.catalog.params import E6Params
+from advtui.catalog.params import E6Params, load_params, profile_path
 from advtui.report.usefulness import cross_paradigm, relative, summarise
 
 
@@ -63,5 +63,24 @@ def test_autoattack_rand_for_randomised_encoders_standard_otherwise():
 
 def test_attacked_subset_is_smaller_for_randomised_encoders_when_asked():
     e6 = E6Params(test_size=100, rand_test_size=20)
-    assert e6.attacked_size(randomised=True) == 20 and e6.attacked_size(randomised=False) == 100
-    assert E6Params(test_size=100).attacked_size(randomised=True) == 100
+    assert e6.attacked_size(eot=True) == 20 and e6.attacked_size(eot=False) == 100
+    assert E6Params(test_size=100).attacked_size(eot=True) == 100
+
+
+def test_mim_takes_lis_rand_autoattack_when_asked_and_the_deterministic_variant_otherwise():
+    """Li A.4 attacks MAE with AutoAttack 'rand'; advtui's MAE encoder is deterministic, so 'standard' is the
+    other choice. A randomised encoder (DM) takes 'rand' whatever the list says; the others stay 'standard'."""
+    assert autoattack_version(False, rand_anyway=True) == "rand" and autoattack_version(True, rand_anyway=False) == "rand"
+    li = E6Params(rand_paradigms=("MIM",))
+    assert li.version("MIM", randomised=False) == "rand" and li.version("DM", randomised=True) == "rand"
+    assert li.version("CL", randomised=False) == li.version("SL", randomised=False) == "standard"
+    assert li.threats("MIM", randomised=False)["autoattack_linf"][0].version == "rand"
+    deterministic = E6Params()
+    assert deterministic.version("MIM", randomised=False) == "standard"
+    assert deterministic.version("DM", randomised=True) == "rand"
+    paper = load_params(profile_path("paper")).e6
+    assert paper.version("MIM", randomised=False) == "rand"  # the paper profile follows Li A.4
+    for name in ("smoke", "cpu"):
+        assert load_params(profile_path(name)).e6.version("MIM", randomised=False) == "standard"
+    with pytest.raises(ValueError, match="^rand_paradigms: unknown paradigm 'MAE'; use some of MIM, CL, DM, SL$"):
+        E6Params(rand_paradigms=("MAE",))

@@ -1,8 +1,9 @@
 """Representation inversion (DESIGN E2, E9): find an image whose representation matches a target's.
 
 min_x ||g(x) - g(x_src)||_2 by L2-normalised gradient steps from a start image that is *not* the
-source (a random image of another class, or noise), optionally inside an L2 ball around that start,
-with x kept in [0, 1]. It is `pgd` with the `RepresentationDistance` objective and no random start.
+source (a random other image, of any class or of another class, or noise), optionally inside an L2 ball
+around that start, with x kept in [0, 1]. It is `pgd` with the `RepresentationDistance` objective and no
+random start.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from torch import Tensor, nn
 
 from advtui.attacks.objectives import RepresentationDistance
 from advtui.attacks.pgd import pgd
+from advtui.catalog.attacks import STARTS
 
 
 def invert(
@@ -48,12 +50,30 @@ def invert(
     )
 
 
+def pick_image_starts(n: int, generator: torch.Generator | None = None) -> Tensor:
+    """For each of ``n`` points i, the index j of a random *other* image (j != i), whatever its label.
+
+    j is uniform over the n - 1 other images, drawn independently per point (with replacement) and
+    independently of the labels: the start of Ilyas et al. ("a different image, chosen independently of
+    the label") and Li et al. (Table 3: "randomly drawn different images in the dataset"). A start then
+    shares the source's class at about that class's frequency, so the start's robust features are
+    uncorrelated with the assigned label, as those papers intend.
+    """
+    if n < 2:
+        raise ValueError(f"n: {n} image(s) leave no other image to start from; construct from at least two images")
+    u = torch.rand(n, generator=generator, device=generator.device if generator is not None else "cpu").cpu()
+    # a rank among the n - 1 others, then skip over the point itself
+    rank = torch.clamp((u * (n - 1)).long(), max=n - 2)
+    return rank + (rank >= torch.arange(n)).long()
+
+
 def pick_other_starts(labels: Tensor, generator: torch.Generator | None = None) -> Tensor:
     """For each point i, the index j of a random image of another class (labels[j] != labels[i]).
 
     j is uniform over all images whose label differs from labels[i], drawn independently per point
-    (with replacement: two points may share a start). This is the "random other image" start of the
-    papers, restricted to other classes so that a start never carries the source's class features.
+    (with replacement: two points may share a start). advtui's variant of the papers' "random other
+    image" start, restricted to other classes so that a start never carries the source's class features;
+    it makes the start's robust features anti-correlated with the assigned label (DESIGN 7).
     """
     labels = labels.detach().cpu()
     n = labels.shape[0]
@@ -70,6 +90,19 @@ def pick_other_starts(labels: Tensor, generator: torch.Generator | None = None) 
     rank = torch.clamp((u.cpu() * (n - own_count)).long(), max=n - own_count - 1)
     rank = torch.where(rank >= own_start, rank + own_count, rank)
     return order[rank]
+
+
+def pick_starts(start: str, labels: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """The start index of every point under start kind ``start`` (``STARTS``): 'image' (a random other
+    image, any class), 'other' (a random image of another class) or 'noise' (-1 for every point: the
+    caller draws noise with :func:`noise_starts`)."""
+    if start == "image":
+        return pick_image_starts(len(labels), generator)
+    if start == "other":
+        return pick_other_starts(labels, generator)
+    if start == "noise":
+        return torch.full((len(labels),), -1, dtype=torch.long)
+    raise ValueError(f"start: unknown start {start!r}; use one of {', '.join(STARTS)}")
 
 
 def noise_starts(

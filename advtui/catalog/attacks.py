@@ -17,6 +17,10 @@ NORMS: tuple[str, ...] = ("l2", "linf")
 Version = Literal["standard", "rand"]
 VERSIONS: tuple[str, ...] = ("standard", "rand")
 KINDS: tuple[str, ...] = ("pgd", "autoattack")
+#: Where a representation inversion starts: 'image', a random other image of any class (Ilyas et al.,
+#: Li et al. Table 3); 'other', a random image of another class (advtui's variant); 'noise', uniform noise.
+Start = Literal["image", "other", "noise"]
+STARTS: tuple[str, ...] = ("image", "other", "noise")
 
 
 def _finite_above(low: float, *, or_equal: bool) -> Callable[[Any], bool]:
@@ -84,6 +88,9 @@ class AttackSpec:
         return f"pgd{self.steps}{restarts}-{self.norm}-eps{self.eps:g}"
 
 
-def autoattack_version(randomised: bool) -> Version:
-    """AutoAttack's version for an encoder (Li et al. A.4): 'rand' (EOT) when it is randomised, else 'standard'."""
-    return "rand" if randomised else "standard"
+def autoattack_version(randomised: bool, *, rand_anyway: bool = False) -> Version:
+    """AutoAttack's version for an encoder (Li et al. A.4): 'rand' (EOT) when it is randomised, or when asked
+    to on a deterministic one (``rand_anyway``: Li A.4 runs 'rand' on MAE, whose masking is random in
+    pretraining only), else 'standard'. A randomised encoder always gets 'rand': the deterministic attacks
+    of 'standard' would chase one draw of its noise."""
+    return "rand" if randomised or rand_anyway else "standard"

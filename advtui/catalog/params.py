@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import yaml
 
-from advtui.catalog.attacks import AttackSpec, autoattack_version, check_attack_settings
+from advtui.catalog.attacks import AttackSpec, Start, Version, autoattack_version, check_attack_settings
 from advtui.catalog.data import DataParams, ModelParams
 from advtui.catalog.names import PARADIGMS, ROBUST_CL, SOURCE_MODELS, SPRINGER_SETS
 from advtui.catalog.training import PARADIGM_CONFIGS, AdversarialConfig, AugmentConfig, TrainConfig
@@ -82,12 +82,17 @@ class RelabelConfig:
 
 @dataclass(frozen=True)
 class ConstructParams:
-    """Settings of every constructed dataset (``construct`` in params.yaml)."""
+    """Settings of every constructed dataset (``construct`` in params.yaml).
+
+    ``start``: where inversions (D_R, D_NR) start: 'image', a random other image of any class (the
+    papers' start: Ilyas et al., Li et al. Table 3); 'other', a random image of another class (keeps the
+    start's class features off the source's label, but anti-correlates them with it, DESIGN 7); 'noise'.
+    """
 
     size: int | None = 1000
     zero_robust_size: int | None = 200
     chunk: int = 250
-    start: Literal["other", "noise"] = "other"
+    start: Start = "other"
     precision: Literal["float16", "float32"] = "float16"
     robust: InversionConfig = field(default_factory=lambda: InversionConfig(steps=1000, step_size=1.0, eps=None))
     nonrobust: InversionConfig = field(default_factory=lambda: InversionConfig(steps=1000, step_size=0.1, eps=0.5))
@@ -186,10 +191,9 @@ class ThreatBudget:
         if not self.autoattack_eps > 0:
             raise ValueError(f"autoattack_eps: must be > 0, got {self.autoattack_eps}; use the threat's radius")
 
-    def specs(self, randomised: bool) -> dict[str, list[AttackSpec]]:
-        """PGD and AutoAttack as two separate evaluations ('pgd_<norm>', 'autoattack_<norm>')."""
-        aa = AttackSpec(kind="autoattack", norm=self.pgd.norm, eps=self.autoattack_eps,
-                        version=autoattack_version(randomised))
+    def specs(self, version: Version) -> dict[str, list[AttackSpec]]:
+        """PGD and AutoAttack (in ``version``) as two separate evaluations ('pgd_<norm>', 'autoattack_<norm>')."""
+        aa = AttackSpec(kind="autoattack", norm=self.pgd.norm, eps=self.autoattack_eps, version=version)
         return {f"pgd_{self.pgd.norm}": [self.pgd], f"autoattack_{self.pgd.norm}": [aa]}
 
 
@@ -198,13 +202,17 @@ class E6Params:
     """E6 robustness evaluation (Li Table 2 and A.4): L2 eps 0.5 and Linf eps 4/255, PGD-1000 and AutoAttack.
 
     ``test_size``: natural test images attacked (a class-balanced subset; null: the whole test set);
-    ``rand_test_size``: the same for randomised encoders, whose AutoAttack ('rand') averages 20 EOT
-    gradients per step and so costs 20 times as much (null: ``test_size``). SL runs are attacked under
-    both threats (Table 2a), the other paradigms under Linf (Table 2b).
+    ``rand_test_size``: the same for runs attacked with AutoAttack 'rand', which averages 20 EOT gradients
+    per step and so costs 20 times as much (null: ``test_size``). ``rand_paradigms``: paradigms attacked
+    with 'rand' although their encoder is deterministic (Li A.4 names MIM, for MAE's random masking; advtui's
+    MAE encoder reads every patch, so 'standard' is the stronger attack on it); randomised encoders (DM)
+    always get 'rand'. SL runs are attacked under both threats (Table 2a), the other paradigms under Linf
+    (Table 2b).
     """
 
     test_size: int | None = 1000
     rand_test_size: int | None = None
+    rand_paradigms: tuple[str, ...] = ()
     batch_size: int = 256
     l2: ThreatBudget = field(
         default_factory=lambda: ThreatBudget(AttackSpec(norm="l2", eps=0.5, steps=1000, step_size=0.05), 0.5)
@@ -222,18 +230,26 @@ class E6Params:
                 raise ValueError(f"{name}: must be a positive count or null, got {size}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size: must be >= 1, got {self.batch_size}")
+        unknown = [p for p in self.rand_paradigms if p not in PARADIGMS]
+        if unknown:
+            raise ValueError(f"rand_paradigms: unknown paradigm {unknown[0]!r}; use some of {', '.join(PARADIGMS)}")
         for name in ("l2", "linf"):
             if getattr(self, name).pgd.norm != name:
                 raise ValueError(f"{name}.pgd.norm: must be {name!r} in the {name} section; fix the norm")
 
-    def attacked_size(self, randomised: bool) -> int | None:
-        """How many test images an encoder is attacked on (None: all)."""
-        return self.rand_test_size if randomised and self.rand_test_size is not None else self.test_size
+    def version(self, paradigm: str, randomised: bool) -> Version:
+        """AutoAttack's version for a run of ``paradigm`` whose encoder is (or is not) ``randomised``."""
+        return autoattack_version(randomised, rand_anyway=paradigm in self.rand_paradigms)
+
+    def attacked_size(self, eot: bool) -> int | None:
+        """How many test images a run is attacked on (None: all); ``eot``: with AutoAttack 'rand'."""
+        return self.rand_test_size if eot and self.rand_test_size is not None else self.test_size
 
     def threats(self, paradigm: str, randomised: bool) -> dict[str, list[AttackSpec]]:
         """The evaluations of one run: Linf for every paradigm, L2 as well for SL (Table 2a)."""
-        threats = self.linf.specs(randomised)
-        return {**self.l2.specs(randomised), **threats} if paradigm == "SL" else threats
+        version = self.version(paradigm, randomised)
+        threats = self.linf.specs(version)
+        return {**self.l2.specs(version), **threats} if paradigm == "SL" else threats
 
 
 def _paradigm_run_type(paradigm: str, config_type: type) -> type:

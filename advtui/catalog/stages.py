@@ -185,17 +185,18 @@ FAMILIES: tuple[Family, ...] = (
     ),
     Family(
         "attack", "E5/E6",
-        "E6 (Li Table 2b): PGD and AutoAttack at Linf 4/255 on encoder + probe ('rand' for randomised encoders)",
+        "E6 (Li Table 2b): PGD and AutoAttack at Linf 4/255 on encoder + probe ('rand' for randomised encoders "
+        "and e6.rand_paradigms)",
         tuple(r for r in attacked_runs() if not r.startswith("SL-")), runner="attack",
         deps=(str(paths.probe_path(KEY)), str(paths.encoder_path(KEY))),
-        params=(*_COMMON, "e6.test_size", "e6.rand_test_size", "e6.batch_size", "e6.linf"),
+        params=(*_COMMON, "e6.test_size", "e6.rand_test_size", "e6.rand_paradigms", "e6.batch_size", "e6.linf"),
         metrics=(str(paths.metrics_path("E6", KEY)),),
     ),
     Family(
         "attack_sl", "E5/E6", "E6 (Li Tables 2a, 2b): SL under L2 0.5 and Linf 4/255, PGD and AutoAttack",
         tuple(r for r in attacked_runs() if r.startswith("SL-")), runner="attack",
         deps=(str(paths.probe_path(KEY)), str(paths.encoder_path(KEY))),
-        params=(*_COMMON, "e6.test_size", "e6.rand_test_size", "e6.batch_size", "e6.l2", "e6.linf"),
+        params=(*_COMMON, "e6.test_size", "e6.rand_test_size", "e6.rand_paradigms", "e6.batch_size", "e6.l2", "e6.linf"),
         metrics=(str(paths.metrics_path("E6", KEY)),),
     ),
     Family(

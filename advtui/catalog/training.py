@@ -34,12 +34,42 @@ class AugmentConfig:
 
 
 @dataclass(frozen=True)
+class EarlyStopConfig:
+    """Early stopping on a held-out part of the training set; off (``patience`` 0) by default.
+
+    With ``patience`` > 0 the trainer holds out ``val_fraction`` of the training images (a seeded draw; they
+    keep the labels the set carries, so on a constructed set its assigned labels), measures the step's
+    ``metric`` on them after every epoch ('acc': higher is better; 'loss': lower is better), stops once
+    ``patience`` epochs in a row bring no improvement, and keeps the weights of the best epoch (Springer
+    et al. Table 3: zero- and negative-robust models "stopped prior to 100 epochs in order to maximize
+    accuracy on a validation set"). The learning-rate schedule still spans all ``epochs``.
+    """
+
+    patience: int = 0
+    val_fraction: float = 0.1
+    metric: Literal["acc", "loss"] = "acc"
+
+    def __post_init__(self) -> None:
+        if self.patience < 0:
+            raise ValueError(f"patience: must be >= 0, got {self.patience}; use 0 to turn early stopping off")
+        if not 0 < self.val_fraction < 1:
+            raise ValueError(f"val_fraction: must lie in (0, 1), got {self.val_fraction}; hold out e.g. 0.1 of the images")
+
+    @property
+    def enabled(self) -> bool:
+        """Whether training stops early (``patience`` > 0)."""
+        return self.patience > 0
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """Optimisation settings shared by every paradigm.
 
     ``schedule``: "cosine" decays the learning rate to 0 over the run (per step), "constant" keeps it;
     both after ``warmup_epochs`` of linear warm-up. ``precision`` "bf16" runs the step under bfloat16
-    autocast (pays on GPUs; 12-20x slower on CPUs). ``channels_last`` stores activations NHWC (GPUs).
+    autocast (pays on GPUs; 12-20x slower on CPUs); the trainer refuses it (runs fp32, one line says so)
+    where a perturbation passes through the step: training on a constructed set, or adversarially.
+    ``channels_last`` stores activations NHWC (GPUs). ``early_stop``: see :class:`EarlyStopConfig`.
     """
 
     epochs: int = 10
@@ -53,6 +83,7 @@ class TrainConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     precision: Literal["fp32", "bf16"] = "fp32"
     channels_last: bool = False
+    early_stop: EarlyStopConfig = field(default_factory=EarlyStopConfig)
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -232,8 +263,12 @@ class DDPMConfig:
     dropout 0.1; 1000 linear-beta steps from 1e-4 to 0.02. ``attention[i]`` puts attention in down block
     ``i`` and its mirror up block. ``feature_block`` indexes ``unet.up_blocks`` (0 = the coarsest level);
     the feature is taken before that level's upsampler. Default t = 11 and level 1 (8x8, 256 channels):
-    DDAE's best DDPM features (``out_6``). ``feature_t`` and ``feature_block`` only change how the
-    encoder reads the trained UNet, not what is trained.
+    DDAE's best DDPM features (``out_6``), which Li et al. say they follow. ``feature_pool``: the side of
+    the grid the map is average-pooled to, flattened: 1 = global average pooling (Li's text, DDAE); 16 =
+    the ``AdaptiveAvgPool2d((16, 16))`` of Li's released ``Diffusion_Classifier`` (DM/train_dm.py), whose
+    head takes 65,536 = 256 x 16 x 16 inputs (a map smaller than the grid is repeated into it).
+    ``feature_t``, ``feature_block`` and ``feature_pool`` only change how the encoder reads the trained
+    UNet, not what is trained.
     """
 
     block_out_channels: tuple[int, ...] = (128, 256, 256, 256)
@@ -247,6 +282,7 @@ class DDPMConfig:
     beta_schedule: Literal["linear", "squaredcos_cap_v2"] = "linear"
     feature_t: int = 11
     feature_block: int = 1
+    feature_pool: int = 1
 
     def __post_init__(self) -> None:
         levels = len(self.block_out_channels)
@@ -264,6 +300,7 @@ class DDPMConfig:
             ("beta_schedule", self.beta_schedule in ("linear", "squaredcos_cap_v2"), "must be 'linear' or 'squaredcos_cap_v2'"),
             ("feature_t", 0 <= self.feature_t < self.num_train_timesteps, f"must lie in 0..{self.num_train_timesteps - 1}"),
             ("feature_block", 0 <= self.feature_block < levels, f"must index an up block, 0..{levels - 1}"),
+            ("feature_pool", self.feature_pool >= 1, "must be >= 1 (1: global average pooling)"),
         ]
         for name, ok, rule in checks:
             if not ok:
@@ -273,6 +310,11 @@ class DDPMConfig:
     def feature_channels(self) -> int:
         """Channels of the representation: the width of decoder level ``feature_block``."""
         return self.block_out_channels[::-1][self.feature_block]
+
+    @property
+    def feature_dim(self) -> int:
+        """Length of the representation: ``feature_channels`` per cell of the ``feature_pool`` grid."""
+        return self.feature_channels * self.feature_pool**2
 
 
 #: Each paradigm's config type (``paradigms.<name>.config`` in params.yaml), by Li et al.'s paradigm names.

@@ -9,6 +9,7 @@ from rich.console import Console
 
 from advtui.cli.errors import guarded
 from advtui.cli.options import ParamsOption
+from advtui.catalog.attacks import STARTS
 from advtui.catalog.params import load_params
 
 
@@ -16,7 +17,9 @@ from advtui.catalog.params import load_params
 def invert(
     model_path: Path = typer.Argument(..., help="Classifier weights whose representation (penultimate layer) to invert."),
     n: int = typer.Option(8, help="Number of training images to invert."),
-    start: str = typer.Option("other", help="'other': a random image of another class; 'noise': uniform noise."),
+    start: str = typer.Option(
+        "other", help="'image': a random other image (any class); 'other': one of another class; 'noise': uniform noise."
+    ),
     steps: int = typer.Option(200, help="L2-normalised gradient steps (Li et al.: 1000)."),
     step_size: float = typer.Option(0.1, help="Step length in pixel L2 units (Li: 1.0 robust, 0.1 non-robust)."),
     eps: float = typer.Option(None, help="Stay within this L2 distance of the start (D_NR: 0.5); default unbounded."),
@@ -31,14 +34,14 @@ def invert(
     import torch
 
     from advtui.attacks.inversion import invert as invert_images
-    from advtui.attacks.inversion import noise_starts, pick_other_starts
+    from advtui.attacks.inversion import noise_starts, pick_starts
     from advtui.data.store import save_artifact
     from advtui.experiments.common import load_classifier, natural_split
     from advtui.report.gallery import image_row
     from advtui.runtime import pick_device
 
-    if start not in ("other", "noise"):
-        raise ValueError(f"--start: unknown start {start!r}; use other or noise")
+    if start not in STARTS:
+        raise ValueError(f"--start: unknown start {start!r}; use one of {', '.join(STARTS)}")
     params = load_params(params_file)
     device = pick_device(params.device)
     model = load_classifier(model_path, device)
@@ -46,12 +49,11 @@ def invert(
     gen = torch.Generator().manual_seed(params.seed)
     src = torch.arange(min(n, len(data)))
     x_src, labels = data.float_images(src).to(device), data.labels[src]
-    if start == "other":
-        start_idx = pick_other_starts(data.labels, gen)[src]
-        x_start = data.float_images(start_idx).to(device)
-    else:
-        start_idx = torch.full_like(src, -1)
+    start_idx = pick_starts(start, data.labels, gen)[src]
+    if start == "noise":
         x_start = noise_starts(len(src), x_src.shape[1:], gen, device)
+    else:
+        x_start = data.float_images(start_idx).to(device)
     with torch.no_grad():
         target = model.features(x_src)
     x_inv = invert_images(model.features, x_start, target, steps=steps, step_size=step_size, eps=eps)

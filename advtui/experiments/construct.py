@@ -6,7 +6,7 @@
 - zero_robust: one targeted example per class for every image (Springer: robust features uncorrelated);
 - neg_robust: targets y+1 mod C (Springer: robust features anti-correlated with the new label).
 
-Inversions start from a random image of another class (or from noise). Construction runs in chunks
+Inversions start from a random other image (any class, or another class: ``construct.start``) or from noise. Construction runs in chunks
 written as separate files; a rerun after an interrupt keeps every finished chunk whose settings match,
 and the final dataset is written atomically once all chunks are there. The random choices (starts,
 targets) are drawn for the whole set up front and the attacks use no random start, so the result does
@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from advtui.attacks.inversion import invert, noise_starts, pick_other_starts
+from advtui.attacks.inversion import invert, noise_starts, pick_starts
 from advtui.attacks.pgd import pgd_attack
 from advtui.data.imageset import ImageSet
 from advtui.data.ground_truth import probe_agreement, robust_probe
@@ -88,8 +88,7 @@ def make_plan(name: str, cfg: ConstructParams, labels: Tensor, num_classes: int,
     n = len(labels)
     idx = torch.arange(n)
     if rec.method == "invert":
-        start = pick_other_starts(labels, gen) if cfg.start == "other" else torch.full((n,), -1, dtype=torch.long)
-        return Plan(idx, start, labels.clone(), seed)
+        return Plan(idx, pick_starts(cfg.start, labels, gen), labels.clone(), seed)
     if rec.targets == "random":
         target = torch.randint(0, num_classes, (n,), generator=gen)
     elif rec.targets == "next":
@@ -133,7 +132,7 @@ def _build_chunk(
     if rec.method == "invert":
         inv: InversionConfig = getattr(cfg, rec.settings)
         start_idx = plan.start[begin:end]
-        if cfg.start == "other":
+        if cfg.start != "noise":
             x_start = natural.float_images(start_idx).to(device)
         else:
             gen = torch.Generator().manual_seed(plan.noise_seed * 1_000_003 + begin)
@@ -228,7 +227,7 @@ def construct_dataset(
         metrics["mean_repr_error"] = merged["repr_error"].mean().item()
     if data.source == "synthetic":
         metrics.update(probe_agreement(images, plan.label, data.synthetic, starts=starts_img))
-        if rec.method == "invert" and cfg.start == "other":
+        if rec.method == "invert" and cfg.start != "noise":
             # tells "the start's shape survived" (high) from "no shape drawn at all" (both this and
             # robust_agreement near chance) when robust_agreement is low
             start_labels = natural.labels[plan.start]

@@ -8,7 +8,7 @@ One run of the matrix is three steps, each a pipeline stage:
    set: the usefulness U(g, D, T) of Eq. 7;
 3. :func:`attack`: PGD and AutoAttack on encoder + head: the robustness R(g, D, T) of Eq. 8, under the
    budgets of Li's Table 2 (L2 0.5, Linf 4/255). AutoAttack's version follows the encoder: 'rand' (EOT)
-   for randomised encoders, 'standard' otherwise (Li A.4).
+   for randomised encoders and for the paradigms ``e6.rand_paradigms`` names, 'standard' otherwise (Li A.4).
 """
 
 from __future__ import annotations
@@ -24,9 +24,8 @@ from advtui.experiments.construct import load_constructed, planned_sources, sour
 from advtui.catalog.params import ConstructParams
 from advtui.experiments.evaluation import evaluate_classifier
 from advtui.experiments.linear_probe import load_probe, probe_accuracy, save_probe, train_probe
-from advtui.catalog.attacks import autoattack_version
 from advtui.paradigms.base import get_paradigm, load_encoder, save_encoder
-from advtui.paradigms.trainer import fit
+from advtui.paradigms.trainer import fit, input_precision
 from advtui.progress import ProgressFn, epoch_progress
 from advtui.runtime import pick_device, seed_everything
 from advtui.catalog.params import ProbeParams
@@ -71,12 +70,16 @@ def pretrain(
     size = image_size(train)
     module = impl.build(run.config, num_classes=train.num_classes, image_size=size)
     on_epoch = epoch_progress(on_progress, "pretrain", run.train.epochs) if on_progress is not None else None
+    # SL's and CL's configs say whether their step attacks its inputs; MIM's and DM's never do
+    adversarial = getattr(run.config, "adversarial", None)
+    attacks_inputs = adversarial is not None and adversarial.enabled
+    recipe = input_precision(run.train, train, attacks_inputs=attacks_inputs)  # recorded as it runs
     metrics = fit(
-        module, train, run.train, impl.step(run.config), checkpoint=checkpoint, live_dir=live_dir, device=dev,
+        module, train, recipe, impl.step(run.config), checkpoint=checkpoint, live_dir=live_dir, device=dev,
         seed=seed, identity={"paradigm": paradigm, "config": asdict(run.config)}, on_epoch=on_epoch,
-        progress=progress,
+        progress=progress, attacks_inputs=attacks_inputs,
     )
-    used = {"seed": seed, "paradigm": paradigm, "config": asdict(run.config), "train": asdict(run.train),
+    used = {"seed": seed, "paradigm": paradigm, "config": asdict(run.config), "train": asdict(recipe),
             "n_train": len(train)}
     save_encoder(out, paradigm, module, run.config, num_classes=train.num_classes, image_size=size,
                  sources=sources, params=used)
@@ -113,25 +116,26 @@ def probe(
     seed_everything(seed)
     _, encoder, _ = load_encoder(encoder_path, device=str(dev))
     on_epoch = epoch_progress(on_progress, "probe", cfg.train.epochs) if on_progress is not None else None
+    recipe = input_precision(cfg.train, train)  # recorded as it runs: a constructed set trains in fp32
     head, fit_metrics = train_probe(
-        encoder, train, cfg.train, checkpoint=checkpoint, live_dir=live_dir, device=dev, seed=seed,
+        encoder, train, recipe, checkpoint=checkpoint, live_dir=live_dir, device=dev, seed=seed,
         identity={"encoder": str(encoder_path)}, on_epoch=on_epoch, progress=progress,
     )
     clean = probe_accuracy(head, test, device=dev)
     row = {
         "clean_acc": clean, "train_acc": fit_metrics.get("train_acc"), "randomised": head.randomised,
         "cached_features": bool(fit_metrics["cached"]), "n_train": len(train), "n_test": len(test),
-        "probe": asdict(cfg.train),
+        "probe": asdict(recipe),
     }
     if untrained_floor:
         # seeded and built as above, so the floor's head starts from the trained probe's initial weights too
         _, initial, _ = load_encoder(encoder_path, device=str(dev), initial_seed=seed)
         floor_head, _ = train_probe(
-            initial, train, cfg.train, checkpoint=Path(checkpoint).with_name("untrained.ckpt"), live_dir=None,
+            initial, train, recipe, checkpoint=Path(checkpoint).with_name("untrained.ckpt"), live_dir=None,
             device=dev, seed=seed, identity={"encoder": str(encoder_path), "untrained": True}, progress=progress,
         )
         row["untrained_clean_acc"] = probe_accuracy(floor_head, test, device=dev)
-    save_probe(out, head, encoder_path=encoder_path, params={"seed": seed, "train": asdict(cfg.train)})
+    save_probe(out, head, encoder_path=encoder_path, params={"seed": seed, "train": asdict(recipe)})
     return row
 
 
@@ -146,7 +150,8 @@ def attack(
     on_progress: ProgressFn | None = None,
     state_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """Robust accuracy R (Eq. 8) of a stored probe under E6's threats; AutoAttack 'rand' if its encoder is random.
+    """Robust accuracy R (Eq. 8) of a stored probe under E6's threats; AutoAttack 'rand' if its encoder is
+    random or ``e6.rand_paradigms`` names ``paradigm``.
 
     Progress goes to ``on_progress`` as phase ``attack <threat>``; with ``state_dir`` a rerun after a kill
     resumes the attacks (see ``evaluate_classifier``). Returns ``evaluate_classifier``'s row
@@ -156,11 +161,12 @@ def attack(
     dev = pick_device(device)
     seed_everything(seed)
     model = load_probe(probe_path, device=dev)
-    size = e6.attacked_size(model.randomised)
+    version = e6.version(paradigm, model.randomised)
+    size = e6.attacked_size(eot=version == "rand")
     attacked = test.select(min(size, len(test)), seed) if size is not None else test
     row = evaluate_classifier(
         model, attacked, e6.threats(paradigm, model.randomised), batch_size=e6.batch_size, device=dev, seed=seed,
         on_progress=on_progress, state_dir=state_dir,
     )
-    row.update(randomised=model.randomised, autoattack_version=autoattack_version(model.randomised))
+    row.update(randomised=model.randomised, autoattack_version=version)
     return row

@@ -19,6 +19,7 @@ from advtui.experiments.evaluation import evaluate_classifier
 from advtui.catalog.params import AttackParams
 from advtui.models.registry import create_model
 from advtui.paradigms.supervised import train_classifier
+from advtui.paradigms.trainer import input_precision
 from advtui.progress import ProgressFn
 from advtui.runtime import pick_device, seed_everything
 from advtui.catalog.params import RetrainParams
@@ -63,7 +64,7 @@ def retrain(
         train = load_constructed(dataset, dataset_path, sources=planned_sources(dataset, construct, data))
     test = natural_split(data, "test", seed)
     net = create_model(model.arch, num_classes=test.num_classes, img_size=image_size(test))
-    recipe = retrain_params.recipe(dataset)
+    recipe = input_precision(retrain_params.recipe(dataset), train)  # what runs: a constructed set trains in fp32
     fit_metrics = train_classifier(
         net, train, recipe, None, checkpoint=checkpoint, live_dir=live_dir, device=dev,
         seed=seed, eval_data=test, progress=progress, on_progress=on_progress,
@@ -73,6 +74,14 @@ def retrain(
         state_dir=state_dir,
     )
     row.update(dataset=dataset, n_train=len(train), train_acc=fit_metrics.get("train_acc"), recipe=asdict(recipe))
+    if recipe.early_stop.enabled:
+        # the model is the best epoch's on a held-out part of the training set, which carries the set's own
+        # labels: a constructed set's assigned (target) labels, never the natural ones
+        row["early_stopping"] = {
+            "best_epoch": int(fit_metrics["best_epoch"]), "epochs_trained": int(fit_metrics["epochs_trained"]),
+            "n_val": int(fit_metrics["n_val"]), f"val_{recipe.early_stop.metric}": fit_metrics[f"val_{recipe.early_stop.metric}"],
+            "validation_labels": "natural" if dataset == "natural" else "assigned",
+        }
     if dataset == "natural" and data.source == "synthetic":
         row.update(probe_agreement(train.float_images(), train.labels, data.synthetic))
     save_classifier(

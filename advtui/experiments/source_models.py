@@ -10,6 +10,7 @@ from advtui.experiments.common import image_size, natural_split, save_classifier
 from advtui.catalog.data import DataParams, ModelParams
 from advtui.models.registry import Classifier, create_model
 from advtui.paradigms.supervised import train_classifier
+from advtui.paradigms.trainer import input_precision
 from advtui.catalog.training import TrainConfig
 from advtui.progress import ProgressFn
 from advtui.runtime import pick_device, seed_everything
@@ -47,7 +48,8 @@ def train_source(
     train = natural_split(data, "train", seed)
     test = natural_split(data, "test", seed)
     net = create_model(model.arch, num_classes=train.num_classes, img_size=image_size(train))
-    recipe = source_recipe(sources.train, source)
+    # what runs, recorded as such: adversarial training's attacks never run in bf16
+    recipe = input_precision(source_recipe(sources.train, source), train, attacks_inputs=source.adversarial.enabled)
     metrics = train_classifier(
         net, train, recipe, source.adversarial,
         checkpoint=checkpoint, live_dir=live_dir, device=pick_device(device), seed=seed, eval_data=test,

@@ -6,13 +6,18 @@ x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps with a diffusers ``DDPMScheduler``
 
 The representation follows Li et al. (section 3.1), who follow Xiang et al. 2023 (DDAE): noise the image to
 a fixed step ``feature_t`` with *fresh* Gaussian noise, run the UNet, take one decoder level's activation
-and global-average-pool it to (N, C). Li publishes neither the step nor the exact layer ("the fourth
-upsampling layer"); their released classifier noises to t = 11, and DDAE's best DDPM layer on CIFAR-10
-is ``out_6`` at t = 11: the last residual block of the second decoder level (8x8, 256 channels), which is
-the output of diffusers' ``up_blocks[1]`` before its upsampler. So ``feature_block`` picks a decoder level
-(an index into ``unet.up_blocks``) and the feature is that level's last block, before upsampling (the
-block's output for the last, full-resolution level); both ``feature_t`` and ``feature_block`` are params,
-defaulting to DDAE's choice. Every call draws new noise, so the encoder is ``randomised``: attacks must
+and average-pool it. Li's text publishes neither the step nor the exact layer ("the global average pooled
+feature in the fourth upsampling layer"). Their released classifier (``Diffusion_Classifier`` in
+DM/train_dm.py of PKU-ML/AdvNotRealFeatures) noises to t = 11 and pools the map to a 16x16 grid, not
+globally, into a 65,536-input head (so a 256-channel map); the method it reads the map with,
+``encoder_forward``, is not in the released UNet, so the layer cannot be read off the code. DDAE's best
+DDPM layer on CIFAR-10 is ``out_6`` at t = 11: the last residual block of the second decoder level (8x8,
+256 channels), which is the output of diffusers' ``up_blocks[1]`` before its upsampler. So
+``feature_block`` picks a decoder level (an index into ``unet.up_blocks``) and the feature is that level's
+last block, before upsampling (the block's output for the last, full-resolution level), and
+``feature_pool`` the pooling grid (1: global, as Li's text; 16: as Li's code); all three are params,
+defaulting to DDAE's choice and global pooling. Li's released classifier feeds the noised [0, 1] image to
+a UNet trained on [-1, 1]; we scale to [-1, 1], the range the UNet learned. Every call draws new noise, so the encoder is ``randomised``: attacks must
 use EOT (AutoAttack's ``rand`` version, as Li Appendix A.4 does for DDPM) and accuracies are
 expectations. Gradients flow from the features back to the input image.
 """
@@ -91,24 +96,27 @@ class _Captured(Exception):
 
 
 class DDPMEncoder(Encoder):
-    """Global-average-pooled decoder level ``cfg.feature_block`` at noise step ``cfg.feature_t``: randomised.
+    """Decoder level ``cfg.feature_block`` at noise step ``cfg.feature_t``, average-pooled to a
+    ``cfg.feature_pool`` grid and flattened (1: global average pooling): randomised.
 
-    ``cfg`` may differ from the module's own in those two fields only (read features elsewhere without
-    retraining); the UNet's shape must match.
+    ``cfg`` may differ from the module's own in those three read-out fields only (read features elsewhere
+    without retraining); the UNet's shape must match.
     """
 
     randomised = True
 
     def __init__(self, ddpm: DiffusionModel, cfg: DDPMConfig) -> None:
         super().__init__()
-        if replace(cfg, feature_t=ddpm.cfg.feature_t, feature_block=ddpm.cfg.feature_block) != ddpm.cfg:
+        read_out = {"feature_t": ddpm.cfg.feature_t, "feature_block": ddpm.cfg.feature_block,
+                    "feature_pool": ddpm.cfg.feature_pool}
+        if replace(cfg, **read_out) != ddpm.cfg:
             raise ValueError(
-                "cfg: differs from the module's config in more than feature_t and feature_block; "
-                "pass the config the module was built with"
+                "cfg: differs from the module's config in more than the read-out (feature_t, feature_block, "
+                "feature_pool); pass the config the module was built with"
             )
         self.ddpm = ddpm
         self.cfg = cfg
-        self.feature_dim = cfg.feature_channels
+        self.feature_dim = cfg.feature_dim
 
     def forward(self, x: Tensor) -> Tensor:
         cfg = self.cfg
@@ -130,7 +138,9 @@ class DDPMEncoder(Encoder):
         try:
             self.ddpm.unet(x_t, t)
         except _Captured as captured:
-            return captured.features.mean(dim=(2, 3))
+            if cfg.feature_pool == 1:  # the mean itself: global pooling reads exactly as it always has
+                return captured.features.mean(dim=(2, 3))
+            return F.adaptive_avg_pool2d(captured.features, cfg.feature_pool).flatten(1)
         finally:
             handle.remove()
         raise RuntimeError("DDPMEncoder: the UNet never ran its up block; its forward pass changed")

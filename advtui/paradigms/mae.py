@@ -15,8 +15,9 @@ token after the final LayerNorm (``pool="token"``): the convention of MAE's line
 Randomness of the encoding: none. Li et al. (Appendix A.4) run AutoAttack's ``rand`` version (EOT) on
 MAE "due to the randomness induced in the encoding process", but their released probe classifier, like
 MAE's, encodes every patch without masking, which is deterministic; only pretraining masks. So this
-encoder reports ``randomised = False`` and takes the standard (stronger, deterministic) AutoAttack; EOT
-over identical draws would only spend 20x the gradients for the same answer. Images come in [0, 1]
+encoder reports ``randomised = False``: by itself it takes the standard (stronger, deterministic)
+AutoAttack, and ``e6.rand_paradigms: [MIM]`` (the paper profile) runs Li's 'rand' on it instead, whose EOT
+over identical draws spends 20x the gradients on APGD-CE/-DLR alone. Images come in [0, 1]
 and are scaled to [-1, 1] inside the module (Li's released MAE uses that normalisation).
 """
 

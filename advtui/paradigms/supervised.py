@@ -95,4 +95,5 @@ def train_classifier(
         model, data, cfg, supervised_step(adv),
         checkpoint=checkpoint, live_dir=live_dir, device=device, seed=seed, on_epoch=on_epoch, progress=progress,
         identity={"paradigm": "adversarial" if adv else "supervised", "adversarial": asdict(adv) if adv else None},
+        attacks_inputs=adv is not None,
     )

@@ -18,6 +18,16 @@ DVCLive layout (one ``Live`` directory, its step = the global optimiser step, co
 ``metrics.json`` (the summary) is rewritten at every epoch end. On resume, rows logged after the
 checkpoint (a partly done epoch) are dropped first, so the files never hold a step twice.
 
+Early stopping (``TrainConfig.early_stop``, off by default) holds out part of the training set, logs the
+step's loss and metrics on it as ``epoch/val_<key>`` after every epoch, stops once the chosen one has not
+improved for ``patience`` epochs, and leaves the module with the best epoch's weights (saved in every
+checkpoint, so a resumed run ends with the same ones).
+
+Precision: ``bf16`` autocast is refused where a perturbation passes through the step (a constructed
+training set, or adversarial training): bf16 keeps 8 significant bits, so a pixel near 0.5 moves in steps
+of 1/255 and a perturbation of about 2/255 (an L2 0.5 change spread over a 32x32x3 image) is largely
+rounded away (DESIGN 4). Such runs train in fp32 and say so in one line (:func:`input_precision`).
+
 Timings (``images_per_s``) go to these logs and the terminal only: the metrics ``fit`` returns, which
 stages store in artifacts and DVC-tracked metrics files, are the same on every rerun.
 """
@@ -31,7 +41,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +53,7 @@ from advtui.data.store import params_digest, tensors_checksum
 from advtui.files import atomic_path, discard_stale
 from advtui.paradigms.augment import augment
 from advtui.runtime import seed_everything
-from advtui.catalog.training import TrainConfig
+from advtui.catalog.training import EarlyStopConfig, TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +100,39 @@ def lr_factor(step: int, *, total_steps: int, warmup_steps: int, schedule: str) 
         return 1.0
     progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
     return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def input_precision(cfg: TrainConfig, data: ImageSet, *, attacks_inputs: bool = False) -> TrainConfig:
+    """``cfg`` as the trainer runs it on ``data``: in fp32 instead of bf16 where a perturbation passes
+    through the step, i.e. ``data`` is a constructed set or the step attacks its inputs (``attacks_inputs``:
+    adversarial training); one line on stderr says so. Other configs come back unchanged.
+
+    Callers that record the recipe they ran call it first and record its answer; ``fit`` applies it again
+    (a no-op then), so no caller can train a perturbation in bf16.
+    """
+    if cfg.precision != "bf16":
+        return cfg
+    if data.meta.get("source") == "constructed":
+        why = f"constructed set {data.meta.get('arch') or data.meta.get('root', '?')}"
+    elif attacks_inputs:
+        why = "adversarial training"
+    else:
+        return cfg
+    print(f"precision: fp32, not bf16, for {why}: bf16 would round its ~2/255 perturbations away (DESIGN 4)",
+          file=sys.stderr, flush=True)
+    return replace(cfg, precision="fp32")
+
+
+def holdout_split(data: ImageSet, fraction: float, seed: int) -> tuple[ImageSet, ImageSet]:
+    """``data`` as (training part, validation part): ``fraction`` of the images (rounded, at least one, and
+    at least one left to train on) drawn at random with ``seed``, each part in the original order. The
+    validation images keep the labels ``data`` carries."""
+    n = len(data)
+    if n < 2:
+        raise ValueError(f"data: {n} image(s) cannot be split for early stopping; set early_stop.patience: 0")
+    n_val = min(max(1, round(fraction * n)), n - 1)
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    return data.subset(order[n_val:].sort().values), data.subset(order[:n_val].sort().values)
 
 
 def _inputs_checksum(module: nn.Module, data: ImageSet) -> str:
@@ -206,11 +249,64 @@ class _Progress:
 
 
 @dataclass
+class _EarlyStop:
+    """The best epoch so far on the validation part (``cfg.metric``) and the epochs waited since it."""
+
+    cfg: EarlyStopConfig
+    best: float | None = None
+    best_epoch: int = 0
+    best_metrics: dict[str, float] = field(default_factory=dict)
+    best_weights: dict[str, Tensor] = field(default_factory=dict)
+    waited: int = 0
+
+    @property
+    def key(self) -> str:
+        """The epoch metric that decides: ``val_acc`` or ``val_loss``."""
+        return f"val_{self.cfg.metric}"
+
+    @property
+    def stopped(self) -> bool:
+        """Whether ``patience`` epochs in a row have passed without improvement."""
+        return self.waited >= self.cfg.patience
+
+    def update(self, epoch: int, metrics: Mapping[str, float], module: nn.Module) -> None:
+        """Take ``epoch`` as the best one if its value beats the best so far (a tie keeps the earlier epoch)."""
+        if self.key not in metrics:
+            raise ValueError(f"early_stop.metric: the training step reports no {self.cfg.metric!r}; use metric: loss")
+        value = metrics[self.key]
+        improved = self.best is None or (value > self.best if self.cfg.metric == "acc" else value < self.best)
+        if not improved:
+            self.waited += 1
+            return
+        self.best, self.best_epoch, self.best_metrics, self.waited = value, epoch, dict(metrics), 0
+        # clones: on a CPU run the state dict's tensors are the live parameters themselves
+        self.best_weights = {k: t.detach().to("cpu", copy=True) for k, t in module.state_dict().items()}
+
+    def state(self) -> dict[str, Any]:
+        """What a checkpoint keeps of it."""
+        return {"best": self.best, "best_epoch": self.best_epoch, "best_metrics": self.best_metrics,
+                "best_weights": self.best_weights, "waited": self.waited}
+
+    def load(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`state`'s answer."""
+        self.best, self.best_epoch, self.waited = state["best"], int(state["best_epoch"]), int(state["waited"])
+        self.best_metrics, self.best_weights = dict(state["best_metrics"]), dict(state["best_weights"])
+
+    def finish(self, module: nn.Module, epochs_trained: int, n_val: int) -> dict[str, float]:
+        """Load the best epoch's weights into ``module``; its metrics, with ``best_epoch``, ``epochs_trained``
+        (where training stopped) and ``n_val`` (validation images)."""
+        module.load_state_dict(self.best_weights)
+        return {**self.best_metrics, "best_epoch": float(self.best_epoch), "epochs_trained": float(epochs_trained),
+                "n_val": float(n_val)}
+
+
+@dataclass
 class _Run:
     """Everything fixed for one training run, and the state a checkpoint saves and restores.
 
     ``digest`` identifies the run (settings, seed, the content hash of its data and starting weights,
     architecture, ``identity``): a checkpoint with another digest was made by another run and is never resumed.
+    With early stopping, ``data`` is the training part, ``val`` the held-out part and ``early`` its record.
     """
 
     module: nn.Module
@@ -224,6 +320,8 @@ class _Run:
     schedule: torch.optim.lr_scheduler.LambdaLR
     generator: torch.Generator
     digest: str
+    val: ImageSet | None = None
+    early: _EarlyStop | None = None
 
     @classmethod
     def start(
@@ -238,6 +336,16 @@ class _Run:
             raise ValueError("module: has no parameters with requires_grad; unfreeze what should be trained")
         if len(data) == 0:
             raise ValueError("data: is empty; train on at least one image")
+        digest = params_digest(
+            {
+                "train": asdict(cfg), "seed": seed, "inputs": _inputs_checksum(module, data),
+                "identity": dict(identity or {}), "arch": getattr(module, "arch", type(module).__name__),
+            }
+        )
+        val, early = None, None
+        if cfg.early_stop.enabled:
+            data, val = holdout_split(data, cfg.early_stop.val_fraction, seed)
+            early = _EarlyStop(cfg.early_stop)
         steps_per_epoch = math.ceil(len(data) / cfg.batch_size)
         optimizer = _make_optimizer(params, cfg)
         schedule = torch.optim.lr_scheduler.LambdaLR(
@@ -247,17 +355,11 @@ class _Run:
                 schedule=cfg.schedule,
             ),
         )
-        digest = params_digest(
-            {
-                "train": asdict(cfg), "seed": seed, "inputs": _inputs_checksum(module, data),
-                "identity": dict(identity or {}), "arch": getattr(module, "arch", type(module).__name__),
-            }
-        )
         generator = seed_everything(seed)
         return cls(
             module=module, data=data, cfg=cfg, step=step, device=device, memory_format=memory_format,
             steps_per_epoch=steps_per_epoch, optimizer=optimizer, schedule=schedule, generator=generator,
-            digest=digest,
+            digest=digest, val=val, early=early,
         )
 
     def resume(self, checkpoint: Path) -> tuple[int, dict[str, float]]:
@@ -275,6 +377,8 @@ class _Run:
         self.optimizer.load_state_dict(state["optimizer"])
         self.schedule.load_state_dict(state["schedule"])
         _set_rng_state(state["rng"], self.generator)
+        if self.early is not None:
+            self.early.load(state["early_stop"])
         log.info("resuming %s after epoch %d of %d", checkpoint, state["epoch"], self.cfg.epochs)
         return int(state["epoch"]), dict(state["metrics"])
 
@@ -286,6 +390,7 @@ class _Run:
                 "format": _CHECKPOINT_FORMAT, "digest": self.digest, "epoch": epoch, "metrics": dict(metrics),
                 "model": self.module.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "schedule": self.schedule.state_dict(), "rng": _rng_state(self.generator),
+                "early_stop": None if self.early is None else self.early.state(),
             },
         )
 
@@ -333,12 +438,31 @@ class _LiveLog:
             self._live.end()
 
 
+def _autocast(run: _Run) -> torch.autocast:
+    return torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=run.cfg.precision == "bf16")
+
+
+def _validate(run: _Run, val: ImageSet) -> dict[str, float]:
+    """The step's loss and metrics on the held-out images, as ``val_<key>`` means over them: eval mode,
+    no parameter update (an attack inside the step still takes its input gradients)."""
+    run.module.eval()
+    sums: dict[str, float] = {}
+    with torch.no_grad(), _autocast(run):
+        for x, y in val.loader(run.cfg.batch_size):
+            x = x.to(run.device, non_blocking=True).contiguous(memory_format=run.memory_format)
+            out = run.step(run.module, x, y.to(run.device, non_blocking=True))
+            for key, value in {"loss": out.loss, **out.metrics}.items():
+                sums[key] = sums.get(key, 0.0) + float(value) * len(y)
+    run.module.train()
+    return {f"val_{k}": v / len(val) for k, v in sums.items()}
+
+
 def _train_epoch(run: _Run, epoch: int, live: _LiveLog, bars: _Progress) -> dict[str, float]:
     """One shuffled, augmented pass over the data (the last partial batch included); returns the epoch's
     ``epoch``, ``train_<metric>`` means over its images, last ``lr`` and ``images_per_s``."""
     run.module.train()
     bars.epoch_start(epoch)
-    autocast = torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=run.cfg.precision == "bf16")
+    autocast = _autocast(run)
     global_step = (epoch - 1) * run.steps_per_epoch
     sums: dict[str, float] = {}
     seen, started = 0, time.perf_counter()
@@ -383,8 +507,10 @@ def fit(
     identity: Mapping[str, Any] | None = None,
     on_epoch: EpochHook | None = None,
     progress: bool = True,
+    attacks_inputs: bool = False,
 ) -> dict[str, float]:
-    """Train ``module`` on ``data`` with the loss ``step`` for ``cfg.epochs`` epochs, resumably.
+    """Train ``module`` on ``data`` with the loss ``step`` for ``cfg.epochs`` epochs (fewer when it stops
+    early), resumably.
 
     Args:
         module: the model to train in place (its trainable parameters are those with requires_grad).
@@ -400,25 +526,40 @@ def fit(
         device: where to train.
         seed: seeds the shuffling and augmentation generator and torch's global RNG.
         identity: anything else that defines the run (the paradigm's settings), for the checkpoint match.
-        on_epoch: evaluation hook after each epoch (see ``EpochHook``).
+        on_epoch: evaluation hook after each epoch (see ``EpochHook``); it only logs, never decides when
+            to stop (early stopping reads the held-out part of ``data`` alone).
         progress: rich bars on a terminal, one line per epoch otherwise.
+        attacks_inputs: the step perturbs its inputs (adversarial training): bf16 is refused, as for a
+            constructed ``data`` (see :func:`input_precision`).
 
     Returns:
         The last epoch's metrics: ``epoch``, ``train_loss``, ``train_<metric>``, ``lr`` and the hook's
-        values; no timings (``images_per_s`` is in the DVCLive logs).
+        values; no timings (``images_per_s`` is in the DVCLive logs). With early stopping, the best
+        epoch's (its ``val_<key>`` included; the module holds its weights) plus ``best_epoch``,
+        ``epochs_trained`` and ``n_val``.
     """
     checkpoint = Path(checkpoint)
+    cfg = input_precision(cfg, data, attacks_inputs=attacks_inputs)
     run = _Run.start(module, data, cfg, step, device=torch.device(device), seed=seed, identity=identity)
     done, metrics = run.resume(checkpoint)
     live = _LiveLog(live_dir, run.steps_per_epoch, done_epochs=done)
     bars = _Progress(progress, cfg.epochs, run.steps_per_epoch, done)
     with bars.running():
         for epoch in range(done + 1, cfg.epochs + 1):
+            if run.early is not None and run.early.stopped:
+                break
             metrics = _train_epoch(run, epoch, live, bars)
+            if run.val is not None:
+                metrics.update(_validate(run, run.val))
             if on_epoch is not None:
                 metrics.update({k: float(v) for k, v in (on_epoch(module, epoch) or {}).items()})
+            if run.early is not None:
+                run.early.update(epoch, metrics, module)
             live.epoch(epoch, metrics)
             run.save(checkpoint, epoch, metrics)
             bars.epoch_end(epoch, metrics)
+            done = epoch
     live.end()
+    if run.early is not None and run.val is not None:
+        metrics = run.early.finish(module, done, len(run.val))
     return {k: v for k, v in metrics.items() if k not in TIMINGS}

@@ -155,6 +155,16 @@ def _e6_settings(rows: list[Row]) -> str:
     return "attack settings: shown once a Table 2a stage (attack_sl@SL-D_R, SL-D_R_linf) has run"
 
 
+def _e6b_settings(rows: list[Row]) -> str:
+    versions: dict[str, str] = {}
+    for row in rows:
+        versions.update({p: v for p, v in (row.get("autoattack_version") or {}).items() if v})
+    if not versions:
+        return "AutoAttack version per paradigm: shown once a Table 2b attack stage has run"
+    ran = ", ".join(f"{p} '{versions[p]}'" for p in PARADIGMS if p in versions)
+    return f"AutoAttack ran as {ran} (Li A.4: 'rand' for MIM and DM)"
+
+
 def _absolute(row: Row) -> bool:
     """Rows whose E5 cells are U itself: natural (RU is 1 by definition) and the untrained floor."""
     return row.get("dataset") in (NATURAL, UNTRAINED)
@@ -230,7 +240,7 @@ E6A = TableSpec(
 E6B = TableSpec(
     id="E6b", experiment="E6", title="E6 (2b) AutoAttack Linf robustness per paradigm, ours (paper)",
     legend=("ours (paper: Li et al. Table 2b, CIFAR-10): AutoAttack Linf robust accuracy R of encoder + linear "
-            "probe on natural test images, 'rand' (EOT) for randomised encoders; CR = min over paradigms; CR worst: the "
+            "probe on natural test images, 'rand' = AutoAttack with EOT; CR = min over paradigms; CR worst: the "
             "same with each point broken by PGD or AutoAttack (ours only); SL PGD: "
             "SL under Linf PGD; — = stage not run"),
     columns=(
@@ -240,7 +250,7 @@ E6B = TableSpec(
         Column("CR_worst", "CR worst", "ratio", optional=True),
         Column("sl_pgd_linf", "SL PGD", "ratio", paper=at("published_sl_pgd_linf")),
     ),
-    keep=lambda row: row.get("table") == "2b",
+    keep=lambda row: row.get("table") == "2b", settings=_e6b_settings,
 )
 def stays_above(rows: list[Row], upper: str, lower: str, norm: str) -> str:
     """Whether run ``upper``'s curve stays above ``lower``'s at every radius from the planted pattern's flip
