@@ -40,7 +40,7 @@ def make_project(root, params) -> None:
     """Tiny (untrained) models and tiny constructed sets at the pipeline's paths under ``root``."""
     seed_everything(0)
     for name, path in {"standard": paths.model_path("standard"), "robust_l2": paths.model_path("robust_l2"),
-                       "natural": paths.retrained_path("natural")}.items():
+                       "natural": paths.retrained_path("natural", 0)}.items():  # the first seed's
         save_classifier(create_model("small_cnn"), root / path, paradigm="supervised", params={"name": name})
     for name in GALLERY_SETS:
         model = paths.model_path(recipe(name).model)

@@ -55,7 +55,8 @@ def run_all(params) -> None:
 OUTPUTS = (
     paths.model_path("standard"), paths.metrics_path("E1", "standard"),
     paths.dataset_path("D_det"), paths.metrics_path("construct", "D_det"),
-    paths.retrained_path("D_det"), paths.metrics_path("E4", "D_det"),
+    *(paths.retrained_path("D_det", k) for k in range(parse_params(tiny_raw()).retrain.seeds)),
+    paths.metrics_path("E4", "D_det"),
     paths.encoder_path("SL-natural"), paths.metrics_path("pretrain", "SL-natural"),
 )
 

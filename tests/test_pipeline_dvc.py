@@ -97,7 +97,8 @@ def test_repro_rerun_push_pull(tmp_path):
     out = run("dvc repro", repo)
     assert "Running stage 'report'" in out
     report = yaml.safe_load((repo / "data/report/report.json").read_text())
-    assert [row["dataset"] for row in report["E4"]] == ["natural", "D_R", "D_NR", "D_rand", "D_det", "zero_robust", "neg_robust"]
+    assert [row["dataset"] for row in report["E4"]] == ["natural", "natural_nopattern", "D_R", "D_NR", "D_rand", "D_det",
+                                                        "zero_robust", "neg_robust"]
     assert not any(row["missing"] for row in report["E4"])
     assert {row["dataset"] for row in report["E5"]} == {"natural", "untrained", "D_R", "D_NR"}
     run("git add -A && git commit -qm results", repo)

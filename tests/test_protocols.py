@@ -38,9 +38,11 @@ def test_springer_classifier_is_early_stopped_on_assigned_labels_in_fp32(tmp_pat
     assert "precision: fp32, not bf16, for constructed set neg_robust" in capsys.readouterr().err
     stored = json.loads(paths.metrics_path("E4", "neg_robust").read_text())
     assert stored["recipe"]["precision"] == "fp32"  # what ran, not what the params asked for
-    stopping = stored["early_stopping"]
-    assert stopping["validation_labels"] == "assigned" and stopping["n_val"] == 10  # a quarter of 40 images
-    assert 1 <= stopping["best_epoch"] <= stopping["epochs_trained"] <= 6
-    assert stopping["epochs_trained"] == 6 or stopping["epochs_trained"] - stopping["best_epoch"] == 2
-    assert row["early_stopping"] == stopping and 0 <= stopping["val_acc"] <= 1
+    assert row["early_stopping"] == stored["early_stopping"]
+    assert len(stored["early_stopping"]) == len(stored["seeds"])  # one record per seed's classifier
+    for stopping in stored["early_stopping"]:
+        assert stopping["validation_labels"] == "assigned" and stopping["n_val"] == 10  # a quarter of 40 images
+        assert 1 <= stopping["best_epoch"] <= stopping["epochs_trained"] <= 6
+        assert stopping["epochs_trained"] == 6 or stopping["epochs_trained"] - stopping["best_epoch"] == 2
+        assert 0 <= stopping["val_acc"] <= 1
     assert stored["recipe"]["early_stop"] == {"patience": 2, "val_fraction": 0.25, "metric": "acc"}

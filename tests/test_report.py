@@ -27,7 +27,7 @@ def test_rows_join_results_probes_and_published_figures(tmp_path):
     _fake_metrics(tmp_path)
     report = collect(tmp_path)
     rows = {row["dataset"]: row for row in report["E4"]}
-    assert list(rows) == ["natural", "D_R", "D_NR", "D_rand", "D_det", "zero_robust", "neg_robust"]
+    assert list(rows) == ["natural", "natural_nopattern", "D_R", "D_NR", "D_rand", "D_det", "zero_robust", "neg_robust"]
     det = rows["D_det"]
     assert det["missing"] is False and det["clean_acc"] == 0.75 and det["robust_acc"] == 0.0
     assert det["nonrobust_agreement"] == 0.97 and det["published_clean_acc"] == 44.0

@@ -130,7 +130,7 @@ def test_a_checkpoint_of_a_replaced_training_set_is_not_resumed(copy, tmp_path, 
     with pytest.raises(KeyboardInterrupt):
         run_stage("retrain", params(), "D_det")
     monkeypatch.setattr(trainer_module, "_train_epoch", real)
-    assert checkpoint_file(stage).exists()
+    assert checkpoint_file(stage, 0).exists()  # the first seed's, killed in its second epoch
 
     def other_pixel(tensors):  # D_det replaced by other content under the same params and header
         images = tensors["images"].clone()
@@ -145,8 +145,9 @@ def test_a_checkpoint_of_a_replaced_training_set_is_not_resumed(copy, tmp_path, 
     monkeypatch.chdir(copy)
     capsys.readouterr()
     run_stage("retrain", params(), "D_det")
-    assert capsys.readouterr().err == f"{checkpoint_file(stage)}: {STALE}\n"
-    for out in (paths.retrained_path("D_det"), paths.metrics_path("E4", "D_det")):
+    assert capsys.readouterr().err == f"{checkpoint_file(stage, 0)}: {STALE}\n"
+    seeds = params().retrain.seeds
+    for out in (*(paths.retrained_path("D_det", k) for k in range(seeds)), paths.metrics_path("E4", "D_det")):
         assert (copy / out).read_bytes() == (fresh / out).read_bytes(), f"{out} differs from a fresh run's"
 
 

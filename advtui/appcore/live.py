@@ -68,21 +68,44 @@ class TsvSeries:
         self.steps, self.values, self._offset, self._inode = [], [], 0, None
 
 
+def newest_run(folder: Path) -> Path:
+    """The DVCLive folder to show for a stage's live folder: the folder itself, or, for a stage that logs one run
+    per sub-folder (E4: one classifier per seed), the sub-folder whose loss was written last."""
+    if (folder / "plots").is_dir() or not folder.is_dir():
+        return folder
+    written = {}
+    for run in folder.iterdir():
+        stamps = [stamp for _, rel in LOSS_SERIES if (stamp := mtime(run / rel)) is not None]
+        if stamps:
+            written[run] = max(stamps)
+    return max(written, key=lambda run: (written[run], run.name)) if written else folder
+
+
 @dataclass
 class LiveCurves:
-    """The loss and accuracy series of one DVCLive folder."""
+    """The loss and accuracy series of one DVCLive folder (of a folder of runs, the newest run's: :func:`newest_run`,
+    looked up again at every poll, so the curves move on to the next seed when it starts)."""
 
     folder: Path
     loss: list[tuple[str, TsvSeries]] = field(default_factory=list)
     acc: list[tuple[str, TsvSeries]] = field(default_factory=list)
+    shown: Path | None = None
 
     def __post_init__(self) -> None:
-        self.loss = [(label, TsvSeries(self.folder / rel)) for label, rel in LOSS_SERIES]
-        self.acc = [(label, TsvSeries(self.folder / rel)) for label, rel in ACC_SERIES]
+        self._show(newest_run(self.folder))
+
+    def _show(self, run: Path) -> None:
+        self.shown = run
+        self.loss = [(label, TsvSeries(run / rel)) for label, rel in LOSS_SERIES]
+        self.acc = [(label, TsvSeries(run / rel)) for label, rel in ACC_SERIES]
 
     def poll(self) -> bool:
-        """Poll every series; True when any changed."""
-        return any([series.poll() for _, series in (*self.loss, *self.acc)])
+        """Poll every series; True when any changed (or the run shown changed)."""
+        run = newest_run(self.folder)
+        switched = run != self.shown
+        if switched:
+            self._show(run)
+        return any([series.poll() for _, series in (*self.loss, *self.acc)]) or switched
 
     @property
     def empty(self) -> bool:

@@ -146,12 +146,23 @@ class SourceModels:
 
 @dataclass(frozen=True)
 class RetrainParams:
-    """Recipes of the E4 classifiers: ``train`` (Ilyas), ``springer`` (zero-/negative-robust: Adam, lr 1e-4, no augmentation)."""
+    """Recipes of the E4 classifiers: ``train`` (Ilyas), ``springer`` (zero-/negative-robust: Adam, lr 1e-4, no
+    augmentation); ``seeds``: how many classifiers each set trains, with seeds ``seed``, ``seed + 1``, ...
+    (E4 reports their mean and 95% interval)."""
 
     train: TrainConfig = field(default_factory=TrainConfig)
     springer: TrainConfig = field(
         default_factory=lambda: TrainConfig(optimizer="adam", lr=1e-4, weight_decay=0.0, augment=AugmentConfig())
     )
+    seeds: int = 3
+
+    def __post_init__(self) -> None:
+        if self.seeds < 1:
+            raise ValueError(f"seeds: must be >= 1, got {self.seeds}; train at least one classifier per set (3 for an interval)")
+
+    def seed_list(self, seed: int) -> list[int]:
+        """The seeds of a set's classifiers, from the pipeline's ``seed`` on."""
+        return [seed + k for k in range(self.seeds)]
 
     def recipe(self, dataset: str) -> TrainConfig:
         """The training recipe of the classifier trained on ``dataset``."""

@@ -34,9 +34,15 @@ def dataset_path(name: str) -> Path:
     return DATA / "datasets" / f"{name}.safetensors"
 
 
-def retrained_path(name: str) -> Path:
-    """Weights of the E4 classifier trained on training set ``name``."""
-    return DATA / "retrained" / f"{name}.safetensors"
+def retrained_dir(name: str) -> Path:
+    """The E4 classifiers trained on training set ``name``: one weights file per seed (``retrain.seeds``)."""
+    return DATA / "retrained" / name
+
+
+def retrained_path(name: str, index: int) -> Path:
+    """Weights of the ``index``-th E4 classifier trained on ``name``, the one trained with seed ``seed + index``
+    (named by index, not seed, so that dvc.yaml and the stages reading the first one name a fixed file)."""
+    return retrained_dir(name) / f"{index}.safetensors"
 
 
 def encoder_path(name: str) -> Path:
@@ -60,15 +66,22 @@ def curve_tsv(experiment: str, model: str, norm: str) -> Path:
 
 
 def model_of(experiment: str, name: str) -> Path:
-    """The classifier a row of ``experiment`` measures: an E1 source model or an E4 retrained one."""
+    """What holds the classifier(s) a row of ``experiment`` measures: an E1 source model's weights, or the folder
+    of an E4 training set's per-seed weights."""
     if experiment not in ("E1", "E4"):
         raise ValueError(f"experiment {experiment!r}: has no classifier of its own; use E1 or E4")
-    return model_path(name) if experiment == "E1" else retrained_path(name)
+    return model_path(name) if experiment == "E1" else retrained_dir(name)
 
 
 def live_dir(experiment: str, name: str) -> Path:
-    """DVCLive folder of a training stage."""
+    """DVCLive folder of a training stage (E4: one sub-folder per seed, :func:`seed_dir`)."""
     return DATA / "live" / experiment / name
+
+
+def seed_dir(folder: Path, index: int) -> Path:
+    """The sub-folder of the ``index``-th seed's files in a folder shared by several seeds (E4's DVCLive logs
+    and resume state)."""
+    return folder / str(index)
 
 
 def progress_path(stage: str, folder: Path = PROGRESS) -> Path:

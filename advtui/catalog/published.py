@@ -13,6 +13,7 @@ from typing import Any
 #: Springer et al. Table 5 "Test" column (zero-/negative-robust, CIFAR-10, clean accuracy only).
 E4_PUBLISHED: dict[str, tuple[float | None, float | None, str]] = {
     "natural": (None, None, ""),
+    "natural_nopattern": (None, None, ""),  # our control (synthetic data only): no paper has it
     "D_R": (84.0, 48.0, "Ilyas et al. 2019 (release)"),
     "D_NR": (88.0, 0.0, "Ilyas et al. 2019 (release)"),
     "D_rand": (63.0, 0.0, "Ilyas et al. 2019 (release)"),

@@ -17,7 +17,7 @@ from pathlib import Path
 from advtui.catalog import paths
 from advtui.catalog.codedeps import ROOT, code_files
 from advtui.catalog.names import (
-    CURVE_MODELS, PARADIGMS, RECIPES, ROBUST_CL, SOURCE_MODELS, SPRINGER_SETS, TRAINING_SETS,
+    CURVE_MODELS, NATURAL_NOPATTERN, PARADIGMS, RECIPES, ROBUST_CL, SOURCE_MODELS, SPRINGER_SETS, TRAINING_SETS,
     attacked_runs, matrix_runs, run_name,
 )
 
@@ -55,8 +55,9 @@ def item(field_name: str) -> str:
 
 
 def training_data(dataset: str) -> str:
-    """The data dep of a stage that trains on ``dataset``."""
-    return NATURAL_DATA if dataset == "natural" else str(paths.dataset_path(dataset))
+    """The data dep of a stage that trains on ``dataset``: a constructed set's file, else (natural images and the
+    E4 control made from them) the code that makes the images."""
+    return str(paths.dataset_path(dataset)) if dataset in RECIPES else NATURAL_DATA
 
 
 @dataclass(frozen=True)
@@ -134,15 +135,16 @@ FAMILIES: tuple[Family, ...] = (
         {s: {"data": training_data(s), "recipe": "springer" if s in SPRINGER_SETS else "train"} for s in TRAINING_SETS},
         runner="retrain",
         deps=(item("data"),),
-        params=(*_COMMON, "model", _NATURAL_SIZE, f"retrain.{item('recipe')}", "attack"),
-        outs=(str(paths.retrained_path(KEY)), str(paths.live_dir("E4", KEY))),
+        params=(*_COMMON, "model", _NATURAL_SIZE, "retrain.seeds", f"retrain.{item('recipe')}", "attack"),
+        outs=(str(paths.retrained_dir(KEY)), str(paths.live_dir("E4", KEY))),
         metrics=(str(paths.metrics_path("E4", KEY)),),
     ),
     *(Family(
         f"curve_{e}", "curves", f"Robust accuracy against eps of every {e} model: L2 and Linf PGD over the curves radii",
         None, runner="curve", single=e,
         deps=tuple(str(paths.model_of(e, m)) for m in models),
-        params=("seed", "device", "data", "curves"),
+        # E4's curves attack every seed's classifier
+        params=("seed", "device", "data", "curves", *(("retrain.seeds",) if e == "E4" else ())),
         outs=(str(paths.CURVES / e),),
         metrics=(str(paths.metrics_path("curves", e)),),
     ) for e, models in CURVE_MODELS.items()),
@@ -155,7 +157,7 @@ FAMILIES: tuple[Family, ...] = (
         "gallery", "gallery", "The images the app's Gallery screen draws: natural images beside their constructed versions",
         None, runner="gallery",
         deps=(*(str(paths.dataset_path(s)) for s in ("D_R", "D_NR", "D_rand", "D_det")),
-              *(str(paths.model_path(m)) for m in ("standard", "robust_l2")), str(paths.retrained_path("natural"))),
+              *(str(paths.model_path(m)) for m in ("standard", "robust_l2")), str(paths.retrained_dir("natural"))),
         params=(*_COMMON, _NATURAL_SIZE, "gallery"),
         outs=(str(paths.GALLERY),),
     ),
@@ -223,8 +225,9 @@ def _curve_plot(experiment: str, models: tuple[str, ...], norm: str) -> Plot:
 #: ``dvc plots show``: curves worth comparing side by side (title -> plot).
 PLOTS: dict[str, Plot] = {
     "E1 training loss": Plot({f"{paths.live_dir('E1', m)}/plots/metrics/train/loss.tsv": "loss" for m in SOURCE_MODELS}),
-    "E4 test accuracy per epoch": Plot({f"{paths.live_dir('E4', s)}/plots/metrics/epoch/test_acc.tsv": "test_acc"
-                                        for s in ("natural", "D_R", "D_NR", "D_rand", "D_det")}),
+    "E4 test accuracy per epoch (first seed)": Plot({
+        f"{paths.seed_dir(paths.live_dir('E4', s), 0)}/plots/metrics/epoch/test_acc.tsv": "test_acc"
+        for s in ("natural", NATURAL_NOPATTERN, "D_R", "D_NR", "D_rand", "D_det")}),
     "E5 pretraining loss (natural images)": Plot({
         f"{paths.live_dir('E5', run_name(p, 'natural'))}/plots/metrics/train/loss.tsv": "loss" for p in PARADIGMS}),
     **{f"{e} robust accuracy against {norm} eps": _curve_plot(e, models, norm)
@@ -274,12 +277,13 @@ def family(name: str) -> Family:
 
 
 def stage_of(path: str | Path) -> str | None:
-    """The ``dvc repro`` target that writes ``path`` (an out or metrics file), or None."""
+    """The ``dvc repro`` target that writes ``path`` (an out or metrics file, or a file in an out folder), or None."""
     wanted = Path(path).as_posix()
     for fam in FAMILIES:
         for key in fam.keys() or [None]:
             for out in (*fam.outs, *fam.metrics):
-                if _expand(out, key, fam) == wanted:
+                expanded = _expand(out, key, fam)
+                if wanted == expanded or wanted.startswith(f"{expanded}/"):
                     return f"{fam.name}@{key}" if key is not None else fam.name
     return None
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import torch
 import torch.nn.functional as F
@@ -207,6 +207,14 @@ def nonrobust_patterns(cfg: SyntheticConfig) -> Tensor:
         return _gratings(cfg, classes, center, scale, shape_templates(cfg))
     repeats = cfg.image_size // cfg.tile
     return nonrobust_tiles(cfg).repeat(1, 1, repeats, repeats)
+
+
+def without_pattern(cfg: SyntheticConfig) -> SyntheticConfig:
+    """``cfg`` with no planted non-robust pattern (``nonrobust_norm`` 0). Every random draw is made whatever the
+    amplitudes, so image i of a set made with it is image i of ``cfg``'s set drawn without its pattern: the
+    same background, shape, colour and label, for either variant (the entangled one's gratings move with each
+    image's shape, so no fixed pattern could be subtracted)."""
+    return replace(cfg, nonrobust_norm=0.0)
 
 
 def make_synthetic(cfg: SyntheticConfig, n: int, seed: int, split: str = "train") -> ImageSet:

@@ -14,7 +14,7 @@ from advtui.catalog.data import DataParams
 from advtui.catalog.paths import model_path, retrained_path
 
 #: Classifier weights the pipeline makes, named by errors that ask for a classifier.
-CLASSIFIER_EXAMPLE = f"{model_path('standard')} or {retrained_path('natural')}"
+CLASSIFIER_EXAMPLE = f"{model_path('standard')} or {retrained_path('natural', 0)}"
 
 
 def natural_split(data: DataParams, split: str, seed: int) -> ImageSet:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -34,11 +34,12 @@ from advtui.attacks.pgd import pgd_attack
 from advtui.data.imageset import ImageSet
 from advtui.data.ground_truth import probe_agreement, robust_probe
 from advtui.data.loaders import load_source
+from advtui.data.synthetic import without_pattern
 from advtui.data.store import load_artifact, params_digest, read_header, save_artifact, stored_version
 from advtui.experiments.common import load_classifier, natural_split
 from advtui.catalog.paths import model_path as source_model_path
 from advtui.catalog.data import DataParams
-from advtui.catalog.names import Recipe, recipe
+from advtui.catalog.names import NATURAL_NOPATTERN, Recipe, recipe
 from advtui.paradigms.base import Encoder, load_encoder
 from advtui.progress import ProgressFn
 from advtui.runtime import pick_device
@@ -275,3 +276,21 @@ def load_constructed(name: str, path: str | os.PathLike, *, sources: int | None 
                 f"(construct.{_size_field(rec)}, data.train_size); {fix}"
             )
     return data
+
+
+def training_set(
+    dataset: str, *, dataset_path: Path | None, construct: ConstructParams, data: DataParams, seed: int
+) -> ImageSet:
+    """Training set ``dataset`` of E4 and E5/E6: the natural images the constructions start from; the same images
+    drawn without their planted pattern (``natural_nopattern``, synthetic data only); or a constructed set
+    (checked to be the one these params make, see :func:`load_constructed`)."""
+    if dataset == NATURAL_NOPATTERN:
+        if data.source != "synthetic":
+            raise ValueError(f"{dataset}: needs the synthetic data's planted pattern, data.source is {data.source!r}; "
+                             "train on it with data.source: synthetic")
+        return source_images(construct.size, replace(data, synthetic=without_pattern(data.synthetic)), seed)
+    if dataset == "natural":
+        return source_images(construct.size, data, seed)
+    if dataset_path is None or not Path(dataset_path).exists():
+        raise FileNotFoundError(f"{dataset_path}: constructed dataset missing; run `dvc repro construct@{dataset}` first")
+    return load_constructed(dataset, dataset_path, sources=planned_sources(dataset, construct, data))

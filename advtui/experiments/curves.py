@@ -8,6 +8,8 @@ larger eps. The curve is therefore non-increasing by construction and costs litt
 
 from __future__ import annotations
 
+import statistics
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ from advtui.data.imageset import ImageSet
 from advtui.data.synthetic import nonrobust_patterns
 from advtui.models.registry import Classifier
 from advtui.progress import ProgressFn
+from advtui.stats import interval95
 
 NORMS = ("l2", "linf")
 _DUAL = {"l2": 2, "linf": 1}
@@ -46,6 +49,27 @@ def eps_curve(
     )
     cumulative = iter(result.per_attack[name] for name in spec_names(specs))
     return [[eps, result.clean_acc if eps == 0 else next(cumulative)] for eps in getattr(cfg, norm)], result.clean_acc
+
+
+def mean_curves(rows: Sequence[dict[str, Any]], seeds: Sequence[int]) -> dict[str, Any]:
+    """One curves row from :func:`robustness_curves` rows of several seeds' classifiers (same radii and test
+    images): the clean accuracy and the accuracy at each radius as their mean over the seeds (a mean of
+    non-increasing curves never rises either), with ``seeds``, ``per_seed`` (``clean_acc``: one value per seed;
+    ``l2``, ``linf``: one list of accuracies per seed, by radius) and ``ci95`` (``clean_acc``: [lo, hi];
+    ``l2``, ``linf``: [lo, hi] per radius; None with one seed), see :mod:`advtui.stats`."""
+    if not rows or len(rows) != len(seeds):
+        raise ValueError(f"seeds: {len(seeds)} seeds for {len(rows)} curves; pass one seed per classifier")
+    clean = [row["clean_acc"] for row in rows]
+    out = {**rows[0], "clean_acc": statistics.fmean(clean), "seeds": list(seeds)}
+    per_seed: dict[str, Any] = {"clean_acc": clean}
+    ci95: dict[str, Any] = {"clean_acc": interval95(clean)}
+    for norm in NORMS:
+        radii = [eps for eps, _ in rows[0][norm]]
+        per_seed[norm] = [[acc for _, acc in row[norm]] for row in rows]
+        at_radius = list(zip(*per_seed[norm]))
+        out[norm] = [[eps, statistics.fmean(accs)] for eps, accs in zip(radii, at_radius)]
+        ci95[norm] = [interval95(accs) for accs in at_radius]
+    return {**out, "per_seed": per_seed, "ci95": ci95}
 
 
 def pattern_flip_distance(data: DataParams) -> dict[str, float] | None:

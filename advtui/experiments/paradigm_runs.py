@@ -19,9 +19,6 @@ from typing import Any
 
 from advtui.data.imageset import ImageSet
 from advtui.experiments.common import image_size
-from advtui.catalog.data import DataParams
-from advtui.experiments.construct import load_constructed, planned_sources, source_images
-from advtui.catalog.params import ConstructParams
 from advtui.experiments.evaluation import evaluate_classifier
 from advtui.experiments.linear_probe import load_probe, probe_accuracy, save_probe, train_probe
 from advtui.paradigms.base import get_paradigm, load_encoder, save_encoder
@@ -30,18 +27,6 @@ from advtui.progress import ProgressFn, epoch_progress
 from advtui.runtime import pick_device, seed_everything
 from advtui.catalog.params import ProbeParams
 from advtui.catalog.params import E6Params
-
-def training_set(
-    dataset: str, *, dataset_path: Path | None, construct: ConstructParams, data: DataParams, seed: int
-) -> ImageSet:
-    """Training set ``dataset``: the natural images the constructions start from, or a constructed set
-    (checked to be the one these params make, see ``construct.load_constructed``)."""
-    if dataset == "natural":
-        return source_images(construct.size, data, seed)
-    if dataset_path is None or not Path(dataset_path).exists():
-        raise FileNotFoundError(f"{dataset_path}: constructed dataset missing; run `dvc repro construct@{dataset}` first")
-    return load_constructed(dataset, dataset_path, sources=planned_sources(dataset, construct, data))
-
 
 def pretrain(
     paradigm: str,

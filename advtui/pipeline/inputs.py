@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from advtui.catalog.names import RECIPES
 from advtui.catalog.paths import dataset_path
 from advtui.catalog.stages import stage_of
 
@@ -18,5 +19,6 @@ def require(path: Path) -> Path:
 
 
 def constructed_input(dataset: str) -> Path | None:
-    """The constructed set a stage trains on (checked to exist), or None for the natural images."""
-    return None if dataset == "natural" else require(dataset_path(dataset))
+    """The constructed set a stage trains on (checked to exist), or None for natural images (and the E4 control
+    made from them)."""
+    return require(dataset_path(dataset)) if dataset in RECIPES else None

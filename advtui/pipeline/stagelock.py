@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from advtui.catalog.paths import PROGRESS, progress_path
+from advtui.catalog.paths import PROGRESS, progress_path, seed_dir
 from advtui.pipeline.progress import this_process
 
 
@@ -35,14 +35,20 @@ def resume_dir(stage: str, folder: Path = PROGRESS) -> Path:
     return progress_path(stage, folder).with_suffix(".resume")
 
 
-def checkpoint_file(stage: str) -> Path:
-    """The training checkpoint of ``stage`` (a stage trains one module at most)."""
-    return resume_dir(stage) / "train.ckpt"
+def _run_dir(stage: str, index: int | None) -> Path:
+    # a stage of several runs (E4: one model per seed) keeps each run's files apart, so a rerun after a kill
+    # resumes every run from its own checkpoint and attack state
+    return resume_dir(stage) if index is None else seed_dir(resume_dir(stage), index)
 
 
-def attack_state_dir(stage: str) -> Path:
-    """The folder of ``stage``'s attack resume files (one sub-folder per threat model)."""
-    return resume_dir(stage) / "attacks"
+def checkpoint_file(stage: str, index: int | None = None) -> Path:
+    """The training checkpoint of ``stage`` (a stage trains one module per run), or of its ``index``-th run."""
+    return _run_dir(stage, index) / "train.ckpt"
+
+
+def attack_state_dir(stage: str, index: int | None = None) -> Path:
+    """The folder of ``stage``'s (or its ``index``-th run's) attack resume files, one sub-folder per threat model."""
+    return _run_dir(stage, index) / "attacks"
 
 
 class StageBusy(RuntimeError):

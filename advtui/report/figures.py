@@ -27,8 +27,10 @@ _FORMATS = {"png": {"dpi": 300, "metadata": {"Software": None}}, "svg": {"metada
 
 def read_curves(folder: Path) -> list[dict[str, Any]]:
     """Every model's curves from the metrics files under ``folder`` (``data/metrics/curves``, one per experiment),
-    in the catalogue's order (E1's source models, then E4's training sets)."""
-    rows = [row for path in sorted(folder.glob("*.json")) for row in json.loads(path.read_text()).values()]
+    in the catalogue's order (E1's source models, then E4's training sets); a set the data cannot have (marked
+    ``not_applicable``) has no curve and is left out."""
+    rows = [row for path in sorted(folder.glob("*.json")) for row in json.loads(path.read_text()).values()
+            if not row.get("not_applicable")]
     order = curve_runs()
     return sorted(rows, key=lambda row: order.index(f"{row['experiment']}-{row['model']}"))
 
@@ -38,18 +40,25 @@ def _axes_eps(norm: str, eps: float) -> float:
 
 
 def curve_figure(rows: list[dict[str, Any]], experiment: str, norm: str) -> plt.Figure:
-    """One experiment's curves under ``norm``: a line per model, the published radius and, on synthetic data,
-    the radius that flips the planted pattern (the ground truth a pattern-reading model breaks at)."""
+    """One experiment's curves under ``norm``: a line per model (E4: the mean over its seeds, in a band of the
+    95% interval at each radius), the published radius and, on synthetic data, the radius that flips the planted
+    pattern (the ground truth a pattern-reading model breaks at)."""
     fig, ax = plt.subplots(figsize=(4.5, 3.2), layout="constrained")
     for row in rows:
         points = row[norm]
-        ax.plot([_axes_eps(norm, e) for e, _ in points], [100 * a for _, a in points], marker="o", markersize=3,
-                label=row["model"])
+        radii = [_axes_eps(norm, e) for e, _ in points]
+        (line,) = ax.plot(radii, [100 * a for _, a in points], marker="o", markersize=3, label=row["model"])
+        bounds = (row.get("ci95") or {}).get(norm)
+        if bounds and all(b is not None for b in bounds):
+            ax.fill_between(radii, [100 * lo for lo, _ in bounds], [100 * hi for _, hi in bounds],
+                            color=line.get_color(), alpha=0.15, linewidth=0)
     ax.axvline(_axes_eps(norm, PUBLISHED_EPS[norm]), color="grey", linestyle=":", linewidth=1, label="published eps")
     flips = {row["pattern_flip"][norm] for row in rows if row.get("pattern_flip")}
     if flips:
         ax.axvline(_axes_eps(norm, min(flips)), color="black", linestyle="--", linewidth=1, label="pattern flips")
-    ax.set(xlabel=_LABEL[norm], ylabel="robust accuracy (%)", ylim=(0, 100), title=f"{experiment}: PGD, {norm}")
+    seeds = {len(row["seeds"]) for row in rows if row.get("seeds")}
+    over = f" (mean of {'/'.join(map(str, sorted(seeds)))} seeds)" if seeds - {1} else ""
+    ax.set(xlabel=_LABEL[norm], ylabel="robust accuracy (%)", ylim=(0, 100), title=f"{experiment}: PGD, {norm}{over}")
     ax.legend(fontsize=6, ncols=2)
     return fig
 

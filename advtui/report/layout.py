@@ -7,9 +7,11 @@ the two never show the same experiment differently. No torch, no textual: rows a
 
 A :class:`Column` names the row value it shows (``key``, or a ``value`` function where the cell is computed,
 as in Li's natural row, which shows U where the other rows show RU), its header, how its values are
-formatted (``kind``) and optionally the paper's figure shown beside ours in brackets (``paper``). A row that
+formatted (``kind``), whether its cell adds the 95% interval over seeds (``interval``: ``mean ±half-width``
+from the row's ``ci95``) and optionally the paper's figure shown beside ours in brackets (``paper``). A row that
 has not run (``missing: true``) keeps its name and published figures and says "not run" in its first result
-column; a row whose ``missing`` lists paradigms shows "—" in those paradigms' cells. An experiment without a
+column, and a row that does not apply to the data (``not_applicable``) says "n/a (why)" there; a row whose
+``missing`` lists paradigms shows "—" in those paradigms' cells. An experiment without a
 spec gets columns derived from its rows, so a new experiment shows up everywhere without a change here.
 """
 
@@ -75,7 +77,9 @@ class Column:
 
     ``key`` identifies the column (the app sorts by it) and, unless ``value`` computes the cell, is the row
     key it reads. ``optional`` columns are left out when no row has a value for them (probe agreements exist
-    on synthetic data only). ``paper`` reads the published figure printed in brackets after ours.
+    on synthetic data only). ``interval``: the value is a mean over seeds, and the cell adds ``±`` the half-width
+    of its 95% interval (``row["ci95"][key]``, [lo, hi]) where the row has one. ``paper`` reads the published
+    figure printed in brackets after ours.
     """
 
     key: str
@@ -84,14 +88,25 @@ class Column:
     optional: bool = False
     value: Callable[[Row], Any] | None = None
     paper: Callable[[Row], Any] | None = None
+    interval: bool = False
 
     def get(self, row: Row) -> Any:
         """The row's value in this column (what the cell shows and the app sorts by)."""
         return self.value(row) if self.value is not None else row.get(self.key)
 
+    def half_width(self, row: Row) -> float | None:
+        """Half the width of the row's 95% interval for this column (the interval is symmetric about the mean),
+        or None: not an interval column, or one run (or a row measured before seeds were recorded)."""
+        bounds = at("ci95", self.key)(row) if self.interval else None
+        return (bounds[1] - bounds[0]) / 2 if isinstance(bounds, list) and len(bounds) == 2 else None
+
     def text(self, row: Row, ours: str | None = None) -> str:
-        """The cell's text: our value (or ``ours``, given), then the paper's figure in brackets if there is one."""
+        """The cell's text: our value (or ``ours``, given) with its interval, then the paper's figure in brackets
+        if there is one."""
         shown = format_value(self.kind, self.get(row)) if ours is None else ours
+        half = self.half_width(row) if ours is None and self.get(row) is not None else None
+        if half is not None:
+            shown = f"{shown} ±{format_value(self.kind, half)}"
         published = None if self.paper is None else self.paper(row)
         return shown if published is None else f"{shown} ({format_value(self.kind, published)})"
 
@@ -103,15 +118,23 @@ def row_name(row: Row) -> str:
     return f"{row['table']} {name}" if "table" in row else name
 
 
+def not_applicable(reason: str) -> str:
+    """What a row of a set the data cannot have says in place of results (``n/a (synthetic only)``)."""
+    return f"n/a ({reason})"
+
+
 def cells(columns: list[Column], row: Row) -> list[str]:
     """The row's cells under ``columns``. A row that has not run (``missing: true``) keeps its name and the
-    published figures, and says "not run" in its first result column."""
-    if row.get("missing") is not True:
+    published figures, and says "not run" in its first result column; a row that does not apply to the data
+    (``not_applicable``) says why there."""
+    mark = NOT_RUN if row.get("missing") is True else (
+        not_applicable(row["not_applicable"]) if row.get("not_applicable") else None)
+    if mark is None:
         return [column.text(row) for column in columns]
     out, marked = [], False
     for i, column in enumerate(columns):
         if i > 0 and not marked and column.kind not in ("text", "paper"):
-            out.append(column.text(row, NOT_RUN))
+            out.append(column.text(row, mark))
             marked = True
         else:
             out.append(column.text(row))
@@ -136,13 +159,25 @@ class TableSpec:
     settings: Callable[[list[Row]], str] | None = None
 
 
+def seeds_note(rows: list[Row], measured: str) -> str:
+    """What the ``±`` of ``measured`` (the interval columns) means: how many seeds the rows' means are over."""
+    counts = sorted({len(row["seeds"]) for row in rows if row.get("seeds")})
+    if not counts:
+        return ""
+    if counts == [1]:
+        return f"{measured}: one seed per row, no interval"
+    over = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
+    return f"{measured}: mean ±95% interval over {over} seeds (Student t)"
+
+
 def _e4_settings(rows: list[Row]) -> str:
     for row in rows:
         if row.get("attack_l2"):
             l2, linf = row["attack_l2"], row.get("attack_linf") or {}
+            seeds = seeds_note(rows, "clean, L2, Linf")
             return (f"robust = L2 PGD-{l2['steps']} eps {l2['eps']:g} (step {l2['step_size']:g}); "
                     f"Linf = PGD-{linf.get('steps')} eps {linf.get('eps', 0) * 255:.3g}/255; "
-                    f"{row.get('n_test')} test images")
+                    f"{row.get('n_test')} test images" + (f"; {seeds}" if seeds else ""))
     return "no E4 stage has run yet"
 
 
@@ -196,10 +231,12 @@ E4 = TableSpec(
     legend=("clean / L2 / Linf: accuracy (%) on natural test data, clean and under PGD; paper: published clean/L2 "
             "robust; shape, colour, pattern: ground-truth probe agreement (%) with the set's labels; start shape: the shape "
             "probe's agreement with the start image's class (inverted sets: did the start's shape survive?); hit %: "
-            "relabelled images the source model assigns their new label; ΔL2: mean L2 change from the start image"),
+            "relabelled images the source model assigns their new label; ΔL2: mean L2 change from the start image; "
+            "natural_nopattern (control, synthetic data only): the natural images without their planted pattern, "
+            "so its models can read only shape and colour (pattern agreement at chance)"),
     columns=(
-        Column("dataset", "set", "text"), Column("clean_acc", "clean", "pct"), Column("robust_acc", "L2", "pct"),
-        Column("robust_acc_linf", "Linf", "pct"),
+        Column("dataset", "set", "text"), Column("clean_acc", "clean", "pct", interval=True),
+        Column("robust_acc", "L2", "pct", interval=True), Column("robust_acc_linf", "Linf", "pct", interval=True),
         Column("published", "paper", "paper", value=lambda row: (row.get("published_clean_acc"),
                                                                  row.get("published_robust_acc"))),
         Column("robust_agreement", "shape", "pct"), Column("colour_agreement", "colour", "pct"),
@@ -278,7 +315,7 @@ def curve_key(norm: str, eps: float) -> str:
 
 
 def _curve_settings(rows: list[Row]) -> str:
-    done = [row for row in rows if row.get("missing") is False]
+    done = [row for row in rows if row.get("missing") is False and not row.get("not_applicable")]
     if not done:
         return "no curve stage has run yet"
     first = done[0]
@@ -286,8 +323,9 @@ def _curve_settings(rows: list[Row]) -> str:
     truth = (f"; ground truth: the planted pattern flips at L2 {flip['l2']:.3g}, Linf {flip['linf'] * 255:.3g}/255"
              if flip else "")
     verdict = stays_above(rows, "E4-D_R", "E4-D_NR", "l2")
+    seeds = seeds_note(rows, "E4 rows")
     return f"PGD-{first.get('steps')} per radius on {first.get('n_test')} test images{truth}" + (
-        f". {verdict}" if verdict else "")
+        f"; {seeds}" if seeds else "") + (f". {verdict}" if verdict else "")
 
 
 CURVES = TableSpec(
@@ -296,10 +334,10 @@ CURVES = TableSpec(
             "one); ½ clean: the radius where accuracy falls to half the clean accuracy (— = never in the sweep); "
             "every radius: data/figures, `dvc plots show`"),
     columns=(
-        Column("run", "model", "text"), Column("clean_acc", "clean", "pct"),
-        *(Column(curve_key("l2", e), f"L2 {e:g}", "pct") for e in CURVE_COLUMNS["l2"]),
+        Column("run", "model", "text"), Column("clean_acc", "clean", "pct", interval=True),
+        *(Column(curve_key("l2", e), f"L2 {e:g}", "pct", interval=True) for e in CURVE_COLUMNS["l2"]),
         Column("half_clean_eps_l2", "L2 ½", "num"),
-        *(Column(curve_key("linf", e), f"Linf {e * 255:.0f}/255", "pct") for e in CURVE_COLUMNS["linf"]),
+        *(Column(curve_key("linf", e), f"Linf {e * 255:.0f}/255", "pct", interval=True) for e in CURVE_COLUMNS["linf"]),
         Column("half_clean_eps_linf", "Linf ½ (/255)", "num", value=lambda row: None if row.get(
             "half_clean_eps_linf") is None else row["half_clean_eps_linf"] * 255),
     ),

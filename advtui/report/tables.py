@@ -21,7 +21,7 @@ from typing import Any
 from rich.table import Table
 
 from advtui.catalog import paths
-from advtui.catalog.names import CURVE_MODELS, PARADIGMS, SOURCE_MODELS, run_name
+from advtui.catalog.names import CURVE_MODELS, PARADIGMS, RECIPES, SOURCE_MODELS, run_name
 from advtui.catalog.paths import METRICS, metrics_path
 from advtui.catalog.published import E4_PUBLISHED, E5_PUBLISHED, E6A_PUBLISHED, E6B_PUBLISHED, LI_SOURCE
 from advtui.catalog.stages import stage_of
@@ -52,6 +52,18 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+#: Keys holding a measurement's runs (one per seed) and their 95% intervals (:mod:`advtui.stats`): mappings whose
+#: values are numbers, null (one run: no interval) or lists of them, e.g. ``ci95.clean_acc = [lo, hi]``.
+_SPREAD_KEYS = ("per_seed", "ci95")
+
+
+def _numbers_only(value: Any) -> bool:
+    """``value`` is a number, null, or a (nested) list of them."""
+    if isinstance(value, list):
+        return all(_numbers_only(item) for item in value)
+    return value is None or _is_number(value)
+
+
 def _shape_problem(value: Any, where: str = "") -> str | None:
     """What makes ``value`` (a metrics object or a part of it) unusable by the tables, or None."""
     if isinstance(value, list):
@@ -67,6 +79,12 @@ def _shape_problem(value: Any, where: str = "") -> str | None:
             return f"{dotted} is not a mapping of threat models to lists of attack settings"
         if key == "adversarial" and item is not None and not isinstance(item, dict):
             return f"{dotted} is {item!r}, not a mapping of training settings"
+        if key in _SPREAD_KEYS:
+            if not (isinstance(item, dict) and all(_numbers_only(v) for v in item.values())):
+                return f"{dotted} is not a mapping of measurements to numbers or lists of numbers"
+            continue
+        if key == "seeds" and not (isinstance(item, list) and all(isinstance(v, int) and _is_number(v) for v in item)):
+            return f"{dotted} is {item!r}, not a list of seeds"
         problem = _shape_problem(item, dotted)
         if problem:
             return problem
@@ -119,22 +137,39 @@ def _threat(attacks: dict, name: str) -> dict | None:
     return specs[0] if specs else None
 
 
+#: E4 row keys of the measurements made once per seed, and the metrics keys they come from.
+_E4_MEASURED = {"clean_acc": "clean_acc", "robust_acc": "robust_acc_l2", "robust_acc_linf": "robust_acc_linf"}
+
+
+def _spread(result: dict[str, Any], keys: dict[str, str]) -> dict[str, Any]:
+    """A row's ``seeds``, ``per_seed`` and ``ci95`` under its own keys (row key -> metrics key in ``keys``); {} for
+    a metrics file of one run written before seeds were recorded."""
+    if "seeds" not in result:
+        return {}
+    return {"seeds": result["seeds"],
+            **{part: {k: (result.get(part) or {}).get(m) for k, m in keys.items()} for part in _SPREAD_KEYS}}
+
+
 def e4_rows(metrics: _Metrics) -> list[dict[str, Any]]:
-    """One E4 row per training set: results, attack settings, probe agreement, published figures."""
+    """One E4 row per training set: results (mean and 95% interval over the seeds), attack settings, probe
+    agreement, published figures; a set that does not apply to the data (``not_applicable``) says why."""
     rows = []
     for dataset, (pub_clean, pub_robust, pub_source) in E4_PUBLISHED.items():
         row: dict[str, Any] = {"dataset": dataset, "published_clean_acc": pub_clean, "published_robust_acc": pub_robust,
                                "published_source": pub_source}
         result = metrics.read("E4", dataset)
-        built = metrics.read("construct", dataset) if dataset != NATURAL else result
+        built = metrics.read("construct", dataset) if dataset in RECIPES else result
         if result is None:
             row["missing"] = True
+        elif result.get("not_applicable"):
+            row.update(missing=False, not_applicable=result["not_applicable"])
         else:
             attacks = result.get("attacks", {})
             row.update(
                 missing=False, clean_acc=result.get("clean_acc"), robust_acc=result.get("robust_acc_l2"),
                 robust_acc_linf=result.get("robust_acc_linf"), attack_l2=_threat(attacks, "l2"),
                 attack_linf=_threat(attacks, "linf"), n_train=result.get("n_train"), n_test=result.get("n"),
+                **_spread(result, _E4_MEASURED),
             )
         if built is not None:
             for key in ("robust_agreement", "colour_agreement", "nonrobust_agreement"):
@@ -163,7 +198,7 @@ def e1_rows(metrics: _Metrics) -> list[dict[str, Any]]:
     return rows
 
 
-def _at_eps(points: list[list[float]], eps: float) -> float | None:
+def _at_eps(points: list[list[Any]], eps: float) -> Any:
     return next((acc for e, acc in points if abs(e - eps) < 1e-6), None)
 
 
@@ -180,21 +215,30 @@ def half_clean_eps(points: list[list[float]]) -> float | None:
 def curve_rows(metrics: _Metrics) -> list[dict[str, Any]]:
     """One row per curve run (E1 source models, then E4 training sets): the whole curve per norm (``l2``,
     ``linf``: [[eps, acc], ...]), its key radii, the half-clean radius and the planted pattern's flip radius
-    (synthetic data)."""
+    (synthetic data); an E4 set's curve is the mean over its seeds, with ``seeds`` and ``ci95`` (clean and key
+    radii: [lo, hi])."""
     rows = []
     for experiment, models in CURVE_MODELS.items():
         stored = metrics.read("curves", experiment) or {}
         for model in models:
             result = stored.get(model) if isinstance(stored, dict) else None
             row: dict[str, Any] = {"run": f"{experiment}-{model}", "missing": result is None}
-            if result is not None:
+            if result is not None and result.get("not_applicable"):
+                row["not_applicable"] = result["not_applicable"]
+            elif result is not None:
                 row.update(clean_acc=result.get("clean_acc"), n_test=result.get("n"), steps=result.get("steps"),
                            pattern_flip=result.get("pattern_flip"))
+                ci95 = result.get("ci95") or {}
+                if "seeds" in result:  # an E4 set's curves: the mean over its seeds' classifiers
+                    row.update(seeds=result["seeds"], ci95={"clean_acc": ci95.get("clean_acc")})
                 for norm, radii in CURVE_COLUMNS.items():
                     points = row[norm] = result.get(norm) or []
                     row[f"half_clean_eps_{norm}"] = half_clean_eps(points) if points else None
                     for eps in radii:
                         row[curve_key(norm, eps)] = _at_eps(points, eps)
+                        if "seeds" in result:
+                            row["ci95"][curve_key(norm, eps)] = _at_eps(
+                                [[e, bounds] for (e, _), bounds in zip(points, ci95.get(norm) or [])], eps)
             rows.append(row)
     return rows
 
@@ -278,7 +322,7 @@ def collect(data_dir: Path = Path("data")) -> dict[str, list[dict[str, Any]]]:
             # an unusable file reads as absent, so it is among the files that leave its row not run; an E4
             # row also reads its set's construct metrics (the probe agreements)
             read = missing_metrics(experiment, row)
-            if experiment == "E4" and row["dataset"] != NATURAL:
+            if experiment == "E4" and row["dataset"] in RECIPES:
                 read.append(metrics_file("construct", row["dataset"]))
             invalid = {f: metrics.problems[f] for f in read if f in metrics.problems}
             if invalid:

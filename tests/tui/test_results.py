@@ -33,7 +33,8 @@ async def test_fresh_clone_shows_every_row_as_not_run_with_its_stage(fresh_proje
         screen = app.screen
         assert screen.query_one("#results-hint").display  # the "no results yet" hint
         e4 = screen.query_one("#table-E4", ResultsTable)
-        assert e4.row_order == ["natural", "D_R", "D_NR", "D_rand", "D_det", "zero_robust", "neg_robust"]
+        assert e4.row_order == ["natural", "natural_nopattern", "D_R", "D_NR", "D_rand", "D_det", "zero_robust",
+                                "neg_robust"]
         for name in e4.row_order:
             assert cells(e4, name)["_note"] == f"not run: dvc repro retrain@{name}"
         d_r = cells(e4, "D_R")
@@ -61,7 +62,7 @@ async def test_our_numbers_beside_the_papers_and_the_missing_mark(fake_project):
         e4 = app.screen.query_one("#table-E4", ResultsTable)
         d_r = cells(e4, "D_R")
         ours = (d_r["clean_acc"], d_r["robust_acc"], d_r["robust_agreement"], d_r["nonrobust_agreement"])
-        assert ours == ("86.6", "9.4", "23.3", "80.9")
+        assert ours == ("86.6 ±2.5", "9.4 ±2.5", "23.3", "80.9")  # mean ±95% interval over the seeds
         headers = [str(c.label) for c in e4.ordered_columns]
         assert headers[1:5] == ["clean", "L2", "Linf", "paper"]  # the published clean/L2 pair beside ours
         assert d_r["published"] == "84/48"
@@ -69,7 +70,8 @@ async def test_our_numbers_beside_the_papers_and_the_missing_mark(fake_project):
         assert neg["clean_acc"] == "not run" and neg["_note"] == "not run: dvc repro retrain@neg_robust"
         assert cells(e4, "D_det")["_note"] == ""
         legend = str(app.screen.query_one("#legend-E4").render())
-        assert "1 of 7 not run: dvc repro retrain@neg_robust" in legend
+        assert "1 of 8 not run: dvc repro retrain@neg_robust" in legend
+        assert "mean ±95% interval over 3 seeds (Student t)" in legend
 
 
 async def test_sorting_a_column_reorders_rows_and_a_second_press_reverses(fake_project):
@@ -81,11 +83,13 @@ async def test_sorting_a_column_reorders_rows_and_a_second_press_reverses(fake_p
         await pilot.press("right", "right", "s")  # the "L2" column
         await pilot.pause()
         # ascending; ties keep the report order; the row that has not run stays last
-        assert e4.row_order == ["D_NR", "D_rand", "D_det", "zero_robust", "natural", "D_R", "neg_robust"]
+        assert e4.row_order == ["D_NR", "D_rand", "D_det", "zero_robust", "natural", "D_R", "natural_nopattern",
+                                "neg_robust"]
         assert str(e4.ordered_columns[2].label) == "L2 ▲"
         await pilot.press("s")
         await pilot.pause()
-        assert e4.row_order == ["D_R", "natural", "D_NR", "D_rand", "D_det", "zero_robust", "neg_robust"]
+        assert e4.row_order == ["natural_nopattern", "D_R", "natural", "D_NR", "D_rand", "D_det", "zero_robust",
+                                "neg_robust"]
         assert str(e4.ordered_columns[2].label) == "L2 ▼"
 
 
@@ -97,7 +101,7 @@ async def test_clicking_a_header_sorts_by_it(fake_project):
         x = sum(col.get_render_width(e4) for col in e4.ordered_columns[:2]) + 1  # inside the "L2" header
         await pilot.click("#table-E4", offset=(x, 0))
         await pilot.pause()
-        assert e4.sort_key == "robust_acc" and e4.row_order[-3:] == ["natural", "D_R", "neg_robust"]
+        assert e4.sort_key == "robust_acc" and e4.row_order[-4:] == ["natural", "D_R", "natural_nopattern", "neg_robust"]
 
 
 async def test_a_stage_that_finishes_appears_without_a_key_press(fake_project):

@@ -10,7 +10,8 @@ from advtui.catalog.names import ROBUST_CL, parse_run_name
 from advtui.catalog.params import Params, paradigm_run
 from advtui.catalog.paths import dataset_path, encoder_path, live_dir, metrics_path, model_path
 from advtui.catalog.stages import stage_name
-from advtui.experiments.paradigm_runs import pretrain, training_set
+from advtui.experiments.construct import training_set
+from advtui.experiments.paradigm_runs import pretrain
 from advtui.files import write_json
 from advtui.pipeline.inputs import constructed_input
 from advtui.pipeline.progress import StageProgress

@@ -7,7 +7,8 @@ from advtui.catalog.params import Params
 from advtui.catalog.paths import encoder_path, live_dir, metrics_path, probe_path
 from advtui.catalog.stages import stage_name
 from advtui.experiments.common import natural_split
-from advtui.experiments.paradigm_runs import probe, training_set
+from advtui.experiments.construct import training_set
+from advtui.experiments.paradigm_runs import probe
 from advtui.files import write_json
 from advtui.pipeline.inputs import constructed_input, require
 from advtui.pipeline.progress import StageProgress
