@@ -17,7 +17,7 @@ from advtui.catalog.data import DataParams, ModelParams
 from advtui.catalog.names import NATURAL_NOPATTERN, TRAINING_SETS
 from advtui.catalog.params import AttackParams, ConstructParams, RetrainParams
 from advtui.data.ground_truth import probe_agreement
-from advtui.experiments.common import image_size, natural_split, save_classifier
+from advtui.experiments.common import image_size, monitor_split, natural_split, save_classifier
 from advtui.experiments.construct import training_set
 from advtui.experiments.evaluation import evaluate_classifier
 from advtui.models.registry import create_model
@@ -95,7 +95,7 @@ def retrain(
         net = create_model(model.arch, num_classes=test.num_classes, img_size=image_size(test))
         fit_metrics = train_classifier(
             net, train, recipe, None, checkpoint=run.checkpoint, live_dir=run.live_dir, device=dev,
-            seed=run.seed, eval_data=test, progress=progress, on_progress=report,
+            seed=run.seed, eval_data=monitor_split(test, data_seed), progress=progress, on_progress=report,
         )
         row = evaluate_classifier(
             net, test, attack.threats(), batch_size=attack.batch_size, device=dev, seed=run.seed,

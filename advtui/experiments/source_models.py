@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import asdict
 from pathlib import Path
 
-from advtui.experiments.common import image_size, natural_split, save_classifier
+from advtui.experiments.common import image_size, monitor_split, natural_split, save_classifier
 from advtui.catalog.data import DataParams, ModelParams
 from advtui.models.registry import Classifier, create_model
 from advtui.paradigms.supervised import train_classifier
@@ -52,7 +52,7 @@ def train_source(
     recipe = input_precision(source_recipe(sources.train, source), train, attacks_inputs=source.adversarial.enabled)
     metrics = train_classifier(
         net, train, recipe, source.adversarial,
-        checkpoint=checkpoint, live_dir=live_dir, device=pick_device(device), seed=seed, eval_data=test,
+        checkpoint=checkpoint, live_dir=live_dir, device=pick_device(device), seed=seed, eval_data=monitor_split(test, seed),
         progress=progress, on_progress=on_progress,
     )
     paradigm = "adversarial" if source.adversarial.enabled else "supervised"
