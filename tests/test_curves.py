@@ -75,7 +75,15 @@ def test_d_r_against_d_nr_verdict_reads_the_curves_past_the_flip_radius() -> Non
     above = [row("E4-D_R", (0.9, 0.2, 0.6, 0.4)), row("E4-D_NR", (0.9, 0.5, 0.1, 0.0))]
     assert "E4-D_R stays above E4-D_NR" in stays_above(above, "E4-D_R", "E4-D_NR", "l2")  # eps 0.25 < flip: ignored
     below = [row("E4-D_R", (0.9, 0.8, 0.1, 0.0)), row("E4-D_NR", (0.9, 0.5, 0.1, 0.0))]
-    assert "does NOT stay above (first at eps 0.5)" in stays_above(below, "E4-D_R", "E4-D_NR", "l2")
+    assert "does NOT stay above (first at eps 0.5: 10.0% against 10.0%)" in stays_above(below, "E4-D_R", "E4-D_NR", "l2")
+    # both broken far past the flip radius is not D_R falling below: the verdict says how far it stayed above
+    broken = [row("E4-D_R", (0.9, 0.6, 0.3, 0.0)), row("E4-D_NR", (0.9, 0.0, 0.0, 0.0))]
+    verdict = stays_above(broken, "E4-D_R", "E4-D_NR", "l2")
+    assert "stays above E4-D_NR past the planted pattern's flip radius 0.34 up to eps 0.5 (1.5x" in verdict
+    assert "from eps 1 on both are broken (0%)" in verdict and "NOT" not in verdict
+    never = [row("E4-D_R", (0.9, 0.6, 0.0, 0.0)), row("E4-D_NR", (0.9, 0.0, 0.0, 0.0))]
+    assert "does NOT stay above E4-D_NR past the planted pattern's flip radius 0.34: from eps 0.5 on both are broken" in (
+        stays_above(never, "E4-D_R", "E4-D_NR", "l2"))
 
 
 def test_curve_and_figure_stages_write_metrics_plots_and_reproducible_figures(tmp_path: Path, monkeypatch) -> None:

@@ -291,7 +291,10 @@ E6B = TableSpec(
 )
 def stays_above(rows: list[Row], upper: str, lower: str, norm: str) -> str:
     """Whether run ``upper``'s curve stays above ``lower``'s at every radius from the planted pattern's flip
-    radius on (synthetic data: a model reading the robust shape must outlast one reading the pattern)."""
+    radius on (synthetic data: a model reading the robust shape must outlast one reading the pattern).
+
+    Radii where both curves reach 0 are not counted against ``upper``: both models are broken there, so the
+    verdict says how far past the flip radius ``upper`` stayed above before that."""
     by_run = {row.get("run"): row for row in rows if row.get("missing") is False}
     a, b = by_run.get(upper), by_run.get(lower)
     if a is None or b is None or not a.get("pattern_flip"):
@@ -300,9 +303,19 @@ def stays_above(rows: list[Row], upper: str, lower: str, norm: str) -> str:
     past = [(e, x, y) for (e, x), (_, y) in zip(a[norm], b[norm]) if e >= flip]
     if not past:
         return f"no {norm} radius past the pattern's flip radius {flip:.3g}"
-    below = [e for e, x, y in past if x <= y]
-    verdict = "stays above" if not below else f"does NOT stay above (first at eps {below[0]:g})"
-    return f"{upper} {verdict} {lower} at every {norm} eps >= the planted pattern's flip radius {flip:.3g}"
+    below = [(e, x, y) for e, x, y in past if x <= y]
+    if not below:
+        return f"{upper} stays above {lower} at every {norm} eps >= the planted pattern's flip radius {flip:.3g}"
+    first, x, y = below[0]
+    above = [e for e, _, _ in past if e < first]
+    if x <= 0:
+        if not above:
+            return (f"{upper} does NOT stay above {lower} past the planted pattern's flip radius {flip:.3g}: "
+                    f"from eps {first:g} on both are broken (0%)")
+        return (f"{upper} stays above {lower} past the planted pattern's flip radius {flip:.3g} up to eps "
+                f"{above[-1]:g} ({above[-1] / flip:.1f}x the flip radius); from eps {first:g} on both are broken (0%)")
+    return (f"{upper} does NOT stay above (first at eps {first:g}: {100 * x:.1f}% against {100 * y:.1f}%) {lower} "
+            f"past the planted pattern's flip radius {flip:.3g}")
 
 
 #: The radii the curves table shows as columns (the figure files and ``dvc plots`` show every radius).
