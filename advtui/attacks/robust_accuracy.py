@@ -35,12 +35,19 @@ def spec_names(specs: Sequence[AttackSpec]) -> list[str]:
 
 
 class PgdChunks:
-    """Cross-entropy PGD (random start, early stop) of one `AttackSpec`, as an attack of the driver."""
+    """Cross-entropy PGD (random start) of one `AttackSpec`, as an attack of the driver.
+
+    With ``active_set`` (the default) a point leaves the batch at the first iterate that breaks it (PGD's
+    ``early_stop``), so a chunk costs forward and backward passes only for the points still standing; without
+    it every point runs all ``steps`` (fixed-k PGD, the baseline the tests and ``bench/active_set.py`` compare
+    with). Both find the same broken points (see ``advtui.attacks.pgd``). The attack does not score its final
+    iterates (``score_final=False``): the one forward pass over the chunk that gives the verdict does.
+    """
 
     parts = ("pgd",)
 
-    def __init__(self, model: nn.Module, spec: AttackSpec, name: str) -> None:
-        self.model, self.spec, self.name = model, spec, name
+    def __init__(self, model: nn.Module, spec: AttackSpec, name: str, *, active_set: bool = True) -> None:
+        self.model, self.spec, self.name, self.active_set = model, spec, name, active_set
         self.identity = asdict(spec)
 
     @contextmanager
@@ -54,7 +61,7 @@ class PgdChunks:
             x_adv = pgd_attack(
                 self.model, x, y,
                 norm=spec.norm, eps=spec.eps, step_size=spec.step_size, steps=spec.steps,
-                restarts=spec.restarts, generator=generator, early_stop=True,
+                restarts=spec.restarts, generator=generator, early_stop=self.active_set, score_final=False,
             )
             with torch.no_grad():
                 broken = (self.model(x_adv).argmax(1) != y).cpu()
