@@ -19,7 +19,8 @@ from torch import Tensor, nn
 from advtui.attacks.autoattack import AutoAttackChunks
 from advtui.attacks.driver import ChunkAttack, ChunkFn, RobustResult, Run, attack_standing, model_device
 from advtui.attacks.pgd import pgd_attack
-from advtui.catalog.attacks import AttackSpec
+from advtui.attacks.speed import faster
+from advtui.catalog.attacks import AttackSpec, SpeedConfig
 from advtui.progress import ProgressFn
 
 
@@ -89,6 +90,7 @@ def robust_accuracy(
     on_progress: ProgressFn | None = None,
     phase: str = "attack",
     state_dir: Path | str | None = None,
+    speed: SpeedConfig | None = None,
 ) -> RobustResult:
     """Clean and robust accuracy of `model` on (x, y) under all `specs` (per-point worst case).
 
@@ -106,15 +108,19 @@ def robust_accuracy(
         state_dir: folder for the resume file; a rerun with the same data, specs, model (by content) and
             batch size continues where the last one stopped (finished batches are not attacked again); a
             file of another evaluation is discarded with one line and the evaluation starts over.
+        speed: how the attacks run the model (channels_last, torch.compile; see `advtui.attacks.speed`);
+            None runs it plain.
 
     Returns:
         RobustResult (clean_acc, robust_acc, per_attack by spec name, n, per-point robust and clean flags).
     """
     device = torch.device(device) if device is not None else model_device(model)
-    attacks = [spec_attack(model, spec, name, device) for spec, name in zip(specs, spec_names(specs))]
-    return attack_standing(
-        model, x, y, attacks,
-        batch_size=batch_size, seed=int(torch.randint(0, 2**62, (1,), generator=generator).item()), device=device,
-        state_path=Path(state_dir) / "robust_accuracy.pt" if state_dir is not None else None,
-        on_progress=on_progress, phase=phase,
-    )
+    with faster(model, speed, device) as attacked:
+        # The attacks run the model through the speed-ups; the driver keys the resume file on the model itself.
+        attacks = [spec_attack(attacked, spec, name, device) for spec, name in zip(specs, spec_names(specs))]
+        return attack_standing(
+            model, x, y, attacks,
+            batch_size=batch_size, seed=int(torch.randint(0, 2**62, (1,), generator=generator).item()), device=device,
+            state_path=Path(state_dir) / "robust_accuracy.pt" if state_dir is not None else None,
+            on_progress=on_progress, phase=phase,
+        )

@@ -102,6 +102,7 @@ class Family:
 
 _COMMON = ("seed", "device", "data")
 _NATURAL_SIZE = "construct.size"  # how many natural images the constructions (and natural rows) start from
+_SPEED = "attack.speed"  # how every evaluation runs the model (the E1 and E4 stages read all of ``attack``)
 
 
 def _matrix_items(runs: list[str], with_data: bool) -> dict[str, dict[str, str]]:
@@ -142,7 +143,7 @@ FAMILIES: tuple[Family, ...] = (
         f"curve_{e}", "curves", f"Robust accuracy against eps of every {e} model: L2 and Linf PGD over the curves radii",
         None, runner="curve", single=e,
         deps=tuple(str(paths.model_of(e, m)) for m in models),
-        params=("seed", "device", "data", "curves"),
+        params=("seed", "device", "data", "curves", _SPEED),
         outs=(str(paths.CURVES / e),),
         metrics=(str(paths.metrics_path("curves", e)),),
     ) for e, models in CURVE_MODELS.items()),
@@ -188,14 +189,14 @@ FAMILIES: tuple[Family, ...] = (
         "E6 (Li Table 2b): PGD and AutoAttack at Linf 4/255 on encoder + probe ('rand' for randomised encoders)",
         tuple(r for r in attacked_runs() if not r.startswith("SL-")), runner="attack",
         deps=(str(paths.probe_path(KEY)), str(paths.encoder_path(KEY))),
-        params=(*_COMMON, "e6.test_size", "e6.rand_test_size", "e6.batch_size", "e6.linf"),
+        params=(*_COMMON, "e6.test_size", "e6.rand_test_size", "e6.batch_size", "e6.linf", _SPEED),
         metrics=(str(paths.metrics_path("E6", KEY)),),
     ),
     Family(
         "attack_sl", "E5/E6", "E6 (Li Tables 2a, 2b): SL under L2 0.5 and Linf 4/255, PGD and AutoAttack",
         tuple(r for r in attacked_runs() if r.startswith("SL-")), runner="attack",
         deps=(str(paths.probe_path(KEY)), str(paths.encoder_path(KEY))),
-        params=(*_COMMON, "e6.test_size", "e6.rand_test_size", "e6.batch_size", "e6.l2", "e6.linf"),
+        params=(*_COMMON, "e6.test_size", "e6.rand_test_size", "e6.batch_size", "e6.l2", "e6.linf", _SPEED),
         metrics=(str(paths.metrics_path("E6", KEY)),),
     ),
     Family(

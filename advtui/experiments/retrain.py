@@ -70,7 +70,7 @@ def retrain(
     )
     row = evaluate_classifier(
         net, test, attack.threats(), batch_size=attack.batch_size, device=dev, seed=seed, on_progress=on_progress,
-        state_dir=state_dir,
+        state_dir=state_dir, speed=attack.speed,
     )
     row.update(dataset=dataset, n_train=len(train), train_acc=fit_metrics.get("train_acc"), recipe=asdict(recipe))
     if dataset == "natural" and data.source == "synthetic":

@@ -28,7 +28,7 @@ def run(params: Params, name: str) -> dict:
         seed_everything(params.seed)  # each curve as if run alone: same starts whatever the model order
         row = robustness_curves(load_classifier(path, device), test, params.curves, params.data, device=device,
                                 seed=params.seed, on_progress=progress.update,
-                                state_dir=attack_state_dir(stage) / model)
+                                state_dir=attack_state_dir(stage) / model, speed=params.attack.speed)
         for norm in NORMS:
             write_text(curve_tsv(name, model, norm),
                        "eps\trobust_acc\n" + "".join(f"{e:g}\t{a:.6f}\n" for e, a in row[norm]))
