@@ -2,11 +2,16 @@
 
 Per model, on one random batch (the same tensors for every measurement of that model):
 
-1. PGD: ``advtui.attacks.pgd.pgd_attack`` against ``torchattacks.PGDL2`` / ``torchattacks.PGD`` on the same
-   model instance, with the same eps, step size, step count and a random start, in this process; the two
-   run alternately, repeat after repeat, so a change in machine load hits both. images/s = batch * steps / s.
-   As a sanity check both attacks' robust accuracy is reported; the labels are the model's own predictions,
-   so the clean accuracy is 100% and the robust accuracy is the share of predictions an attack fails to flip.
+1. PGD: ``torchattacks.PGDL2`` / ``torchattacks.PGD`` beside ``advtui.attacks.pgd.pgd_attack`` in each of
+   ``VARIANTS``: with the final iterate scored (the pipeline's adversarial training and constructions) or not
+   (the evaluations: torchattacks' work, one forward and one backward per step), plain, channels_last,
+   torch.compile, both (``advtui.attacks.speed``; each on its own copy of the model, same weights). Same eps,
+   step size, step count, random start; all run one after the other, repeat after repeat, in an order that
+   alternates, so a change in machine load hits every one. images/s = batch * steps / s. The one-step
+   warm-up before the timed runs builds the kernels, and compiles: its seconds are reported as the
+   first-call cost. As a sanity check each attack's robust accuracy is reported; the labels are the
+   model's own predictions, so the clean accuracy is 100% and the robust accuracy is the share of
+   predictions an attack fails to flip. The table marks the variant ``attack.speed: auto`` picks here.
 2. Training: one optimiser step (forward, backward, SGD with the TrainConfig defaults), standard
    (``supervised_step(None)``) and PGD-7 adversarial (``supervised_step(AdversarialConfig("l2", 0.5, 7, 0.125))``).
    images/s = batch / s.
@@ -18,6 +23,7 @@ Every figure is the median of ``--repeats`` timed runs after an untimed warm-up.
 from __future__ import annotations
 
 import argparse
+import copy
 import datetime as dt
 import json
 import os
@@ -26,6 +32,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -38,6 +45,8 @@ from torch import Tensor, nn
 
 import advtui
 from advtui.attacks.pgd import pgd_attack
+from advtui.attacks.speed import faster, resolve
+from advtui.catalog.attacks import SpeedConfig
 from advtui.models.registry import create_model, list_models
 from advtui.paradigms.supervised import supervised_step
 from advtui.catalog.training import AdversarialConfig
@@ -54,11 +63,22 @@ FALLBACK_DEFAULT = (32, 3)
 ATTACKS: dict[str, tuple[float, float]] = {"l2": (0.5, 0.1), "linf": (8 / 255, 2 / 255)}
 TRAIN_ADV = AdversarialConfig("l2", 0.5, 7, 0.125)
 PARTS = ("pgd", "train")
+TORCHATTACKS = "torchattacks"
+# advtui's PGD as measured: name -> (score_final, speed-ups). The first is what adversarial training and the
+# constructions run (the final iterate scored, as the `robustness` library does); the others skip that
+# forward pass, as the evaluations do.
+VARIANTS: dict[str, tuple[bool, SpeedConfig]] = {
+    "advtui, final scored": (True, SpeedConfig("off", "off")),
+    "advtui": (False, SpeedConfig("off", "off")),
+    "advtui channels_last": (False, SpeedConfig("on", "off")),
+    "advtui compile": (False, SpeedConfig("off", "on")),
+    "advtui compile + channels_last": (False, SpeedConfig("on", "on")),
+}
 
 
 @dataclass
 class PgdResult:
-    """PGD throughput of advtui and torchattacks on one model, norm and batch."""
+    """PGD throughput of torchattacks and of advtui's variants on one model, norm and batch, by runner name."""
 
     model: str
     norm: str
@@ -66,12 +86,11 @@ class PgdResult:
     steps: int
     eps: float
     step_size: float
-    advtui_images_per_s: float
-    torchattacks_images_per_s: float
-    advtui_robust_acc: float
-    torchattacks_robust_acc: float
-    advtui_seconds: list[float]
-    torchattacks_seconds: list[float]
+    auto: str
+    images_per_s: dict[str, float]
+    robust_acc: dict[str, float]
+    first_call_s: dict[str, float]
+    seconds: dict[str, list[float]]
 
 
 @dataclass
@@ -107,44 +126,47 @@ def robust_accuracy(model: nn.Module, x_adv: Tensor, y: Tensor) -> float:
     return (model(x_adv).argmax(1) == y).float().mean().item()
 
 
-def pgd_runners(
-    model: nn.Module, x: Tensor, y: Tensor, norm: str, steps: int
-) -> dict[str, Callable[[], Tensor]]:
-    """advtui's and torchattacks' PGD with the same settings (random start on), each a call returning x_adv."""
-    eps, step_size = ATTACKS[norm]
-    cls = torchattacks.PGDL2 if norm == "l2" else torchattacks.PGD
-    theirs = cls(model, eps=eps, alpha=step_size, steps=steps, random_start=True)
-    return {
-        "advtui": lambda: pgd_attack(model, x, y, norm=norm, eps=eps, step_size=step_size, steps=steps),
-        "torchattacks": lambda: theirs(x, y),
-    }
+def auto_variant(model: nn.Module, device: torch.device) -> str:
+    """The variant that ``attack.speed: auto`` (``SpeedConfig()``) picks for ``model`` on ``device``."""
+    chosen = resolve(SpeedConfig(), model, device)
+    return next(name for name, (score_final, speed) in VARIANTS.items()
+                if not score_final and (speed.channels_last == "on", speed.compile == "on") == (chosen.channels_last, chosen.compile))
 
 
 def bench_pgd(
-    name: str, model: nn.Module, x: Tensor, y: Tensor, norm: str, steps: int, repeats: int, device: torch.device
+    name: str, model: nn.Module, x: Tensor, y: Tensor, norm: str, steps: int, repeats: int, device: torch.device,
+    variants: list[str],
 ) -> PgdResult:
-    """Time advtui's ``pgd_attack`` and torchattacks' PGD alternately on the same model and batch."""
-    # One-step warm-up: builds the kernels and allocator pools for these shapes at a fraction of a full run.
-    for run in pgd_runners(model, x, y, norm, 1).values():
-        timed(run, device)
-    runners = pgd_runners(model, x, y, norm, steps)
-    seconds: dict[str, list[float]] = {who: [] for who in runners}
-    x_adv: dict[str, Tensor] = {}
-    for rep in range(repeats):
-        # Alternate who goes first, so neither always runs right after the other's memory traffic.
-        order = list(runners) if rep % 2 == 0 else list(runners)[::-1]
-        for who in order:
-            t, x_adv[who] = timed(runners[who], device)
-            seconds[who].append(t)
-    work = x.shape[0] * steps
+    """Time torchattacks' PGD and advtui's ``variants`` one after the other, repeat after repeat, on one batch."""
     eps, step_size = ATTACKS[norm]
+    cls = torchattacks.PGDL2 if norm == "l2" else torchattacks.PGD
+    with ExitStack() as stack:
+        # Each variant attacks its own copy of the model (same weights): channels_last re-lays the copy's weights.
+        attacked = {who: stack.enter_context(faster(copy.deepcopy(model), VARIANTS[who][1], device)) for who in variants}
+
+        def runner(who: str, n_steps: int) -> Callable[[], Tensor]:
+            if who == TORCHATTACKS:
+                return lambda: cls(model, eps=eps, alpha=step_size, steps=n_steps, random_start=True)(x, y)
+            return lambda: pgd_attack(attacked[who], x, y, norm=norm, eps=eps, step_size=step_size, steps=n_steps,
+                                      score_final=VARIANTS[who][0])
+
+        runners = [TORCHATTACKS, *variants]
+        # One-step warm-up: builds the kernels and allocator pools for these shapes, and compiles.
+        first_call = {who: timed(runner(who, 1), device)[0] for who in runners}
+        seconds: dict[str, list[float]] = {who: [] for who in runners}
+        x_adv: dict[str, Tensor] = {}
+        for rep in range(repeats):
+            # Alternate the order, so no runner always comes right after the same other one.
+            for who in runners if rep % 2 == 0 else runners[::-1]:
+                t, x_adv[who] = timed(runner(who, steps), device)
+                seconds[who].append(t)
+    work = x.shape[0] * steps
     return PgdResult(
         model=name, norm=norm, batch=x.shape[0], steps=steps, eps=eps, step_size=step_size,
-        advtui_images_per_s=work / statistics.median(seconds["advtui"]),
-        torchattacks_images_per_s=work / statistics.median(seconds["torchattacks"]),
-        advtui_robust_acc=robust_accuracy(model, x_adv["advtui"], y),
-        torchattacks_robust_acc=robust_accuracy(model, x_adv["torchattacks"], y),
-        advtui_seconds=seconds["advtui"], torchattacks_seconds=seconds["torchattacks"],
+        auto=auto_variant(model, device),
+        images_per_s={who: work / statistics.median(t) for who, t in seconds.items()},
+        robust_acc={who: robust_accuracy(model, adv, y) for who, adv in x_adv.items()},
+        first_call_s=first_call, seconds=seconds,
     )
 
 
@@ -222,17 +244,20 @@ def render(console: Console, info: dict[str, object], pgd: list[PgdResult], trai
         f"load avg (1 min) {info['loadavg_start'][0]:.2f} -> {info['loadavg_end'][0]:.2f}"
     )
     if pgd:
-        table = Table(title="PGD step throughput (images/s = batch x steps / s; median)", box=box.SIMPLE_HEAD)
-        for col in ("model", "norm", "eps, step", "batch x steps", "advtui", "torchattacks", "ratio",
-                    "rob. acc advtui", "rob. acc ta"):
-            table.add_column(col, justify="left" if col in ("model", "norm", "eps, step") else "right")
+        table = Table(title="PGD step throughput (images/s = batch x steps / s; median; * = what attack.speed: auto "
+                            "picks here)", box=box.SIMPLE_HEAD)
+        for col in ("model", "norm", "eps, step", "batch x steps", "attack", "images/s", "vs torchattacks",
+                    "robust acc", "first call s"):
+            table.add_column(col, justify="left" if col in ("model", "norm", "eps, step", "attack") else "right")
         for r in pgd:
-            table.add_row(
-                r.model, r.norm, f"{_pixels(r.eps, r.norm)}, {_pixels(r.step_size, r.norm)}",
-                f"{r.batch} x {r.steps}", f"{r.advtui_images_per_s:.1f}", f"{r.torchattacks_images_per_s:.1f}",
-                f"{r.advtui_images_per_s / r.torchattacks_images_per_s:.2f}",
-                f"{r.advtui_robust_acc:.1%}", f"{r.torchattacks_robust_acc:.1%}",
-            )
+            base = r.images_per_s[TORCHATTACKS]
+            for i, who in enumerate(r.images_per_s):
+                setting = (r.model, r.norm, f"{_pixels(r.eps, r.norm)}, {_pixels(r.step_size, r.norm)}",
+                           f"{r.batch} x {r.steps}") if i == 0 else ("", "", "", "")
+                table.add_row(
+                    *setting, who + (" *" if who == r.auto else ""), f"{r.images_per_s[who]:.1f}",
+                    f"{r.images_per_s[who] / base:.2f}", f"{r.robust_acc[who]:.1%}", f"{r.first_call_s[who]:.1f}",
+                )
         console.print(table)
     if train:
         table = Table(title="Training step throughput (images/s = batch / s per SGD step; median)", box=box.SIMPLE_HEAD)
@@ -256,6 +281,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help=f"batch size for every model (default per model, batch x PGD steps: {per_model}, {fallback})")
     p.add_argument("--steps", type=int, default=None, help="PGD steps for every model (default per model, see --batch)")
     p.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS), help="what to measure")
+    p.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS),
+                   help="advtui's PGD variants measured beside torchattacks (compiling takes minutes on a CPU)")
     p.add_argument("--repeats", type=int, default=3, help="timed runs per figure; the median is reported")
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
@@ -279,7 +306,7 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_num_threads(args.threads)
     device = pick_device(args.device)
     # Piped output (a log, the README) gets a fixed width wide enough for the tables instead of 80 columns.
-    console = Console(width=None if sys.stdout.isatty() else 120)
+    console = Console(width=None if sys.stdout.isatty() else 140)
     info = machine_info(device)
     pgd_results: list[PgdResult] = []
     train_results: list[TrainResult] = []
@@ -293,10 +320,9 @@ def main(argv: list[str] | None = None) -> None:
             y = model(x).argmax(1)
         for norm in ATTACKS if "pgd" in args.parts else ():
             with console.status(f"{name}: PGD {norm}, batch {batch}, {steps} steps"):
-                pgd_results.append(bench_pgd(name, model, x, y, norm, steps, args.repeats, device))
+                pgd_results.append(bench_pgd(name, model, x, y, norm, steps, args.repeats, device, args.variants))
             r = pgd_results[-1]
-            console.log(f"{name} PGD {norm}: advtui {r.advtui_images_per_s:.1f}, "
-                        f"torchattacks {r.torchattacks_images_per_s:.1f} images/s")
+            console.log(f"{name} PGD {norm}, images/s: " + ", ".join(f"{k} {v:.1f}" for k, v in r.images_per_s.items()))
         if "train" in args.parts:
             with console.status(f"{name}: training steps, batch {batch}"):
                 train_results.append(bench_train(name, model, x, y, args.repeats, device))
@@ -310,6 +336,8 @@ def main(argv: list[str] | None = None) -> None:
             "machine": info,
             "settings": {
                 "parts": args.parts, "repeats": args.repeats, "seed": args.seed, "train_adversarial": asdict(TRAIN_ADV),
+                "variants": {who: {"score_final": VARIANTS[who][0], "speed": asdict(VARIANTS[who][1])}
+                             for who in args.variants},
             },
             "pgd": [asdict(r) for r in pgd_results],
             "train": [asdict(r) for r in train_results],

@@ -221,6 +221,43 @@ def test_early_stop_same_answer_less_work() -> None:
     assert work_early < 0.8 * work_full
 
 
+@pytest.mark.parametrize("restarts", [1, 2])
+def test_unscored_final_iterate_same_successes_one_pass_less(restarts: int) -> None:
+    """score_final=False saves exactly the final scoring pass (n forwards, on the last restart only) and
+    returns the same broken points; the points that never break come back inside the ball, at the same
+    image with early stopping as without."""
+    model = _mlp()
+    x = torch.rand(300, 3, 4, 4, generator=torch.Generator().manual_seed(4))
+    y = logits_of(model, x).argmax(1)
+    seen: list[int] = []
+    model.register_forward_pre_hook(lambda m, inputs: seen.append(inputs[0].shape[0]))
+    results = {}
+    for score_final in (True, False):
+        seen.clear()
+        x_adv = pgd_attack(
+            model, x, y, norm="linf", eps=0.4, step_size=0.1, steps=6, restarts=restarts, score_final=score_final,
+            generator=torch.Generator().manual_seed(0),
+        )
+        passes = list(seen)
+        results[score_final] = (x_adv, misclassified(model, x_adv, y), passes)
+    (_, broken_scored, passes_scored), (x_unscored, broken_unscored, passes_unscored) = results[True], results[False]
+    assert 0.2 < broken_scored.float().mean() < 0.9
+    assert torch.equal(broken_scored, broken_unscored)
+    # one forward of all 300 points per gradient step, plus one scoring the final iterate of each restart,
+    # except the last restart's when score_final is off
+    assert passes_scored == [300] * 7 * restarts
+    assert passes_unscored == [300] * (7 * restarts - 1)
+    # A failed point's final iterate does not depend on which other points are still in the batch: early
+    # stopping (points leave as they break) returns the same images for the points that never break.
+    x_early = pgd_attack(
+        model, x, y, norm="linf", eps=0.4, step_size=0.1, steps=6, restarts=restarts, score_final=False,
+        early_stop=True, generator=torch.Generator().manual_seed(0),
+    )
+    failed = ~broken_unscored
+    torch.testing.assert_close(x_early[failed], x_unscored[failed])
+    assert (perturbation_norm(x_unscored, x, "linf") <= 0.4 + 1e-6).all()
+
+
 def test_targeted_objective_success_and_select() -> None:
     model = _mlp()
     x = torch.rand(6, 3, 4, 4)

@@ -12,7 +12,8 @@ from torch import nn
 
 from advtui.catalog.attacks import AttackSpec
 from advtui.attacks.autoattack import run_autoattack
-from advtui.attacks.robust_accuracy import RobustResult, robust_accuracy, spec_names
+from advtui.attacks.driver import attack_standing
+from advtui.attacks.robust_accuracy import PgdChunks, RobustResult, robust_accuracy, spec_names
 from advtui.attacks.pgd import pgd_attack
 from advtui.files import STALE
 from linear_ground_truth import interior_points, linear_model, predict, untargeted_distance
@@ -78,6 +79,28 @@ def test_matches_closed_form_and_worst_case_is_per_point() -> None:
     assert both.robust_acc < min(r.robust_acc for r in single.values())  # the two norms break different points
     assert list(both.per_attack.values()) == [single["l2"].robust_acc, both.robust_acc]
     assert torch.equal(both.clean, y == predict(model, x))
+
+
+def test_active_set_breaks_the_same_points_as_fixed_k_pgd_with_fewer_passes() -> None:
+    """Issue 13 item 2: a point leaves the batch at the step that breaks it. The same points stay robust as under
+    fixed-k PGD (every point runs every step; same seeds), the closed form's, at fewer gradient passes. Fixed-k
+    costs exactly one gradient pass per step and point attacked, plus the clean pass and one verdict pass:
+    nothing scores the final iterates twice."""
+    model, x, y, specs, truth = two_competitor_case()
+    passes: list[tuple[int, bool]] = []
+    model.register_forward_pre_hook(lambda m, inputs: passes.append((inputs[0].shape[0], inputs[0].requires_grad)))
+    for norm, spec in specs.items():
+        result, work = {}, {}
+        for active in (False, True):
+            passes.clear()
+            attack = PgdChunks(model, spec, spec.name, active_set=active)
+            result[active] = attack_standing(model, x, y, [attack], batch_size=64, seed=0)
+            work[active] = (sum(n for n, grad in passes if not grad), sum(n for n, grad in passes if grad))
+        assert torch.equal(result[True].robust, result[False].robust)
+        assert torch.equal(result[True].robust, truth[norm])
+        n, attacked = len(x), int(result[False].clean.sum())
+        assert work[False] == (n + attacked, spec.steps * attacked)
+        assert work[True][0] == n + attacked and work[True][1] < 0.8 * work[False][1]
 
 
 def _recorder(calls: list[tuple[int, int, float]], phase: str = "attack"):

@@ -15,6 +15,17 @@ crashes; and the adversarial images of points broken before the interruption are
 
 Progress goes through the driver (one record per chunk, about all N points). The package's own
 `auto-attack` log messages (about the chunk it was handed) stay on that logger.
+
+Which points are attacked (robust accuracy is a per-point worst case, so a broken point needs no more work):
+the driver runs each of the package's attacks only on the points the attacks before it left standing, as
+AutoAttack chains them (`bench/active_set.py` counts what that saves). Inside the package (0.2.0), APGD's
+restarts, APGD-T's target classes and FAB's restarts each attack only the points still classified
+correctly, and Square Attack spends each query only on the points not yet fooled. One APGD run, though,
+keeps every point of its batch for all its iterations, broken or not; its step sizes are per point, so
+dropping broken points would leave the others' runs unchanged, but that loop is the package's, and
+changing it means forking it. Each call of `run_standard_evaluation` also re-checks the chunk it is given:
+about 9 forward passes per point (5 for randomness in 'standard', one each for the output range, dynamic
+defences, the clean accuracy and the verdict), next to the ~100 gradient passes of one APGD run.
 """
 
 from __future__ import annotations

@@ -12,6 +12,18 @@ Per point the attack returns the best iterate it has seen over all steps and res
 one first (when the objective knows success), else the one with the highest objective. This makes
 `early_stop` exact: a point whose iterate succeeds is frozen there, and it would have returned a
 successful iterate anyway.
+
+Every step's forward pass scores the iterate it takes the gradient at, so `steps` gradient steps score
+the start and all iterates but the final one for free. Scoring the final iterate costs one more forward
+pass (`score_final`, on by default: what the `robustness` library the papers used does, and what every
+pipeline caller keeps, since the adversarial training and the constructed datasets depend on which
+iterate comes back). With `score_final=False` the final iterate is not scored: a point that succeeded at
+an earlier iterate returns the best such one, every other point its final iterate. The set of points
+that come back successful is the same either way (a point whose only success is the final iterate
+returns that iterate); only which failed iterate a failed point returns differs, and, with restarts,
+only the last restart's final iterate goes unscored. This is torchattacks' cost (one forward and one
+backward per step) with the success-first guarantee kept, and it is what the robust-accuracy
+evaluation uses: it scores the returned images once itself (`advtui.attacks.robust_accuracy`).
 """
 
 from __future__ import annotations
@@ -120,6 +132,12 @@ class _Best:
         self.x[idx[better]] = x_adv[better]
         self.loss[idx[better]] = loss[better]
 
+    def take_unscored(self, idx: Tensor, x_adv: Tensor) -> None:
+        """Points ``idx`` without a successful iterate take ``x_adv``, an iterate that was not scored."""
+        take = ~self.success[idx]
+        self.x[idx[take]] = x_adv[take]
+        self.loss[idx[take]] = math.nan  # unknown: nothing compares with it (only the last restart skips scoring)
+
 
 def _run_once(
     objective: Objective,
@@ -133,11 +151,15 @@ def _run_once(
     step_size: float,
     steps: int,
     early_stop: bool,
+    score_final: bool,
 ) -> None:
     obj = objective.select(idx) if idx.numel() < x.shape[0] else objective
     x0, x_adv = x[idx], start[idx]
     for step in range(steps + 1):
         last = step == steps
+        if last and not score_final:
+            best.take_unscored(idx, x_adv)
+            return
         with torch.enable_grad():
             x_adv.requires_grad_(not last)
             loss, success = obj.evaluate(x_adv)
@@ -166,6 +188,7 @@ def pgd(
     restarts: int = 1,
     generator: torch.Generator | None = None,
     early_stop: bool = False,
+    score_final: bool = True,
 ) -> Tensor:
     """Maximise `objective` over the `norm` ball of radius `eps` around `x` (in [0, 1]) by PGD.
 
@@ -183,6 +206,9 @@ def pgd(
             the draws do not depend on which points `early_stop` has dropped).
         early_stop: stop computing points once the objective reports success; the set of successful
             points is the same as without it.
+        score_final: score the final iterate (one more forward pass) so that it competes with the
+            earlier ones; False skips that pass and returns the final iterate for every point without an
+            earlier success (see the module docstring: the same set of successful points).
 
     Returns:
         The adversarial inputs (N, ...), detached.
@@ -196,14 +222,16 @@ def pgd(
     best = _Best(x)
     everyone = torch.arange(x.shape[0], device=x.device)
     with attack_mode(*objective.modules):
-        for _ in range(restarts):
+        for restart in range(restarts):
             start = random_start_point(x, norm, eps, generator) if random_start else x
             idx = everyone[~best.success] if early_stop else everyone
             if idx.numel() == 0:
                 break
+            # A restart's final iterate competes with the next restart's, so only the last may go unscored.
             _run_once(
                 objective, x, start, idx, best,
                 norm=norm, eps=eps, step_size=step_size, steps=steps, early_stop=early_stop,
+                score_final=score_final or restart < restarts - 1,
             )
     return best.x
 
@@ -222,6 +250,7 @@ def pgd_attack(
     restarts: int = 1,
     generator: torch.Generator | None = None,
     early_stop: bool = False,
+    score_final: bool = True,
 ) -> Tensor:
     """Cross-entropy PGD on a classifier: untargeted (y = true labels) or targeted (y = target classes).
 
@@ -232,5 +261,5 @@ def pgd_attack(
     return pgd(
         objective, x,
         norm=norm, eps=eps, step_size=step_size, steps=steps, random_start=random_start,
-        restarts=restarts, generator=generator, early_stop=early_stop,
+        restarts=restarts, generator=generator, early_stop=early_stop, score_final=score_final,
     )

@@ -19,7 +19,8 @@ from torch import Tensor, nn
 from advtui.attacks.autoattack import AutoAttackChunks
 from advtui.attacks.driver import ChunkAttack, ChunkFn, RobustResult, Run, attack_standing, model_device
 from advtui.attacks.pgd import pgd_attack
-from advtui.catalog.attacks import AttackSpec
+from advtui.attacks.speed import faster
+from advtui.catalog.attacks import AttackSpec, SpeedConfig
 from advtui.progress import ProgressFn
 
 
@@ -35,12 +36,19 @@ def spec_names(specs: Sequence[AttackSpec]) -> list[str]:
 
 
 class PgdChunks:
-    """Cross-entropy PGD (random start, early stop) of one `AttackSpec`, as an attack of the driver."""
+    """Cross-entropy PGD (random start) of one `AttackSpec`, as an attack of the driver.
+
+    With ``active_set`` (the default) a point leaves the batch at the first iterate that breaks it (PGD's
+    ``early_stop``), so a chunk costs forward and backward passes only for the points still standing; without
+    it every point runs all ``steps`` (fixed-k PGD, the baseline the tests and ``bench/active_set.py`` compare
+    with). Both find the same broken points (see ``advtui.attacks.pgd``). The attack does not score its final
+    iterates (``score_final=False``): the one forward pass over the chunk that gives the verdict does.
+    """
 
     parts = ("pgd",)
 
-    def __init__(self, model: nn.Module, spec: AttackSpec, name: str) -> None:
-        self.model, self.spec, self.name = model, spec, name
+    def __init__(self, model: nn.Module, spec: AttackSpec, name: str, *, active_set: bool = True) -> None:
+        self.model, self.spec, self.name, self.active_set = model, spec, name, active_set
         self.identity = asdict(spec)
 
     @contextmanager
@@ -54,7 +62,7 @@ class PgdChunks:
             x_adv = pgd_attack(
                 self.model, x, y,
                 norm=spec.norm, eps=spec.eps, step_size=spec.step_size, steps=spec.steps,
-                restarts=spec.restarts, generator=generator, early_stop=True,
+                restarts=spec.restarts, generator=generator, early_stop=self.active_set, score_final=False,
             )
             with torch.no_grad():
                 broken = (self.model(x_adv).argmax(1) != y).cpu()
@@ -82,6 +90,7 @@ def robust_accuracy(
     on_progress: ProgressFn | None = None,
     phase: str = "attack",
     state_dir: Path | str | None = None,
+    speed: SpeedConfig | None = None,
 ) -> RobustResult:
     """Clean and robust accuracy of `model` on (x, y) under all `specs` (per-point worst case).
 
@@ -99,15 +108,19 @@ def robust_accuracy(
         state_dir: folder for the resume file; a rerun with the same data, specs, model (by content) and
             batch size continues where the last one stopped (finished batches are not attacked again); a
             file of another evaluation is discarded with one line and the evaluation starts over.
+        speed: how the attacks run the model (channels_last, torch.compile; see `advtui.attacks.speed`);
+            None runs it plain.
 
     Returns:
         RobustResult (clean_acc, robust_acc, per_attack by spec name, n, per-point robust and clean flags).
     """
     device = torch.device(device) if device is not None else model_device(model)
-    attacks = [spec_attack(model, spec, name, device) for spec, name in zip(specs, spec_names(specs))]
-    return attack_standing(
-        model, x, y, attacks,
-        batch_size=batch_size, seed=int(torch.randint(0, 2**62, (1,), generator=generator).item()), device=device,
-        state_path=Path(state_dir) / "robust_accuracy.pt" if state_dir is not None else None,
-        on_progress=on_progress, phase=phase,
-    )
+    with faster(model, speed, device) as attacked:
+        # The attacks run the model through the speed-ups; the driver keys the resume file on the model itself.
+        attacks = [spec_attack(attacked, spec, name, device) for spec, name in zip(specs, spec_names(specs))]
+        return attack_standing(
+            model, x, y, attacks,
+            batch_size=batch_size, seed=int(torch.randint(0, 2**62, (1,), generator=generator).item()), device=device,
+            state_path=Path(state_dir) / "robust_accuracy.pt" if state_dir is not None else None,
+            on_progress=on_progress, phase=phase,
+        )

@@ -21,6 +21,8 @@ KINDS: tuple[str, ...] = ("pgd", "autoattack")
 #: Li et al. Table 3); 'other', a random image of another class (advtui's variant); 'noise', uniform noise.
 Start = Literal["image", "other", "noise"]
 STARTS: tuple[str, ...] = ("image", "other", "noise")
+Toggle = Literal["auto", "on", "off"]
+TOGGLES: tuple[str, ...] = ("auto", "on", "off")
 
 
 def _finite_above(low: float, *, or_equal: bool) -> Callable[[Any], bool]:
@@ -40,14 +42,18 @@ _RULES: dict[str, tuple[Callable[[Any], bool], Callable[[Any], str]]] = {
     "restarts": (lambda v: v >= 1, lambda v: f"must be >= 1, got {v}; use 1 for a single run"),
     "version": (lambda v: v in VERSIONS, lambda v: f"unknown AutoAttack version {v!r}; use one of {', '.join(VERSIONS)}"),
     "batch_size": (lambda v: v >= 1, lambda v: f"must be >= 1, got {v}; use a positive batch size"),
+    **{
+        name: (lambda v: v in TOGGLES, lambda v: f"must be one of {', '.join(TOGGLES)}, got {v!r}")
+        for name in ("channels_last", "compile")
+    },
 }
 
 
 def check_attack_settings(**settings: Any) -> None:
     """Raise ValueError ``"<name>: <what is wrong>; <the fix>"`` for the first of ``settings`` that breaks its rule.
 
-    Keys: kind, norm, eps, steps, step_size, restarts, version, batch_size (see ``_RULES``); pass only
-    the ones the caller has.
+    Keys: kind, norm, eps, steps, step_size, restarts, version, batch_size, channels_last, compile (see
+    ``_RULES``); pass only the ones the caller has.
     """
     for name, value in settings.items():
         rule, fix = _RULES[name]
@@ -86,6 +92,25 @@ class AttackSpec:
             return f"aa-{self.version}-{self.norm}-eps{self.eps:g}"
         restarts = f"x{self.restarts}" if self.restarts > 1 else ""
         return f"pgd{self.steps}{restarts}-{self.norm}-eps{self.eps:g}"
+
+
+@dataclass(frozen=True)
+class SpeedConfig:
+    """How attacks and evaluations run the model, not what they compute (``attack.speed`` in params.yaml).
+
+    ``channels_last``: the model's activations are stored NHWC, the layout fast convolution kernels want;
+    ``compile``: the model runs through ``torch.compile`` (fused kernels; compiled once per process, the
+    compiled code cached on disk under advtui's cache folder for the next process). "auto" turns each on
+    where it pays, by device and model size (``advtui.attacks.speed.resolve``); "on" and "off" force it.
+    Either changes the results only by float rounding; "auto" leaves small models (every model of the
+    smoke profile) plain on a CPU, so their numbers stay bit for bit the same.
+    """
+
+    channels_last: Toggle = "auto"
+    compile: Toggle = "auto"
+
+    def __post_init__(self) -> None:
+        check_attack_settings(channels_last=self.channels_last, compile=self.compile)
 
 
 def autoattack_version(randomised: bool, *, rand_anyway: bool = False) -> Version:

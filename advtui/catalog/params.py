@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import yaml
 
-from advtui.catalog.attacks import AttackSpec, Start, Version, autoattack_version, check_attack_settings
+from advtui.catalog.attacks import AttackSpec, SpeedConfig, Start, Version, autoattack_version, check_attack_settings
 from advtui.catalog.data import DataParams, ModelParams
 from advtui.catalog.names import PARADIGMS, ROBUST_CL, SOURCE_MODELS, SPRINGER_SETS
 from advtui.catalog.training import PARADIGM_CONFIGS, AdversarialConfig, AugmentConfig, TrainConfig
@@ -29,13 +29,15 @@ from advtui.schema import ParamsError, build
 
 @dataclass(frozen=True)
 class AttackParams:
-    """Default attacks of ``advtui attack`` and of the E4 evaluation."""
+    """Default attacks of ``advtui attack`` and of the E4 evaluation; ``speed``: how every evaluation (E1, E4,
+    the curves, E6, ``advtui attack``) runs the model (channels_last, torch.compile)."""
 
     l2: AttackSpec = field(default_factory=lambda: AttackSpec(kind="pgd", norm="l2", eps=0.25, steps=20, step_size=0.05))
     linf: AttackSpec = field(
         default_factory=lambda: AttackSpec(kind="pgd", norm="linf", eps=4 / 255, steps=20, step_size=1 / 255)
     )
     batch_size: int = 256
+    speed: SpeedConfig = field(default_factory=SpeedConfig)
 
     def __post_init__(self) -> None:
         check_attack_settings(batch_size=self.batch_size)

@@ -103,6 +103,7 @@ class Family:
 
 _COMMON = ("seed", "device", "data")
 _NATURAL_SIZE = "construct.size"  # how many natural images the constructions (and natural rows) start from
+_SPEED = "attack.speed"  # how every evaluation runs the model (the E1 and E4 stages read all of ``attack``)
 
 
 def _matrix_items(runs: list[str], with_data: bool) -> dict[str, dict[str, str]]:
@@ -144,7 +145,7 @@ FAMILIES: tuple[Family, ...] = (
         None, runner="curve", single=e,
         deps=tuple(str(paths.model_of(e, m)) for m in models),
         # E4's curves attack every seed's classifier
-        params=("seed", "device", "data", "curves", *(("retrain.seeds",) if e == "E4" else ())),
+        params=("seed", "device", "data", "curves", _SPEED, *(("retrain.seeds",) if e == "E4" else ())),
         outs=(str(paths.CURVES / e),),
         metrics=(str(paths.metrics_path("curves", e)),),
     ) for e, models in CURVE_MODELS.items()),
@@ -191,14 +192,15 @@ FAMILIES: tuple[Family, ...] = (
         "and e6.rand_paradigms)",
         tuple(r for r in attacked_runs() if not r.startswith("SL-")), runner="attack",
         deps=(str(paths.probe_path(KEY)), str(paths.encoder_path(KEY))),
-        params=(*_COMMON, "e6.test_size", "e6.rand_test_size", "e6.rand_paradigms", "e6.batch_size", "e6.linf"),
+        params=(*_COMMON, "e6.test_size", "e6.rand_test_size", "e6.rand_paradigms", "e6.batch_size", "e6.linf", _SPEED),
         metrics=(str(paths.metrics_path("E6", KEY)),),
     ),
     Family(
         "attack_sl", "E5/E6", "E6 (Li Tables 2a, 2b): SL under L2 0.5 and Linf 4/255, PGD and AutoAttack",
         tuple(r for r in attacked_runs() if r.startswith("SL-")), runner="attack",
         deps=(str(paths.probe_path(KEY)), str(paths.encoder_path(KEY))),
-        params=(*_COMMON, "e6.test_size", "e6.rand_test_size", "e6.rand_paradigms", "e6.batch_size", "e6.l2", "e6.linf"),
+        params=(*_COMMON, "e6.test_size", "e6.rand_test_size", "e6.rand_paradigms", "e6.batch_size", "e6.l2", "e6.linf",
+                _SPEED),
         metrics=(str(paths.metrics_path("E6", KEY)),),
     ),
     Family(

@@ -65,7 +65,7 @@ def attack(
     on_progress = None if as_json else StageProgress(model_path.name, folder=None).update
     metrics = evaluate_classifier(
         model, test, threats, batch_size=params.attack.batch_size, device=device, seed=params.seed,
-        on_progress=on_progress,
+        on_progress=on_progress, speed=params.attack.speed,
     )
     if as_json:
         print(json.dumps({"model": str(model_path), **metrics}))

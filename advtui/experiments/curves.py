@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from advtui.attacks.robust_accuracy import robust_accuracy, spec_names
+from advtui.catalog.attacks import SpeedConfig
 from advtui.catalog.data import DataParams
 from advtui.catalog.params import CurveParams
 from advtui.data.imageset import ImageSet
@@ -38,14 +39,16 @@ def eps_curve(
     seed: int,
     on_progress: ProgressFn | None = None,
     state_dir: Path | None = None,
+    speed: SpeedConfig | None = None,
 ) -> tuple[list[list[float]], float]:
     """``[[eps, robust accuracy], ...]`` of ``model`` on ``test`` at every radius of ``cfg``'s ``norm`` list (0:
-    clean), and the clean accuracy; ``state_dir`` holds the resume file (see ``robust_accuracy``)."""
+    clean), and the clean accuracy; ``state_dir`` holds the resume file and ``speed`` says how the attacks run
+    the model (see ``robust_accuracy``)."""
     specs = cfg.specs(norm)
     result = robust_accuracy(
         model, test.float_images(), test.labels, specs, batch_size=cfg.batch_size, device=device,
         generator=torch.Generator().manual_seed(seed), on_progress=on_progress, phase=f"curve {norm}",
-        state_dir=state_dir,
+        state_dir=state_dir, speed=speed,
     )
     cumulative = iter(result.per_attack[name] for name in spec_names(specs))
     return [[eps, result.clean_acc if eps == 0 else next(cumulative)] for eps in getattr(cfg, norm)], result.clean_acc
@@ -104,14 +107,15 @@ def robustness_curves(
     seed: int,
     on_progress: ProgressFn | None = None,
     state_dir: Path | None = None,
+    speed: SpeedConfig | None = None,
 ) -> dict[str, Any]:
     """Both norms' curves on ``cfg.test_size`` class-balanced test images, as one metrics row (``state_dir``:
-    where each norm's resume file goes, a sub-folder each)."""
+    where each norm's resume file goes, a sub-folder each; ``speed``: see ``eps_curve``)."""
     attacked = test.select(min(cfg.test_size, len(test)), seed) if cfg.test_size is not None else test
     row: dict[str, Any] = {"n": len(attacked)}
     for norm in NORMS:
         row[norm], row["clean_acc"] = eps_curve(model, attacked, cfg, norm, device=device, seed=seed,
-                                                on_progress=on_progress,
+                                                on_progress=on_progress, speed=speed,
                                                 state_dir=None if state_dir is None else state_dir / norm)
     row.update(steps=cfg.steps, step_factor=cfg.step_factor, restarts=cfg.restarts,
                pattern_flip=pattern_flip_distance(data))

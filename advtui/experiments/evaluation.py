@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from advtui.attacks.robust_accuracy import robust_accuracy
-from advtui.catalog.attacks import AttackSpec
+from advtui.catalog.attacks import AttackSpec, SpeedConfig
 from advtui.data.imageset import ImageSet
 from advtui.models.registry import Classifier
 from advtui.paradigms.supervised import accuracy
@@ -26,6 +26,7 @@ def evaluate_classifier(
     seed: int,
     on_progress: ProgressFn | None = None,
     state_dir: Path | None = None,
+    speed: SpeedConfig | None = None,
 ) -> dict[str, object]:
     """Clean accuracy and, for each named threat model, robust accuracy of ``model`` on ``test``.
 
@@ -34,7 +35,8 @@ def evaluate_classifier(
     as phase ``attack <name>``. Where several threat models share a norm (E6: PGD and AutoAttack, Li's separate
     columns), ``robust_acc_worst_<norm>`` is their per-point worst case: robust only if no attack of any of
     them broke the point (DESIGN section 9). With ``state_dir``, each threat model keeps its resume file in
-    ``state_dir/<name>/``, so a rerun after a kill attacks only what was left. Returns ``{"n", "clean_acc",
+    ``state_dir/<name>/``, so a rerun after a kill attacks only what was left. ``speed``: how the attacks run the
+    model (``advtui.attacks.speed``; None: plain). Returns ``{"n", "clean_acc",
     "robust_acc_<name>", "per_attack_<name>": {attack: acc}, "attacks": {name: [settings]}}``.
     """
     x, y = test.float_images(), test.labels
@@ -45,7 +47,7 @@ def evaluate_classifier(
         result = robust_accuracy(
             model, x, y, list(specs), batch_size=batch_size, device=device,
             generator=torch.Generator().manual_seed(seed), on_progress=on_progress, phase=f"attack {name}",
-            state_dir=state_dir / name if state_dir is not None else None,
+            state_dir=state_dir / name if state_dir is not None else None, speed=speed,
         )
         metrics["clean_acc"] = result.clean_acc
         metrics[f"robust_acc_{name}"] = result.robust_acc

@@ -21,6 +21,7 @@ from advtui.data.imageset import ImageSet
 from advtui.experiments.common import image_size
 from advtui.experiments.evaluation import evaluate_classifier
 from advtui.experiments.linear_probe import load_probe, probe_accuracy, save_probe, train_probe
+from advtui.catalog.attacks import SpeedConfig
 from advtui.paradigms.base import get_paradigm, load_encoder, save_encoder
 from advtui.paradigms.trainer import fit, input_precision
 from advtui.progress import ProgressFn, epoch_progress
@@ -134,13 +135,14 @@ def attack(
     seed: int,
     on_progress: ProgressFn | None = None,
     state_dir: Path | None = None,
+    speed: SpeedConfig | None = None,
 ) -> dict[str, Any]:
     """Robust accuracy R (Eq. 8) of a stored probe under E6's threats; AutoAttack 'rand' if its encoder is
     random or ``e6.rand_paradigms`` names ``paradigm``.
 
     Progress goes to ``on_progress`` as phase ``attack <threat>``; with ``state_dir`` a rerun after a kill
-    resumes the attacks (see ``evaluate_classifier``). Returns ``evaluate_classifier``'s row
-    (``clean_acc``, ``robust_acc_<threat>`` for threats ``pgd_linf``, ``autoattack_linf`` and, for SL,
+    resumes the attacks, and ``speed`` says how they run the model (see ``evaluate_classifier``). Returns
+    ``evaluate_classifier``'s row (``clean_acc``, ``robust_acc_<threat>`` for threats ``pgd_linf``, ``autoattack_linf`` and, for SL,
     ``pgd_l2``, ``autoattack_l2``) plus ``randomised`` and ``autoattack_version``.
     """
     dev = pick_device(device)
@@ -151,7 +153,7 @@ def attack(
     attacked = test.select(min(size, len(test)), seed) if size is not None else test
     row = evaluate_classifier(
         model, attacked, e6.threats(paradigm, model.randomised), batch_size=e6.batch_size, device=dev, seed=seed,
-        on_progress=on_progress, state_dir=state_dir,
+        on_progress=on_progress, state_dir=state_dir, speed=speed,
     )
     row.update(randomised=model.randomised, autoattack_version=version)
     return row

@@ -99,7 +99,7 @@ def retrain(
         )
         row = evaluate_classifier(
             net, test, attack.threats(), batch_size=attack.batch_size, device=dev, seed=run.seed,
-            on_progress=report, state_dir=run.state_dir,
+            on_progress=report, state_dir=run.state_dir, speed=attack.speed,
         )
         row["train_acc"] = fit_metrics.get("train_acc")
         if recipe.early_stop.enabled:

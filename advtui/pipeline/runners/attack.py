@@ -22,7 +22,7 @@ def run(params: Params, name: str) -> dict:
     progress = StageProgress(stage)
     row = attack(
         paradigm, head, natural_split(params.data, "test", params.seed), params.e6, device=params.device,
-        seed=params.seed, on_progress=progress.update, state_dir=attack_state_dir(stage),
+        seed=params.seed, on_progress=progress.update, state_dir=attack_state_dir(stage), speed=params.attack.speed,
     )
     row.update(paradigm=paradigm, dataset=dataset)
     write_json(metrics_path("E6", name), row)

@@ -50,7 +50,8 @@ def run(params: Params, name: str) -> dict:
             state = attack_state_dir(stage) / model
             runs.append(robustness_curves(load_classifier(path, device), test, params.curves, params.data,
                                           device=device, seed=params.seed, on_progress=progress.update,
-                                          state_dir=state if name == "E1" else seed_dir(state, k)))
+                                          state_dir=state if name == "E1" else seed_dir(state, k),
+                                          speed=params.attack.speed))
         row = runs[0] if name == "E1" else mean_curves(runs, params.retrain.seed_list(params.seed))
         for norm in NORMS:
             write_text(curve_tsv(name, model, norm),

@@ -28,7 +28,7 @@ def run(params: Params, name: str) -> dict:
     test = natural_split(params.data, "test", params.seed)
     row = evaluate_classifier(
         model, test, params.attack.threats(), batch_size=params.attack.batch_size, device=pick_device(params.device),
-        seed=params.seed, on_progress=progress.update, state_dir=attack_state_dir(stage),
+        seed=params.seed, on_progress=progress.update, state_dir=attack_state_dir(stage), speed=params.attack.speed,
     )
     row.update(model=name, adversarial=asdict(params.sources.model(name).adversarial), train_acc=fit.get("train_acc"))
     write_json(metrics_path("E1", name), row)

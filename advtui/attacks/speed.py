@@ -1,0 +1,142 @@
+"""Faster model steps for attacks and evaluations: channels_last activations and ``torch.compile``.
+
+An attack step is a forward pass and a backward pass to the input; the model's share of it is 98-99.9%
+(bench/README.md), so how the model runs decides an attack's speed. ``faster(model, speed, device)`` is
+the model to attack with while an evaluation runs; ``resolve`` says which speed-ups a ``SpeedConfig``
+turns on for a model on a device.
+
+"auto" turns a speed-up on where it pays (``AUTO_MIN_PARAMS``, measured by ``bench/throughput.py`` on a
+2-core CPU; the CUDA choice is the usual GPU practice, not measured here):
+- CUDA: channels_last for every convolutional model (cuDNN's fast kernels are NHWC); compile for models
+  of at least 1M parameters (below that, compiling takes longer than the evaluation it speeds up).
+- CPU: both for models of at least 1M parameters (ResNet-18 and up). Small nets gain per step too
+  (bench/README.md), but compiling costs 20 s to 2 min per process, and the smoke profile's models stay
+  plain so that its numbers stay bit for bit the same.
+- Other devices (MPS): neither.
+
+The compiled code is cached on disk in ``<advtui cache>/inductor`` (``$TORCHINDUCTOR_CACHE_DIR`` when that is
+set), so the next process reuses it instead of compiling again. Where compiling fails (no C++ compiler for
+a CPU, no Triton for a GPU, a Python that torch.compile does not support), the model runs uncompiled and
+one line on stderr says so.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from advtui.catalog.attacks import SpeedConfig
+from advtui.data.loaders import cache_dir
+
+_LARGE = 1_000_000
+#: Per device type, the smallest parameter count at which "auto" turns each speed-up on (absent: never).
+AUTO_MIN_PARAMS: dict[str, dict[str, int]] = {
+    "cuda": {"channels_last": 0, "compile": _LARGE},
+    "cpu": {"channels_last": _LARGE, "compile": _LARGE},
+}
+
+
+@dataclass(frozen=True)
+class Speedups:
+    """The speed-ups a model runs with: NHWC activations, ``torch.compile``."""
+
+    channels_last: bool = False
+    compile: bool = False
+
+    @property
+    def any(self) -> bool:
+        """Whether either is on."""
+        return self.channels_last or self.compile
+
+
+def resolve(speed: SpeedConfig, model: nn.Module, device: torch.device | str) -> Speedups:
+    """The speed-ups ``speed`` turns on for ``model`` on ``device`` ("auto": by ``AUTO_MIN_PARAMS``).
+
+    channels_last is a layout of 4-D tensors, so "auto" leaves it off for a model without 2-D convolutions.
+    """
+    size = sum(p.numel() for p in model.parameters())
+    floors = AUTO_MIN_PARAMS.get(torch.device(device).type, {})
+    convolutional = any(isinstance(m, nn.Conv2d) for m in model.modules())
+
+    def choose(name: str, applies: bool) -> bool:
+        setting = getattr(speed, name)
+        if setting != "auto":
+            return setting == "on"
+        return applies and name in floors and size >= floors[name]
+
+    return Speedups(channels_last=choose("channels_last", convolutional), compile=choose("compile", True))
+
+
+def _say_uncompiled(err: BaseException) -> None:
+    reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+    print(f"torch.compile unavailable ({reason}); running the model uncompiled", file=sys.stderr, flush=True)
+
+
+class _Faster(nn.Module):
+    """``model`` fed NHWC inputs and/or run compiled; its parameters, buffers and modes are ``model``'s own."""
+
+    def __init__(self, model: nn.Module, chosen: Speedups) -> None:
+        super().__init__()
+        self.model = model
+        self.channels_last = chosen.channels_last
+        self.compiled: nn.Module | None = None
+        if chosen.compile:
+            # Compiling happens at the first call; a failure then comes as one of dynamo's exceptions.
+            from torch._dynamo.exc import TorchDynamoException
+
+            self._compile_errors: tuple[type[BaseException], ...] = (TorchDynamoException,)
+            try:
+                # Kept out of the module tree (set through __dict__): state_dict() and parameters() stay model's.
+                self.__dict__["compiled"] = torch.compile(model)
+            except RuntimeError as err:  # a Python or platform torch.compile does not support
+                _say_uncompiled(err)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``model(x)``, through the speed-ups."""
+        if self.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        if self.compiled is not None:
+            try:
+                return self.compiled(x)
+            except self._compile_errors as err:  # raised by the compiler only, never by the model's own code
+                _say_uncompiled(err)
+                self.compiled = None
+        return self.model(x)
+
+
+def _to_channels_last(model: nn.Module) -> list[Tensor]:
+    """Store ``model``'s 4-D weights and buffers NHWC; return those that were not, to restore afterwards."""
+    changed = [t for t in (*model.parameters(), *model.buffers())
+               if t.dim() == 4 and not t.is_contiguous(memory_format=torch.channels_last)]
+    for t in changed:
+        t.data = t.data.contiguous(memory_format=torch.channels_last)
+    return changed
+
+
+@contextmanager
+def faster(model: nn.Module, speed: SpeedConfig | None, device: torch.device | str) -> Iterator[nn.Module]:
+    """The model to attack ``model`` through while the body runs: ``model`` itself when ``speed`` (None: plain)
+    turns nothing on for it on ``device``, else a wrapper with the chosen speed-ups.
+
+    channels_last re-lays the model's 4-D weights NHWC for the duration (values unchanged) and restores their
+    layout afterwards, so the model is saved and trained as before. Compiling sends the compiled code to
+    advtui's cache folder (see the module docstring).
+    """
+    chosen = resolve(speed, model, device) if speed is not None else Speedups()
+    if not chosen.any:
+        yield model
+        return
+    if chosen.compile:
+        os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache_dir() / "inductor"))
+    relaid = _to_channels_last(model) if chosen.channels_last else []
+    try:
+        yield _Faster(model, chosen)
+    finally:
+        for t in relaid:
+            t.data = t.data.contiguous()

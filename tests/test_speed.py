@@ -1,0 +1,119 @@
+"""Attack speed-ups (channels_last, torch.compile): where "auto" turns them on, and that they change how the
+model runs, never the answer or the model."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from advtui.attacks import speed as speed_module
+from advtui.attacks.robust_accuracy import robust_accuracy
+from advtui.attacks.speed import Speedups, resolve
+from advtui.catalog.attacks import AttackSpec, SpeedConfig
+from advtui.catalog.params import AttackParams, parse_params
+
+
+def _small_cnn() -> nn.Sequential:
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 8, 3, stride=2, padding=1),
+        nn.ReLU(), nn.Flatten(), nn.Linear(8 * 4 * 4, 4),
+    ).eval()
+
+
+def _large_cnn() -> nn.Sequential:
+    """Over 1M parameters: ResNet-sized for the auto rule."""
+    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.Linear(4 * 6 * 6, 8000))
+
+
+AUTO = SpeedConfig()
+
+
+@pytest.mark.parametrize(
+    ("model", "device", "expected"),
+    [
+        (_small_cnn, "cpu", Speedups(channels_last=False, compile=False)),  # smoke's models stay plain
+        (_large_cnn, "cpu", Speedups(channels_last=True, compile=True)),
+        (_small_cnn, "cuda", Speedups(channels_last=True, compile=False)),  # compiling would outlast the evaluation
+        (_large_cnn, "cuda", Speedups(channels_last=True, compile=True)),
+        (lambda: nn.Sequential(nn.Flatten(), nn.Linear(2000, 1000)), "cuda", Speedups(channels_last=False, compile=True)),
+        (_large_cnn, "mps", Speedups(channels_last=False, compile=False)),
+    ],
+)
+def test_auto_turns_speedups_on_by_device_and_size(model, device: str, expected: Speedups) -> None:
+    assert resolve(AUTO, model(), device) == expected
+
+
+def test_on_and_off_override_auto() -> None:
+    assert resolve(SpeedConfig(channels_last="on", compile="on"), _small_cnn(), "cpu") == Speedups(True, True)
+    assert resolve(SpeedConfig(channels_last="off", compile="off"), _large_cnn(), "cuda") == Speedups(False, False)
+
+
+def test_speed_params_default_auto_and_bad_values_name_the_key() -> None:
+    assert AttackParams().speed == SpeedConfig("auto", "auto")
+    with pytest.raises(ValueError, match=r"^attack\.speed\.compile: must be one of 'auto', 'on', 'off', got 'yes'"):
+        parse_params({"attack": {"speed": {"compile": "yes"}}})
+    with pytest.raises(ValueError, match=r"^channels_last: must be one of auto, on, off, got 'fast'"):
+        SpeedConfig(channels_last="fast")  # type: ignore[arg-type]
+
+
+def _evaluate(model: nn.Module, speed: SpeedConfig | None):
+    x = torch.rand(120, 3, 8, 8, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        y = model(x).argmax(1)
+    spec = AttackSpec(norm="linf", eps=0.03, steps=4, step_size=0.01)
+    result = robust_accuracy(model, x, y, [spec], batch_size=50, generator=torch.Generator().manual_seed(0), speed=speed)
+    assert 0.2 < result.robust_acc < 0.8  # the attack breaks some points, not all: a comparison that can fail
+    return result
+
+
+def test_channels_last_same_answer_and_the_model_left_as_it_was() -> None:
+    model = _small_cnn()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    plain = _evaluate(model, None)
+    fast = _evaluate(model, SpeedConfig(channels_last="on", compile="off"))
+    assert torch.equal(fast.robust, plain.robust)
+    # the weights went NHWC for the evaluation only: same values, standard layout again (safetensors needs it)
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, before[name]) and value.is_contiguous(), name
+
+
+def test_compiler_failure_falls_back_with_one_line(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """A missing compiler shows up at the first call, as one of dynamo's exceptions (checked by hand with
+    CXX=/nonexistent/g++ on a conv net): the evaluation then runs the model uncompiled and says so once."""
+    from torch._dynamo.exc import TorchDynamoException
+
+    calls = []
+
+    def no_compiler(model: nn.Module) -> object:
+        def compiled(x: torch.Tensor) -> torch.Tensor:
+            calls.append(x.shape[0])
+            raise TorchDynamoException("InvalidCxxCompiler: No working C++ compiler found\nmore detail")
+
+        return compiled
+
+    monkeypatch.setattr(speed_module.torch, "compile", no_compiler)
+    model = _small_cnn()
+    plain = _evaluate(model, None)
+    capsys.readouterr()
+    fast = _evaluate(model, SpeedConfig(channels_last="off", compile="on"))
+    assert torch.equal(fast.robust, plain.robust)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == ["torch.compile unavailable (InvalidCxxCompiler: No working C++ compiler found); "
+                     "running the model uncompiled"]
+    assert len(calls) == 1
+
+
+@pytest.mark.slow
+def test_compiled_same_answer_and_code_cached_in_advtui_cache(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    """A real compile: the same broken points, the compiled code in advtui's cache folder, where the next
+    process finds it. A linear model keeps it to about 15 s on 2 busy cores (a small CNN takes a minute)."""
+    monkeypatch.setenv("ADVTUI_CACHE", str(tmp_path))
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 4)).eval()
+    plain = _evaluate(model, None)
+    fast = _evaluate(model, SpeedConfig(channels_last="off", compile="on"))
+    assert torch.equal(fast.robust, plain.robust)
+    assert any((tmp_path / "inductor").rglob("*"))
