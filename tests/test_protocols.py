@@ -10,18 +10,13 @@ import yaml
 from advtui.catalog import paths
 from advtui.catalog.params import parse_params, profile_path
 from advtui.pipeline.runners import run_stage
+from test_integrity import tiny_raw as integrity_tiny_raw
 
 
 def tiny_raw() -> dict:
-    """The smoke profile shrunk to seconds, with the paper profile's Springer recipe (bf16 asked for)."""
-    raw = yaml.safe_load(profile_path("smoke").read_text())
+    """The integrity tests' seconds-sized smoke profile, with the paper profile's Springer recipe (bf16 asked for)."""
+    raw = integrity_tiny_raw()
     paper = yaml.safe_load(profile_path("paper").read_text())
-    raw["device"] = "cpu"
-    raw["data"].update(train_size=120, test_size=20)
-    raw["sources"]["train"].update(epochs=1, batch_size=40)
-    for threat in ("l2", "linf"):
-        raw["attack"][threat]["steps"] = 2
-    raw["construct"].update(size=40, chunk=40)
     raw["construct"]["springer"]["steps"] = 2
     raw["retrain"]["springer"] = {**paper["retrain"]["springer"], "epochs": 6, "batch_size": 16, "precision": "bf16",
                                   "channels_last": False, "early_stop": {"patience": 2, "val_fraction": 0.25, "metric": "acc"}}
