@@ -11,7 +11,6 @@ total, and the 1-minute load average at start and end (a busy machine inflates e
 import argparse
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -19,8 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-STAGE_LINE = re.compile(r"^Running stage '([^']+)'")
-
+from advtui.appcore.runwrap import RUNNING_STAGE
 
 def run_timed(clone: Path) -> tuple[list[tuple[str, float]], float, int]:
     """Run `dvc repro` in `clone`; return (stage, seconds) in run order, the total seconds and the exit code."""
@@ -34,7 +32,7 @@ def run_timed(clone: Path) -> tuple[list[tuple[str, float]], float, int]:
                             stderr=subprocess.STDOUT, text=True, bufsize=1)
     assert proc.stdout is not None
     for line in proc.stdout:
-        match = STAGE_LINE.match(line)
+        match = RUNNING_STAGE.match(line)
         if match:
             now = time.perf_counter()
             if current is not None:

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from advtui.appcore.runs import RunRecord, StageRun
 
-_RUNNING = re.compile(r"^Running stage '([^']+)'")
+#: The line with which `dvc repro` announces a stage (read by this wrapper and by bench/pipeline_times.py).
+RUNNING_STAGE = re.compile(r"^Running stage '([^']+)'")
 _RECORD_WAIT_S = 10.0
 
 
@@ -52,7 +53,7 @@ def main(argv: list[str]) -> int:
     for line in iter(proc.stdout.readline, b""):
         out.write(line)
         out.flush()
-        match = _RUNNING.match(line.decode(errors="replace"))
+        match = RUNNING_STAGE.match(line.decode(errors="replace"))
         if match:
             now = time.time()
             if record.stages:
