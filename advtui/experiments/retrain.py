@@ -88,6 +88,7 @@ def retrain(
     train = training_set(dataset, dataset_path=dataset_path, construct=construct, data=data, seed=data_seed)
     test = natural_split(data, "test", data_seed)
     recipe = input_precision(retrain_params.recipe(dataset), train)  # what runs: a constructed set trains in fp32
+    monitor = monitor_split(test, data_seed)  # every seed's live curve reads the same images
     rows, stopping = [], []
     for index, run in enumerate(runs):
         report = _seed_progress(on_progress, index, len(runs))
@@ -95,7 +96,7 @@ def retrain(
         net = create_model(model.arch, num_classes=test.num_classes, img_size=image_size(test))
         fit_metrics = train_classifier(
             net, train, recipe, None, checkpoint=run.checkpoint, live_dir=run.live_dir, device=dev,
-            seed=run.seed, eval_data=monitor_split(test, data_seed), progress=progress, on_progress=report,
+            seed=run.seed, eval_data=monitor, progress=progress, on_progress=report,
         )
         row = evaluate_classifier(
             net, test, attack.threats(), batch_size=attack.batch_size, device=dev, seed=run.seed,
