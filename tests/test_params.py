@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -78,3 +80,21 @@ def test_use_profile_switches_params_yaml(tmp_path):
     with pytest.raises(ParamsError, match="unknown profile"):
         use_profile("gpu", target)
     assert load_params(target).profile == "smoke"  # a failed switch leaves the file as it was
+
+
+def _has_key(tree: object, dotted: str) -> bool:
+    for part in dotted.split("."):
+        if not isinstance(tree, dict) or part not in tree:
+            return False
+        tree = tree[part]
+    return True
+
+
+@pytest.mark.parametrize("name", PROFILES)
+def test_every_profile_holds_every_params_key_a_stage_reads(name):
+    # DVC refuses a stage whose params key is missing from params.yaml ("Parameters ... are missing"), so a
+    # profile without one stops `dvc repro` after `advtui profile use`, although load_params fills in defaults.
+    stages = yaml.safe_load(Path("dvc.yaml").read_text())["stages"]
+    keys = {k for stage in stages.values() for k in stage.get("do", stage).get("params", []) if "${" not in k}
+    profile = yaml.safe_load(profile_path(name).read_text())
+    assert keys and not sorted(k for k in keys if not _has_key(profile, k))
