@@ -12,10 +12,12 @@ def pick_device(name: str = "auto") -> torch.device:
     """Return the torch device for ``name`` ("auto" picks CUDA when present, else CPU).
 
     ``name`` is one of the forms the params schema accepts (``advtui.catalog.params.DEVICE_FORMS``); one
-    this machine lacks fails with one line naming ``device`` and what to set instead.
+    this machine lacks fails with one line naming ``device`` and what to set instead. Picking CUDA lets fp32
+    convolutions and matrix products run in TF32, which keeps a 2/255 perturbation (the precision rule:
+    ``advtui.attacks.speed``).
     """
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
             raise RuntimeError(f"device '{name}' requested but CUDA is not available; set device: cpu or auto")
@@ -25,6 +27,8 @@ def pick_device(name: str = "auto") -> torch.device:
                 f"device '{name}' requested but this machine has {torch.cuda.device_count()} CUDA device(s); "
                 "set device: cuda:0 or auto"
             )
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
     if name == "mps" and not torch.backends.mps.is_available():
         raise RuntimeError("device 'mps' requested but Apple's MPS is not available here; set device: cpu or auto")
     return torch.device(name)

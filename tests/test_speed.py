@@ -1,5 +1,5 @@
-"""Attack speed-ups (channels_last, torch.compile): where "auto" turns them on, and that they change how the
-model runs, never the answer or the model."""
+"""Speed-ups (channels_last, torch.compile) and precision for attacks, constructions and training: where "auto"
+turns them on, and that they change how the model runs, never the answer or the model."""
 
 from __future__ import annotations
 
@@ -11,7 +11,14 @@ from advtui.attacks import speed as speed_module
 from advtui.attacks.robust_accuracy import robust_accuracy
 from advtui.attacks.speed import Speedups, resolve
 from advtui.catalog.attacks import AttackSpec, SpeedConfig
-from advtui.catalog.params import AttackParams, parse_params
+from advtui.catalog.data import SyntheticConfig
+from advtui.catalog.names import PARADIGMS, ROBUST_CL
+from advtui.catalog.params import AttackParams, load_params, paradigm_run, parse_params, profile_path
+from advtui.catalog.training import TrainConfig
+from advtui.data.imageset import ImageSet
+from advtui.data.synthetic import make_synthetic
+from advtui.models import create_model
+from advtui.paradigms.trainer import StepOut, fit, input_precision
 
 
 def _small_cnn() -> nn.Sequential:
@@ -117,3 +124,86 @@ def test_compiled_same_answer_and_code_cached_in_advtui_cache(monkeypatch: pytes
     fast = _evaluate(model, SpeedConfig(channels_last="off", compile="on"))
     assert torch.equal(fast.robust, plain.robust)
     assert any((tmp_path / "inductor").rglob("*"))
+
+
+# --- training through the same speed-ups; the profiles' resolved settings -------------------------------------
+
+
+def _train_configs(params) -> dict[str, TrainConfig]:
+    """Every trainer recipe of a profile, by its params key."""
+    recipes = {"sources.train": params.sources.train, "retrain.train": params.retrain.train,
+               "retrain.springer": params.retrain.springer, "probe.train": params.probe.train}
+    for name in (*PARADIGMS, ROBUST_CL):
+        recipes[f"paradigms.{name}.train"] = paradigm_run(params.paradigms, name).train
+    return recipes
+
+
+def _natural_and_constructed() -> tuple[ImageSet, ImageSet]:
+    natural = make_synthetic(SyntheticConfig(), 16, seed=0, split="train")
+    constructed = ImageSet(images=natural.images.float() / 255, labels=natural.labels, classes=natural.classes,
+                           meta={"source": "constructed", "arch": "D_det"})
+    return natural, constructed
+
+
+def test_smoke_runs_as_before_on_a_cpu() -> None:
+    """The GPU path must not touch smoke's CPU runs: every recipe trains fp32 with no speed-up, and the
+    evaluations and constructions run its model plain, as before the GPU path existed."""
+    params = load_params(profile_path("smoke"))
+    natural, constructed = _natural_and_constructed()
+    model = create_model(params.model.arch)
+    for key, cfg in _train_configs(params).items():
+        for data in (natural, constructed):
+            assert input_precision(cfg, data, device="cpu").precision == "fp32", key
+        assert (cfg.channels_last, cfg.compile) == (False, False), key
+        assert resolve(cfg.speed, model, "cpu") == Speedups(), key
+    assert resolve(params.attack.speed, model, "cpu") == Speedups()
+
+
+def test_gpu_fast_trains_bf16_on_natural_images_only_and_speeds_everything_up_on_cuda(capsys) -> None:
+    """gpu-fast on CUDA: the source trains in bf16, the constructed sets in fp32 (DESIGN 4), all with
+    channels_last and compile, and the constructions and evaluations too; on a CPU, "auto" is fp32."""
+    params = load_params(profile_path("gpu-fast"))
+    natural, constructed = _natural_and_constructed()
+    resnet = create_model(params.model.arch)
+    source, retrain = params.sources.train, params.retrain.train
+    assert input_precision(source, natural, device="cuda").precision == "bf16"
+    assert input_precision(retrain, constructed, device="cuda").precision == "fp32"
+    assert "precision: fp32, not bf16, for constructed set D_det" in capsys.readouterr().err
+    assert input_precision(source, natural, device="cpu").precision == "fp32"
+    for speed in (source.speed, retrain.speed, params.attack.speed):
+        assert resolve(speed, resnet, "cuda") == Speedups(channels_last=True, compile=True)
+
+
+def test_training_steps_run_through_the_compiled_model_and_reach_its_parts(monkeypatch, tmp_path) -> None:
+    """compile: the step's forward passes go through torch.compile's model (the same helper and cache as the
+    attacks); a step that reads a part of the module (a probe's ``head``) still finds it; channels_last weights
+    go back to the standard layout when training ends (safetensors needs it)."""
+    calls: list[int] = []
+
+    def fake_compile(model: nn.Module) -> object:
+        def compiled(x: torch.Tensor) -> torch.Tensor:
+            calls.append(x.shape[0])
+            assert x.is_contiguous(memory_format=torch.channels_last)
+            return model(x)
+
+        return compiled
+
+    monkeypatch.setattr(speed_module.torch, "compile", fake_compile)
+
+    def step(module: nn.Module, x: torch.Tensor, y: torch.Tensor) -> StepOut:
+        assert isinstance(module.head, nn.Linear)
+        return StepOut(nn.functional.cross_entropy(module(x), y))
+
+    natural, _ = _natural_and_constructed()
+    model = create_model("small_cnn")
+    cfg = TrainConfig(epochs=1, batch_size=8, channels_last=True, compile=True)
+    metrics = fit(model, natural, cfg, step, checkpoint=tmp_path / "c.pt", progress=False)
+    assert calls == [8, 8] and torch.isfinite(torch.tensor(metrics["train_loss"]))
+    assert all(t.is_contiguous() for t in model.state_dict().values())
+
+
+def test_train_speed_settings_are_true_false_or_auto() -> None:
+    assert TrainConfig(channels_last=True, compile="auto").speed == SpeedConfig(channels_last="on", compile="auto")
+    assert TrainConfig().speed == SpeedConfig(channels_last="off", compile="off")
+    with pytest.raises(ValueError, match=r"^sources\.train\.compile: expected bool \| 'auto', got 'yes'"):
+        parse_params({"sources": {"train": {"compile": "yes"}}})

@@ -16,7 +16,6 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from advtui.attacks.autoattack import AutoAttackChunks
 from advtui.attacks.driver import ChunkAttack, ChunkFn, RobustResult, Run, attack_standing, model_device
 from advtui.attacks.pgd import pgd_attack
 from advtui.attacks.speed import faster
@@ -75,6 +74,10 @@ def spec_attack(model: nn.Module, spec: AttackSpec, name: str, device: torch.dev
     """The driver's attack for ``spec`` (a new kind of spec gets its branch here)."""
     if spec.kind == "pgd":
         return PgdChunks(model, spec, name)
+    # imported here: PGD-only evaluations then run without pyautoattack, which a GPU machine may lack (its
+    # 42 MB wheel, a test model mostly, would not fit the carried files: bench/README.md "GPU run")
+    from advtui.attacks.autoattack import AutoAttackChunks
+
     return AutoAttackChunks(model, name=name, norm=spec.norm, eps=spec.eps, version=spec.version, device=device)
 
 

@@ -1,9 +1,10 @@
-"""Faster model steps for attacks and evaluations: channels_last activations and ``torch.compile``.
+"""Faster model steps on every device: channels_last activations, ``torch.compile``, and the precision rule.
 
 An attack step is a forward pass and a backward pass to the input; the model's share of it is 98-99.9%
 (bench/README.md), so how the model runs decides an attack's speed. ``faster(model, speed, device)`` is
-the model to attack with while an evaluation runs; ``resolve`` says which speed-ups a ``SpeedConfig``
-turns on for a model on a device.
+the model to attack, construct or train with while the body runs (the evaluations and constructions take
+``attack.speed``, the trainer a recipe's ``channels_last`` and ``compile``: ``TrainConfig.speed``);
+``resolve`` says which speed-ups a ``SpeedConfig`` turns on for a model on a device.
 
 "auto" turns a speed-up on where it pays (``AUTO_MIN_PARAMS``, measured by ``bench/throughput.py`` on a
 2-core CPU; the CUDA choice is the usual GPU practice, not measured here):
@@ -18,6 +19,23 @@ The compiled code is cached on disk in ``<advtui cache>/inductor`` (``$TORCHINDU
 set), so the next process reuses it instead of compiling again. Where compiling fails (no C++ compiler for
 a CPU, no Triton for a GPU, a Python that torch.compile does not support), the model runs uncompiled and
 one line on stderr says so.
+
+Precision (DESIGN 4), the one rule for every pass that carries a perturbation: a non-robust perturbation
+of L2 norm 0.5 on a 32x32x3 image is about 2/255 per pixel, and the number format of the images, of the
+perturbation and of the model's first op (its normalisation and first convolution, which see the pixels)
+decides whether it survives:
+- fp32 keeps 24 significant bits: exact for this purpose. Images, perturbations and attack iterates are
+  always fp32 tensors (constructed sets may be stored as float16, whose 11 bits round a pixel by at most
+  2^-12, 1/32 of a 2/255 change: ``construct.precision``).
+- TF32 (CUDA's tensor-core format for fp32 convolutions and matrix products) keeps 11 significant bits of
+  each input: a normalised pixel (CIFAR: |v| < 2.2) is rounded by at most 2^-10, 1/32 of what a 2/255
+  change becomes after normalisation (/0.25), so the change survives. advtui runs every fp32 pass in TF32 on CUDA
+  (``advtui.runtime.pick_device``; cuDNN's convolutions already default to it).
+- bf16 keeps 8: a pixel near 0.5 moves in steps of 1/255 (2^-9 after rounding to nearest), so a ~2/255
+  change is largely rounded away. So bf16 autocast runs only where no perturbation passes through: training
+  on natural images (``TrainConfig.precision``: "bf16", or "auto" on CUDA). The trainer refuses it, in one
+  line, for a constructed training set and for adversarial training (``advtui.paradigms.trainer.input_precision``),
+  and attacks and constructions never autocast: they run fp32 (TF32 on CUDA) with channels_last and compile.
 """
 
 from __future__ import annotations
@@ -97,6 +115,14 @@ class _Faster(nn.Module):
             except RuntimeError as err:  # a Python or platform torch.compile does not support
                 _say_uncompiled(err)
 
+    def __getattr__(self, name: str) -> object:
+        """``model``'s own attributes (``features``, ``head``, ``encoder``...): a step or an inversion that
+        reaches past ``forward`` gets the model's, uncompiled (channels_last weights still apply)."""
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(self.model, name)
+
     def forward(self, x: Tensor) -> Tensor:
         """``model(x)``, through the speed-ups."""
         if self.channels_last and x.dim() == 4:
@@ -121,11 +147,11 @@ def _to_channels_last(model: nn.Module) -> list[Tensor]:
 
 @contextmanager
 def faster(model: nn.Module, speed: SpeedConfig | None, device: torch.device | str) -> Iterator[nn.Module]:
-    """The model to attack ``model`` through while the body runs: ``model`` itself when ``speed`` (None: plain)
+    """The model to attack (or train) ``model`` through while the body runs: ``model`` itself when ``speed`` (None: plain)
     turns nothing on for it on ``device``, else a wrapper with the chosen speed-ups.
 
     channels_last re-lays the model's 4-D weights NHWC for the duration (values unchanged) and restores their
-    layout afterwards, so the model is saved and trained as before. Compiling sends the compiled code to
+    layout afterwards, so the model is saved (and, after an attack, trained) as before. Compiling sends the compiled code to
     advtui's cache folder (see the module docstring).
     """
     chosen = resolve(speed, model, device) if speed is not None else Speedups()

@@ -331,7 +331,7 @@ class CurveParams:
 
 
 PARAMS_FILE = Path("params.yaml")
-PROFILES = ("smoke", "cifar-mini", "cpu", "paper")
+PROFILES = ("smoke", "cifar-mini", "cpu", "paper", "gpu-fast")
 #: The forms ``device`` may take (``advtui.runtime.pick_device`` resolves them), and the rule they follow.
 DEVICE_FORMS = ("auto", "cpu", "cuda", "cuda:N", "mps")
 _DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?|mps")

@@ -103,7 +103,7 @@ class Family:
 
 _COMMON = ("seed", "device", "data")
 _NATURAL_SIZE = "construct.size"  # how many natural images the constructions (and natural rows) start from
-_SPEED = "attack.speed"  # how every evaluation runs the model (the E1 and E4 stages read all of ``attack``)
+_SPEED = "attack.speed"  # how every evaluation and construction runs the model (E1 and E4 read all of ``attack``)
 
 
 def _matrix_items(runs: list[str], with_data: bool) -> dict[str, dict[str, str]]:
@@ -127,7 +127,7 @@ FAMILIES: tuple[Family, ...] = (
         {name: {"model": r.model, "key": r.settings} for name, r in RECIPES.items()}, runner="construct",
         deps=(str(paths.model_path(item("model"))),),
         params=(*_COMMON, _NATURAL_SIZE, "construct.zero_robust_size", "construct.start", "construct.precision",
-                f"construct.{item('key')}"),
+                f"construct.{item('key')}", _SPEED),
         outs=(str(paths.dataset_path(KEY)),),
         metrics=(str(paths.metrics_path("construct", KEY)),),
     ),

@@ -6,6 +6,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Literal
 
+from advtui.catalog.attacks import SpeedConfig, Toggle
+
+#: A training speed-up's setting: true or false forces it, "auto" lets the device and the model decide.
+Auto = bool | Literal["auto"]
 
 
 @dataclass(frozen=True)
@@ -67,9 +71,13 @@ class TrainConfig:
 
     ``schedule``: "cosine" decays the learning rate to 0 over the run (per step), "constant" keeps it;
     both after ``warmup_epochs`` of linear warm-up. ``precision`` "bf16" runs the step under bfloat16
-    autocast (pays on GPUs; 12-20x slower on CPUs); the trainer refuses it (runs fp32, one line says so)
-    where a perturbation passes through the step: training on a constructed set, or adversarially.
-    ``channels_last`` stores activations NHWC (GPUs). ``early_stop``: see :class:`EarlyStopConfig`.
+    autocast (pays on GPUs; 12-20x slower on CPUs), "auto" picks bf16 on CUDA and fp32 elsewhere; the
+    trainer refuses bf16 (runs fp32, one line says so) where a perturbation passes through the step:
+    training on a constructed set, or adversarially (the rule: ``advtui.attacks.speed``, "Precision").
+    ``channels_last`` stores activations NHWC, ``compile`` runs the model through ``torch.compile``; each
+    true, false or "auto" (on where it pays: the rule of ``attack.speed``, ``advtui.attacks.speed.resolve``,
+    e.g. both on CUDA for a ResNet-18, neither on a CPU for smoke's small nets). ``early_stop``: see
+    :class:`EarlyStopConfig`.
     """
 
     epochs: int = 10
@@ -81,8 +89,9 @@ class TrainConfig:
     schedule: Literal["cosine", "constant"] = "cosine"
     warmup_epochs: int = 0
     augment: AugmentConfig = field(default_factory=AugmentConfig)
-    precision: Literal["fp32", "bf16"] = "fp32"
-    channels_last: bool = False
+    precision: Literal["fp32", "bf16", "auto"] = "fp32"
+    channels_last: Auto = False
+    compile: Auto = False
     early_stop: EarlyStopConfig = field(default_factory=EarlyStopConfig)
 
     def __post_init__(self) -> None:
@@ -100,6 +109,18 @@ class TrainConfig:
             raise ValueError(
                 f"warmup_epochs: must lie in 0..epochs-1 ({self.epochs - 1}), got {self.warmup_epochs}; shorten the warm-up"
             )
+        for name in ("channels_last", "compile"):
+            if getattr(self, name) not in (True, False, "auto"):
+                raise ValueError(f"{name}: must be true, false or auto, got {getattr(self, name)!r}")
+
+    @property
+    def speed(self) -> SpeedConfig:
+        """``channels_last`` and ``compile`` as the speed-up settings the model runs with (true: on, false: off)."""
+
+        def toggle(value: bool | str) -> Toggle:
+            return "auto" if value == "auto" else ("on" if value else "off")
+
+        return SpeedConfig(channels_last=toggle(self.channels_last), compile=toggle(self.compile))
 
 
 @dataclass(frozen=True)

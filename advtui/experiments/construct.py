@@ -31,6 +31,7 @@ from torch import Tensor
 
 from advtui.attacks.inversion import invert, noise_starts, pick_starts
 from advtui.attacks.pgd import pgd_attack
+from advtui.attacks.speed import faster
 from advtui.data.imageset import ImageSet
 from advtui.data.ground_truth import probe_agreement, robust_probe
 from advtui.data.loaders import load_source
@@ -46,6 +47,7 @@ from advtui.runtime import pick_device
 from advtui.catalog.params import InversionConfig
 from advtui.catalog.params import RelabelConfig
 from advtui.catalog.params import ConstructParams
+from advtui.catalog.attacks import SpeedConfig
 
 
 @dataclass
@@ -165,6 +167,7 @@ def construct_dataset(
     model_path: Path,
     out: Path,
     on_progress: ProgressFn | None = None,
+    speed: SpeedConfig | None = None,
 ) -> dict:
     """Build constructed dataset ``name`` into ``out`` (resumably) and return its construction metrics.
 
@@ -173,6 +176,8 @@ def construct_dataset(
     metrics include the ground-truth probes' agreement with the assigned labels, the non-robust probe
     reading what the construction added (result minus start). After every chunk ``on_progress`` gets
     phase "construct", images done of all, and ``images_per_s`` (and ``target_hit`` so far, if relabelled).
+    ``speed``: how the source model runs (``attack.speed``, see ``advtui.attacks.speed``; None: plain): a
+    relabelling's targeted PGD runs through it whole, an inversion reads ``features`` uncompiled.
     """
     rec = recipe(name)
     dev = pick_device(device)
@@ -187,33 +192,34 @@ def construct_dataset(
     }
     parts = out.parent / f".{out.stem}.parts"
     parts.mkdir(parents=True, exist_ok=True)
-    model = _load_source_model(rec, model_path, dev)
+    source_model = _load_source_model(rec, model_path, dev)
     total, started, done_now = len(plan.label), time.perf_counter(), 0
     chunks: list[dict[str, Tensor]] = []
-    for begin in range(0, total, cfg.chunk):
-        end = min(begin + cfg.chunk, total)
-        path = _chunk_file(parts, begin)
-        chunk_identity = identity | {"begin": begin, "end": end}
-        cached = None
-        if path.exists():
-            try:
-                art = load_artifact(path, "dataset")
-                if art.params_digest == params_digest(chunk_identity):
-                    cached = art.tensors
-            except ValueError:
-                cached = None  # a damaged chunk is rebuilt
-        if cached is None:
-            cached = _build_chunk(rec, cfg, model, natural, plan, begin, end, dev)
-            save_artifact(path, cached, kind="dataset", arch=name, params=chunk_identity)
-            done_now += end - begin
-        chunks.append(cached)
-        if on_progress is not None:
-            # the rate goes to the (untracked) progress file only: artifacts and metrics hold no timings
-            rate = done_now / max(time.perf_counter() - started, 1e-9)
-            info = {"images_per_s": rate}
-            if "target_hit" in cached:
-                info["target_hit"] = float(torch.cat([c["target_hit"] for c in chunks]).float().mean())
-            on_progress("construct", end, total, **info)
+    with faster(source_model, speed, dev) as model:
+        for begin in range(0, total, cfg.chunk):
+            end = min(begin + cfg.chunk, total)
+            path = _chunk_file(parts, begin)
+            chunk_identity = identity | {"begin": begin, "end": end}
+            cached = None
+            if path.exists():
+                try:
+                    art = load_artifact(path, "dataset")
+                    if art.params_digest == params_digest(chunk_identity):
+                        cached = art.tensors
+                except ValueError:
+                    cached = None  # a damaged chunk is rebuilt
+            if cached is None:
+                cached = _build_chunk(rec, cfg, model, natural, plan, begin, end, dev)
+                save_artifact(path, cached, kind="dataset", arch=name, params=chunk_identity)
+                done_now += end - begin
+            chunks.append(cached)
+            if on_progress is not None:
+                # the rate goes to the (untracked) progress file only: artifacts and metrics hold no timings
+                rate = done_now / max(time.perf_counter() - started, 1e-9)
+                info = {"images_per_s": rate}
+                if "target_hit" in cached:
+                    info["target_hit"] = float(torch.cat([c["target_hit"] for c in chunks]).float().mean())
+                on_progress("construct", end, total, **info)
 
     merged = {key: torch.cat([c[key] for c in chunks]) for key in chunks[0]}
     images, starts_img = merged.pop("images"), merged.pop("start_images")

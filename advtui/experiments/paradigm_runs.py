@@ -59,7 +59,7 @@ def pretrain(
     # SL's and CL's configs say whether their step attacks its inputs; MIM's and DM's never do
     adversarial = getattr(run.config, "adversarial", None)
     attacks_inputs = adversarial is not None and adversarial.enabled
-    recipe = input_precision(run.train, train, attacks_inputs=attacks_inputs)  # recorded as it runs
+    recipe = input_precision(run.train, train, attacks_inputs=attacks_inputs, device=dev)  # recorded as it runs
     metrics = fit(
         module, train, recipe, impl.step(run.config), checkpoint=checkpoint, live_dir=live_dir, device=dev,
         seed=seed, identity={"paradigm": paradigm, "config": asdict(run.config)}, on_epoch=on_epoch,
@@ -102,7 +102,7 @@ def probe(
     seed_everything(seed)
     _, encoder, _ = load_encoder(encoder_path, device=str(dev))
     on_epoch = epoch_progress(on_progress, "probe", cfg.train.epochs) if on_progress is not None else None
-    recipe = input_precision(cfg.train, train)  # recorded as it runs: a constructed set trains in fp32
+    recipe = input_precision(cfg.train, train, device=dev)  # recorded as it runs: a constructed set trains in fp32
     head, fit_metrics = train_probe(
         encoder, train, recipe, checkpoint=checkpoint, live_dir=live_dir, device=dev, seed=seed,
         identity={"encoder": str(encoder_path)}, on_epoch=on_epoch, progress=progress,

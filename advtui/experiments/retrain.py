@@ -87,7 +87,7 @@ def retrain(
     dev = pick_device(device)
     train = training_set(dataset, dataset_path=dataset_path, construct=construct, data=data, seed=data_seed)
     test = natural_split(data, "test", data_seed)
-    recipe = input_precision(retrain_params.recipe(dataset), train)  # what runs: a constructed set trains in fp32
+    recipe = input_precision(retrain_params.recipe(dataset), train, device=dev)  # what runs: constructed sets in fp32
     monitor = monitor_split(test, data_seed)  # every seed's live curve reads the same images
     rows, stopping = [], []
     for index, run in enumerate(runs):

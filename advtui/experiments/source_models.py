@@ -48,11 +48,13 @@ def train_source(
     train = natural_split(data, "train", seed)
     test = natural_split(data, "test", seed)
     net = create_model(model.arch, num_classes=train.num_classes, img_size=image_size(train))
+    dev = pick_device(device)
     # what runs, recorded as such: adversarial training's attacks never run in bf16
-    recipe = input_precision(source_recipe(sources.train, source), train, attacks_inputs=source.adversarial.enabled)
+    recipe = input_precision(source_recipe(sources.train, source), train, attacks_inputs=source.adversarial.enabled,
+                             device=dev)
     metrics = train_classifier(
         net, train, recipe, source.adversarial,
-        checkpoint=checkpoint, live_dir=live_dir, device=pick_device(device), seed=seed, eval_data=monitor_split(test, seed),
+        checkpoint=checkpoint, live_dir=live_dir, device=dev, seed=seed, eval_data=monitor_split(test, seed),
         progress=progress, on_progress=on_progress,
     )
     paradigm = "adversarial" if source.adversarial.enabled else "supervised"

@@ -23,10 +23,12 @@ step's loss and metrics on it as ``epoch/val_<key>`` after every epoch, stops on
 improved for ``patience`` epochs, and leaves the module with the best epoch's weights (saved in every
 checkpoint, so a resumed run ends with the same ones).
 
-Precision: ``bf16`` autocast is refused where a perturbation passes through the step (a constructed
-training set, or adversarial training): bf16 keeps 8 significant bits, so a pixel near 0.5 moves in steps
-of 1/255 and a perturbation of about 2/255 (an L2 0.5 change spread over a 32x32x3 image) is largely
-rounded away (DESIGN 4). Such runs train in fp32 and say so in one line (:func:`input_precision`).
+Precision and speed: ``bf16`` autocast is refused where a perturbation passes through the step (a
+constructed training set, or adversarial training): bf16 would round its ~2/255 perturbations away (the
+precision rule, ``advtui.attacks.speed``). Such runs train in fp32 and say so in one line
+(:func:`input_precision`); "auto" is bf16 on CUDA, fp32 elsewhere. The step runs the module through
+``advtui.attacks.speed.faster`` with the recipe's ``channels_last`` and ``compile`` (the same speed-ups, "auto"
+rule and compile cache as the attacks).
 
 Timings (``images_per_s``) go to these logs and the terminal only: the metrics ``fit`` returns, which
 stages store in artifacts and DVC-tracked metrics files, are the same on every rerun.
@@ -48,6 +50,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from advtui.attacks.speed import faster
 from advtui.data.imageset import ImageSet
 from advtui.data.store import params_digest, tensors_checksum
 from advtui.files import atomic_path, discard_stale
@@ -102,14 +105,19 @@ def lr_factor(step: int, *, total_steps: int, warmup_steps: int, schedule: str) 
     return 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def input_precision(cfg: TrainConfig, data: ImageSet, *, attacks_inputs: bool = False) -> TrainConfig:
-    """``cfg`` as the trainer runs it on ``data``: in fp32 instead of bf16 where a perturbation passes
-    through the step, i.e. ``data`` is a constructed set or the step attacks its inputs (``attacks_inputs``:
-    adversarial training); one line on stderr says so. Other configs come back unchanged.
+def input_precision(
+    cfg: TrainConfig, data: ImageSet, *, attacks_inputs: bool = False, device: torch.device | str = "cpu"
+) -> TrainConfig:
+    """``cfg`` as the trainer runs it on ``data`` on ``device``: precision "auto" resolved (bf16 on CUDA, fp32
+    elsewhere), then fp32 instead of bf16 where a perturbation passes through the step, i.e. ``data`` is a
+    constructed set or the step attacks its inputs (``attacks_inputs``: adversarial training); one line on
+    stderr says so. Other configs come back unchanged.
 
     Callers that record the recipe they ran call it first and record its answer; ``fit`` applies it again
     (a no-op then), so no caller can train a perturbation in bf16.
     """
+    if cfg.precision == "auto":
+        cfg = replace(cfg, precision="bf16" if torch.device(device).type == "cuda" else "fp32")
     if cfg.precision != "bf16":
         return cfg
     if data.meta.get("source") == "constructed":
@@ -307,6 +315,7 @@ class _Run:
     ``digest`` identifies the run (settings, seed, the content hash of its data and starting weights,
     architecture, ``identity``): a checkpoint with another digest was made by another run and is never resumed.
     With early stopping, ``data`` is the training part, ``val`` the held-out part and ``early`` its record.
+    ``fast`` is what the step runs: ``module``, and while ``fit``'s loop runs, ``module`` through its speed-ups.
     """
 
     module: nn.Module
@@ -314,12 +323,12 @@ class _Run:
     cfg: TrainConfig
     step: StepFn
     device: torch.device
-    memory_format: torch.memory_format
     steps_per_epoch: int
     optimizer: torch.optim.Optimizer
     schedule: torch.optim.lr_scheduler.LambdaLR
     generator: torch.Generator
     digest: str
+    fast: nn.Module
     val: ImageSet | None = None
     early: _EarlyStop | None = None
 
@@ -329,8 +338,7 @@ class _Run:
         device: torch.device, seed: int, identity: Mapping[str, Any] | None,
     ) -> _Run:
         """Move ``module`` to ``device``, build its optimiser and schedule, and seed every RNG with ``seed``."""
-        memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
-        module.to(device=device, memory_format=memory_format)
+        module.to(device)
         params = [p for p in module.parameters() if p.requires_grad]
         if not params:
             raise ValueError("module: has no parameters with requires_grad; unfreeze what should be trained")
@@ -357,9 +365,8 @@ class _Run:
         )
         generator = seed_everything(seed)
         return cls(
-            module=module, data=data, cfg=cfg, step=step, device=device, memory_format=memory_format,
-            steps_per_epoch=steps_per_epoch, optimizer=optimizer, schedule=schedule, generator=generator,
-            digest=digest, val=val, early=early,
+            module=module, data=data, cfg=cfg, step=step, device=device, steps_per_epoch=steps_per_epoch, optimizer=optimizer, schedule=schedule, generator=generator,
+            digest=digest, fast=module, val=val, early=early,
         )
 
     def resume(self, checkpoint: Path) -> tuple[int, dict[str, float]]:
@@ -396,7 +403,8 @@ class _Run:
 
 
 class _LiveLog:
-    """The run's DVCLive logs (see the module docstring for the keys), or nothing when ``live_dir`` is None.
+    """The run's DVCLive logs (see the module docstring for the keys), or nothing when ``live_dir`` is None or
+    dvclive cannot be imported (one line says so: the logs are for watching a run; its results are the same).
 
     Opened on a run resumed after ``done_epochs``, it first drops the rows logged after that checkpoint.
     """
@@ -406,7 +414,12 @@ class _LiveLog:
         self._steps_per_epoch = steps_per_epoch
         if live_dir is None:
             return
-        from dvclive import Live
+        try:
+            from dvclive import Live
+        except ImportError as err:  # DVCLive imports DVC, which a GPU machine may lack (bench/gpu_fast.py)
+            print(f"dvclive unavailable ({err}): no DVCLive logs in {live_dir}; the run is otherwise the same",
+                  file=sys.stderr, flush=True)
+            return
 
         if done_epochs > 0:
             _truncate_live_rows(Path(live_dir), done_epochs * steps_per_epoch)
@@ -449,8 +462,7 @@ def _validate(run: _Run, val: ImageSet) -> dict[str, float]:
     sums: dict[str, float] = {}
     with torch.no_grad(), _autocast(run):
         for x, y in val.loader(run.cfg.batch_size):
-            x = x.to(run.device, non_blocking=True).contiguous(memory_format=run.memory_format)
-            out = run.step(run.module, x, y.to(run.device, non_blocking=True))
+            out = run.step(run.fast, x.to(run.device, non_blocking=True), y.to(run.device, non_blocking=True))
             for key, value in {"loss": out.loss, **out.metrics}.items():
                 sums[key] = sums.get(key, 0.0) + float(value) * len(y)
     run.module.train()
@@ -458,8 +470,9 @@ def _validate(run: _Run, val: ImageSet) -> dict[str, float]:
 
 
 def _train_epoch(run: _Run, epoch: int, live: _LiveLog, bars: _Progress) -> dict[str, float]:
-    """One shuffled, augmented pass over the data (the last partial batch included); returns the epoch's
-    ``epoch``, ``train_<metric>`` means over its images, last ``lr`` and ``images_per_s``."""
+    """One shuffled, augmented pass over the data (the last partial batch included), the step running the
+    module through its speed-ups (``run.fast``); returns the epoch's ``epoch``, ``train_<metric>`` means over
+    its images, last ``lr`` and ``images_per_s``."""
     run.module.train()
     bars.epoch_start(epoch)
     autocast = _autocast(run)
@@ -470,9 +483,9 @@ def _train_epoch(run: _Run, epoch: int, live: _LiveLog, bars: _Progress) -> dict
     for x, y in run.data.loader(run.cfg.batch_size, shuffle=True, generator=run.generator):
         x = x.to(run.device, non_blocking=True)
         y = y.to(run.device, non_blocking=True)
-        x = augment(x, run.cfg.augment, run.generator).contiguous(memory_format=run.memory_format)
+        x = augment(x, run.cfg.augment, run.generator)
         with autocast:
-            out = run.step(run.module, x, y)
+            out = run.step(run.fast, x, y)
         run.optimizer.zero_grad(set_to_none=True)
         out.loss.backward()
         run.optimizer.step()
@@ -539,12 +552,12 @@ def fit(
         ``epochs_trained`` and ``n_val``.
     """
     checkpoint = Path(checkpoint)
-    cfg = input_precision(cfg, data, attacks_inputs=attacks_inputs)
+    cfg = input_precision(cfg, data, attacks_inputs=attacks_inputs, device=device)
     run = _Run.start(module, data, cfg, step, device=torch.device(device), seed=seed, identity=identity)
     done, metrics = run.resume(checkpoint)
     live = _LiveLog(live_dir, run.steps_per_epoch, done_epochs=done)
     bars = _Progress(progress, cfg.epochs, run.steps_per_epoch, done)
-    with bars.running():
+    with bars.running(), faster(module, cfg.speed, run.device) as run.fast:
         for epoch in range(done + 1, cfg.epochs + 1):
             if run.early is not None and run.early.stopped:
                 break

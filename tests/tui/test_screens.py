@@ -15,6 +15,7 @@ import pytest
 from textual.widgets import DataTable, Static
 
 from advtui.appcore import dvcstate
+from advtui.catalog.params import PROFILES
 from advtui.tui.app import AdvtuiApp
 from advtui.tui.screens.monitor import Reading
 from advtui.tui.threads import deliver
@@ -158,7 +159,8 @@ async def test_switch_profile_from_the_pipeline_screen(fresh_project: Path) -> N
         await pilot.press("u")
         await pilot.pause()
         assert type(app.screen).__name__ == "ChoiceDialog"
-        await pilot.press("up", "up", "enter")  # from smoke (active, highlighted) past paper to cpu
+        # from smoke (active, highlighted, first) up, wrapping round past the profiles listed after cpu, to cpu
+        await pilot.press(*["up"] * (len(PROFILES) - PROFILES.index("cpu")), "enter")
         await until(pilot, lambda: "profile: cpu" in (fresh_project / "params.yaml").read_text(),
                     what="params.yaml to hold the cpu profile")
         await until(pilot, lambda: app.screen.sub_title == "profile cpu", what="the sub-title")

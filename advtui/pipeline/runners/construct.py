@@ -19,7 +19,7 @@ def run(params: Params, name: str) -> dict:
     progress = StageProgress(stage_name("construct", name))
     metrics = construct_dataset(
         name, cfg=params.construct, data=params.data, seed=params.seed, device=params.device,
-        model_path=source, out=dataset_path(name), on_progress=progress.update,
+        model_path=source, out=dataset_path(name), on_progress=progress.update, speed=params.attack.speed,
     )
     write_json(metrics_path("construct", name), metrics)
     progress.finish(n=metrics["n"])
