@@ -167,3 +167,39 @@ def test_impossible_attacks_for_the_model_raise() -> None:
     with pytest.raises(ValueError, match="^attacks: square"):
         run_autoattack(small, torch.rand(4, 1, 4, 4), torch.zeros(4, dtype=torch.long),
                        norm="l2", eps=0.1, version="standard", batch_size=4)
+
+
+@pytest.mark.parametrize("version", ["standard", "rand"])
+def test_the_catalogue_lists_each_versions_attacks_as_the_package_runs_them(version: str) -> None:
+    from pyautoattack import AutoAttack
+
+    from advtui.catalog.attacks import AUTOATTACK_PARTS
+
+    package = AutoAttack(linear_model(SHAPE, 10, seed=0), norm="Linf", eps=0.1, version=version, device="cpu")
+    assert tuple(package.attacks_to_run) == AUTOATTACK_PARTS[version]
+
+
+def test_e6_skip_runs_only_the_kept_attacks_and_names_them() -> None:
+    from advtui.attacks.robust_accuracy import robust_accuracy
+    from advtui.catalog.attacks import AttackSpec
+    from advtui.catalog.params import ThreatBudget
+
+    budget = ThreatBudget(AttackSpec(norm="linf", eps=0.1, steps=5, step_size=0.02), 0.1,
+                          autoattack_skip=("fab-t", "square"))
+    (aa,) = budget.specs("standard")["autoattack_linf"]
+    assert aa.parts == ("apgd-ce", "apgd-t") and aa.name == "aa-standard-apgd-ce+apgd-t-linf-eps0.1"
+    (rand,) = budget.specs("rand")["autoattack_linf"]
+    assert rand.parts == () and rand.name == "aa-rand-linf-eps0.1"  # nothing of 'rand' is skipped: all of it
+    model = linear_model(SHAPE, 10, seed=0)
+    x = interior_points(8, SHAPE, seed=7)
+    result = robust_accuracy(model, x, predict(model, x), [aa], batch_size=8)
+    assert list(result.per_part[aa.name]) == ["clean", "apgd-ce", "apgd-t"]
+
+
+@pytest.mark.parametrize(("skip", "message"), [(("fab",), "not AutoAttack's"), (("apgd-ce",), "keep it")])
+def test_e6_skip_refuses_unknown_or_essential_attacks(skip: tuple, message: str) -> None:
+    from advtui.catalog.attacks import AttackSpec
+    from advtui.catalog.params import ThreatBudget
+
+    with pytest.raises(ValueError, match=f"^autoattack_skip: .*{message}"):
+        ThreatBudget(AttackSpec(norm="linf", eps=0.1), 0.1, autoattack_skip=skip)

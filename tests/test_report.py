@@ -91,3 +91,15 @@ def test_e6b_caption_says_which_autoattack_version_ran(tmp_path):
                    {"clean_acc": 0.9, "robust_acc_autoattack_linf": 0.1, "n": 10, "autoattack_version": version})
     caption = lay_out(E6B, table_2b()).caption
     assert caption.startswith("AutoAttack ran as MIM 'rand', CL 'standard', DM 'rand' (Li A.4: 'rand' for MIM and DM).")
+
+
+def test_e6b_caption_says_when_autoattack_ran_only_in_part(tmp_path):
+    """A smoke run that skips FAB-T and Square must not read as AutoAttack whole."""
+    from advtui.report.layout import E6B, lay_out
+
+    aa = {"kind": "autoattack", "norm": "linf", "eps": 4 / 255, "version": "standard", "parts": ["apgd-ce", "apgd-t"]}
+    write_json(tmp_path / "metrics/E6/CL-natural.json",
+               {"clean_acc": 0.9, "robust_acc_autoattack_linf": 0.1, "n": 10, "autoattack_version": "standard",
+                "attacks": {"autoattack_linf": [aa]}})
+    rows = [row for row in collect(tmp_path)["E6"] if row["table"] == "2b"]
+    assert "only apgd-ce+apgd-t of it (e6 autoattack_skip)" in lay_out(E6B, rows).caption

@@ -78,7 +78,8 @@ def spec_attack(model: nn.Module, spec: AttackSpec, name: str, device: torch.dev
     # 42 MB wheel, a test model mostly, would not fit the carried files: bench/README.md "GPU run")
     from advtui.attacks.autoattack import AutoAttackChunks
 
-    return AutoAttackChunks(model, name=name, norm=spec.norm, eps=spec.eps, version=spec.version, device=device)
+    return AutoAttackChunks(model, name=name, norm=spec.norm, eps=spec.eps, version=spec.version, device=device,
+                            attacks=spec.parts or None)
 
 
 def robust_accuracy(

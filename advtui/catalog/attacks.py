@@ -21,6 +21,11 @@ KINDS: tuple[str, ...] = ("pgd", "autoattack")
 #: Li et al. Table 3); 'other', a random image of another class (advtui's variant); 'noise', uniform noise.
 Start = Literal["image", "other", "noise"]
 STARTS: tuple[str, ...] = ("image", "other", "noise")
+#: AutoAttack's attacks in each version, in the order the package runs them (pyautoattack 0.2.0).
+AUTOATTACK_PARTS: dict[str, tuple[str, ...]] = {
+    "standard": ("apgd-ce", "apgd-t", "fab-t", "square"),
+    "rand": ("apgd-ce", "apgd-dlr"),
+}
 Toggle = Literal["auto", "on", "off"]
 TOGGLES: tuple[str, ...] = ("auto", "on", "off")
 
@@ -68,7 +73,9 @@ class AttackSpec:
     kind: "pgd" (cross-entropy PGD with random start) or "autoattack" (pyautoattack, `version`);
     norm, eps: the threat model, eps in pixel units of the norm (L2 0.5, Linf 8/255 ...);
     steps, step_size, restarts: PGD only (AutoAttack has its own); step_size is absolute (see
-    `advtui.attacks.pgd`); version: AutoAttack only ("rand" for randomised models).
+    `advtui.attacks.pgd`); version: AutoAttack only ("rand" for randomised models); parts: AutoAttack
+    only, a subset of the version's attacks (``AUTOATTACK_PARTS``) to run, in the version's order; empty: all
+    of them. A subset is named in ``name``, so a table never passes it off as the whole of AutoAttack.
     """
 
     kind: Literal["pgd", "autoattack"] = "pgd"
@@ -78,18 +85,28 @@ class AttackSpec:
     step_size: float = 0.1
     restarts: int = 1
     version: Version = "standard"
+    parts: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         check_attack_settings(
             kind=self.kind, norm=self.norm, eps=self.eps, steps=self.steps, step_size=self.step_size,
             restarts=self.restarts, version=self.version,
         )
+        full = AUTOATTACK_PARTS[self.version]
+        if self.parts and (self.kind != "autoattack" or set(self.parts) - set(full)):
+            raise ValueError(
+                f"parts: {list(self.parts)} is not a subset of AutoAttack {self.version}'s {list(full)}; "
+                "pick from those (or leave it empty for all)"
+            )
+        # the version's order, whatever order the params list them in
+        object.__setattr__(self, "parts", tuple(a for a in full if a in self.parts))
 
     @property
     def name(self) -> str:
         """Short label, e.g. 'pgd20-l2-eps0.5', 'pgd20x5-linf-eps0.0313725', 'aa-standard-l2-eps0.5'."""
         if self.kind == "autoattack":
-            return f"aa-{self.version}-{self.norm}-eps{self.eps:g}"
+            subset = f"-{'+'.join(self.parts)}" if self.parts else ""
+            return f"aa-{self.version}{subset}-{self.norm}-eps{self.eps:g}"
         restarts = f"x{self.restarts}" if self.restarts > 1 else ""
         return f"pgd{self.steps}{restarts}-{self.norm}-eps{self.eps:g}"
 

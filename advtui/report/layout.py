@@ -185,8 +185,10 @@ def _e6_settings(rows: list[Row]) -> str:
     for row in rows:
         if row.get("attacks"):
             l2, linf = row["attacks"]["pgd_l2"][0], row["attacks"]["pgd_linf"][0]
+            parts = (row["attacks"].get("autoattack_l2") or [{}])[0].get("parts")
+            only = f"; AutoAttack: only {'+'.join(parts)} (e6 autoattack_skip)" if parts else ""
             return (f"L2 eps {l2['eps']:g} (PGD-{l2['steps']}), Linf eps {linf['eps'] * 255:.3g}/255 "
-                    f"(PGD-{linf['steps']}); {row.get('n_test')} test images for SL")
+                    f"(PGD-{linf['steps']}); {row.get('n_test')} test images for SL{only}")
     return "attack settings: shown once a Table 2a stage (attack_sl@SL-D_R, SL-D_R_linf) has run"
 
 
@@ -197,7 +199,9 @@ def _e6b_settings(rows: list[Row]) -> str:
     if not versions:
         return "AutoAttack version per paradigm: shown once a Table 2b attack stage has run"
     ran = ", ".join(f"{p} '{versions[p]}'" for p in PARADIGMS if p in versions)
-    return f"AutoAttack ran as {ran} (Li A.4: 'rand' for MIM and DM)"
+    subsets = {"+".join(parts) for row in rows for parts in (row.get("autoattack_subset") or {}).values() if parts}
+    only = f"; only {', '.join(sorted(subsets))} of it (e6 autoattack_skip)" if subsets else ""
+    return f"AutoAttack ran as {ran} (Li A.4: 'rand' for MIM and DM){only}"
 
 
 def _absolute(row: Row) -> bool:

@@ -279,6 +279,13 @@ def _robust(result: dict[str, Any] | None, threat: str) -> float | None:
     return None if result is None else result.get(f"robust_acc_{threat}")
 
 
+
+def _aa_subset(result: dict[str, Any], threat: str) -> list[str]:
+    """The AutoAttack attacks a run ran under ``threat`` when params skipped some (``e6.*.autoattack_skip``); [] when whole."""
+    settings = (result.get("attacks") or {}).get(threat) or [{}]
+    return list(settings[0].get("parts") or [])
+
+
 def e6_rows(metrics: _Metrics) -> list[dict[str, Any]]:
     """E6 rows: Table 2a (SL on robust sets, PGD vs AutoAttack) then 2b (AutoAttack per paradigm)."""
     rows: list[dict[str, Any]] = []
@@ -305,6 +312,7 @@ def e6_rows(metrics: _Metrics) -> list[dict[str, Any]]:
             "worst": {p: worst[p][dataset] for p in PARADIGMS}, "CR_worst": summarise(worst, dataset)["cross"],
             "sl_pgd_linf": _robust(results["SL"][dataset], "pgd_linf"),
             "autoattack_version": {p: r.get("autoattack_version") for p, r in found.items()},
+            "autoattack_subset": {p: _aa_subset(r, "autoattack_linf") for p, r in found.items()},
             "n_test": {p: r.get("n") for p, r in found.items()},
             "published_R": pub["R"], "published_CR": pub["CR"], "published_sl_pgd_linf": pub["sl_pgd_linf"],
             "published_source": f"{LI_SOURCE}, Table 2b (CIFAR-10, AutoAttack Linf 4/255)",
