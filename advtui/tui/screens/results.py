@@ -2,16 +2,21 @@
 
 Reads the metrics files through :mod:`advtui.appcore.resultsdata` (no torch) and polls them in a thread
 worker, so a stage that finishes while the screen is open shows up without a key press.
+
+Only the tables take focus (the scroll around them does not): tab / shift+tab go to the next / previous
+table, and the arrow keys walk off a table's first or last row into its neighbour; ``s`` sorts the focused
+table by the column under its cursor. The focused table's title is highlighted.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
+from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
@@ -28,10 +33,10 @@ class ResultsScreen(Screen):
 
     CSS_PATH = "results.tcss"
     BINDINGS = [
-        Binding("s", "sort", "Sort column"),
+        Binding("s", "sort", "Sort (again: reverse)"),
+        Binding("tab", "next_table(1)", "Next table"),
+        Binding("shift+tab", "next_table(-1)", "Previous table", show=False),
         Binding("ctrl+r", "reload", "Reload", key_display="^r"),
-        Binding("tab", "focus_next", "Next table", show=False),
-        Binding("shift+tab", "focus_previous", "Previous table", show=False),
     ]
 
     def __init__(self, root: Path, poll_s: float = 2.0, **kwargs) -> None:
@@ -43,7 +48,9 @@ class ResultsScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(EMPTY_HINT, id="results-hint")
-        yield VerticalScroll(id="results-body")
+        body = VerticalScroll(id="results-body")
+        body.can_focus = False  # the tables take focus; the body scrolls to the focused one
+        yield body
         yield Footer()
 
     def on_mount(self) -> None:
@@ -63,6 +70,30 @@ class ResultsScreen(Screen):
         if table is not None:
             table.sort_by_cursor()
 
+    def action_next_table(self, step: int) -> None:
+        """Focus the table ``step`` places after (before, when negative) the focused one, wrapping around."""
+        tables = list(self.query(ResultsTable))
+        if tables:
+            at = tables.index(self.focused) if self.focused in tables else -1 if step > 0 else 0
+            self.focus_table(tables[(at + step) % len(tables)])
+
+    def on_results_table_edge(self, event: ResultsTable.Edge) -> None:
+        """An arrow key past a table's edge: into the neighbouring table (none past the first or the last)."""
+        tables = list(self.query(ResultsTable))
+        at = tables.index(event.table) + event.step
+        if 0 <= at < len(tables):
+            target = tables[at]
+            # entering from above starts at the top row, from below at the bottom row, in the same column
+            row = 0 if event.step > 0 else max(target.row_count - 1, 0)
+            column = min(event.table.cursor_column, len(target.columns) - 1)
+            target.cursor_coordinate = target.cursor_coordinate._replace(row=row, column=max(column, 0))
+            self.focus_table(target)
+
+    def focus_table(self, table: ResultsTable) -> None:
+        """Focus ``table`` and scroll its title, rows and legend into view."""
+        table.focus(scroll_visible=False)
+        table.parent.scroll_visible()
+
     def show(self, tables: list[ExperimentTable]) -> None:
         """Show ``tables``: update the existing table of each experiment (keeping its sort), add new ones."""
         body = self.query_one("#results-body", VerticalScroll)
@@ -74,9 +105,12 @@ class ResultsScreen(Screen):
                 existing.first(ResultsTable).show(table)
                 body.query_one(f"#legend-{table.id}", Static).update(self._legend(table))
                 continue
-            body.mount(Static(f"[b]{table.title}[/b]", classes="results-title"))
-            body.mount(ResultsTable(table, id=f"table-{table.id}"))
-            body.mount(Static(self._legend(table), id=f"legend-{table.id}", classes="results-legend"))
+            # one block per table, so the focused table's title can be highlighted (:focus-within)
+            body.mount(Vertical(
+                Static(Text(table.title, style="bold"), classes="results-title"),
+                ResultsTable(table, id=f"table-{table.id}"),
+                Static(self._legend(table), id=f"legend-{table.id}", classes="results-legend"),
+                id=f"block-{table.id}", classes="results-block"))
         if self.focused is None and tables:
             self.call_after_refresh(lambda: self.set_focus(body.query(ResultsTable).first()))
 
