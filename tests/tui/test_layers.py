@@ -28,9 +28,9 @@ def modules_of(package: str) -> list[str]:
 
 
 def test_module_lists_cover_every_screen_the_app_imports_lazily() -> None:
-    from advtui.tui.app import SCREENS
+    from advtui.tui.modes import MODES
 
-    assert {module for module, _, _ in SCREENS.values()} <= set(modules_of("advtui.tui"))
+    assert {mode.module for mode in MODES.values()} <= set(modules_of("advtui.tui"))
     assert "advtui.appcore.resultsdata" in modules_of("advtui.appcore")
 
 

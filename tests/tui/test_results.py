@@ -223,7 +223,8 @@ async def test_tab_and_arrows_move_focus_between_every_table(fake_project):
         assert screen.focused is e4 and e4.cursor_coordinate == (0, 1)
         await pilot.press("up")  # and back to E1's last row
         assert screen.focused is e1 and e1.cursor_row == e1.row_count - 1
-        await pilot.press("shift+tab", "down", *["up"] * 20)  # past the first table's top: stays there
+        for _ in range(e1.row_count + 2):  # past the first table's top: stays there
+            await pilot.press("up")
         assert screen.focused is e1 and e1.cursor_row == 0
 
 

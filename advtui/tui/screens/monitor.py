@@ -17,7 +17,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Log, Static
+from textual.widgets import Footer, Log, Static
 from textual.worker import Worker
 
 from advtui.appcore import dvcstate, live, runs
@@ -25,6 +25,7 @@ from advtui.tui.screens.dialogs import ChoiceDialog, LogScreen
 from advtui.tui.threads import deliver
 from advtui.tui.widgets.curves import CurvePlot, Series
 from advtui.tui.widgets.progress import ProgressPanel
+from advtui.tui.widgets.modebar import ModeBar
 
 IDLE_HINT = "No stage is running · c: replay a stage from its files · p: start one"
 LOG_LINES = 200
@@ -77,7 +78,7 @@ class MonitorScreen(Screen):
         self._stages: list[dvcstate.Stage] = []
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield ModeBar("monitor")
         yield Static(IDLE_HINT, id="monitor-title")
         with Horizontal(id="plots"):
             yield CurvePlot("loss", id="loss-plot")

@@ -18,11 +18,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Footer, Static
 
 from advtui.appcore.resultsdata import ExperimentTable, load_tables, metrics_signature
 from advtui.tui.threads import deliver
 from advtui.tui.widgets.table import ResultsTable
+from advtui.tui.widgets.modebar import ModeBar
 
 EMPTY_HINT = ("No results yet: run the pipeline (Pipeline screen, or `dvc repro` in a shell); "
               "each row's note names the stage that fills it.")
@@ -46,7 +47,7 @@ class ResultsScreen(Screen):
         self._signature: tuple | None = None
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield ModeBar("results")
         yield Static(EMPTY_HINT, id="results-hint")
         body = VerticalScroll(id="results-body")
         body.can_focus = False  # the tables take focus; the body scrolls to the focused one
