@@ -4,6 +4,7 @@ row, sorting by any column, and a refresh when a stage writes its metrics."""
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 
@@ -161,11 +162,14 @@ def test_missing_marks_follow_vars_and_matrix_as_dvc_does(tmp_path):
 
 
 def test_snapshot_80x24(fake_project, snap_compare):
-    assert snap_compare(ScreenHost(lambda: ResultsScreen(fake_project, poll_s=0)), terminal_size=(80, 24))
+    # the tables are read in a worker: the snapshot is taken once they are drawn (and the first one focused)
+    assert snap_compare(ScreenHost(lambda: ResultsScreen(fake_project, poll_s=0)), terminal_size=(80, 24),
+                        run_before=settle)
 
 
 def test_snapshot_120x40(fake_project, snap_compare):
-    assert snap_compare(ScreenHost(lambda: ResultsScreen(fake_project, poll_s=0)), terminal_size=(120, 40))
+    assert snap_compare(ScreenHost(lambda: ResultsScreen(fake_project, poll_s=0)), terminal_size=(120, 40),
+                        run_before=settle)
 
 
 def _li_metrics(root) -> None:
@@ -212,7 +216,10 @@ async def test_tab_and_arrows_move_focus_between_every_table(fake_project):
             await pilot.press("tab")
             assert screen.focused is table
             # the focused table's title stands out, and the body scrolled to it
-            assert screen.query_one(f"#block-{table.table.id}").has_pseudo_class("focus-within")
+            block = screen.query_one(f"#block-{table.table.id}")
+            assert block.has_pseudo_class("focus-within") and block.has_class("-focused")
+            assert block.query_one(".results-title").styles.background.a > 0  # highlighted
+            assert len(screen.query(".results-block.-focused")) == 1
         await pilot.press("shift+tab")
         assert screen.focused is tables[-1]
         await pilot.press("tab", "right")  # E1, second column
@@ -251,3 +258,21 @@ async def test_every_table_sorts_by_every_column_from_the_keyboard(fake_project)
                 await pilot.press("right")
             assert all(other.sort_key is None for other in tables[n + 1:])
             await pilot.press("tab")
+
+
+async def test_the_tables_are_read_off_the_ui_thread(fake_project, monkeypatch):
+    """Opening the screen (and ^r) reads the metrics files in a worker: keys are answered meanwhile."""
+    threads = []
+
+    def recording(root):
+        threads.append(threading.current_thread() is threading.main_thread())
+        return load_tables(root)
+
+    monkeypatch.setattr("advtui.tui.screens.results.load_tables", recording)
+    app = ScreenHost(lambda: ResultsScreen(fake_project, poll_s=0))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        assert app.screen.query_one("#table-E4", ResultsTable).row_count == 8
+    assert threads == [False, False]

@@ -25,6 +25,7 @@ from advtui.tui.threads import deliver
 from advtui.tui.widgets.table import ResultsTable
 from advtui.tui.widgets.modebar import ModeBar
 
+LOADING_HINT = "Reading the metrics files ..."
 EMPTY_HINT = ("No results yet: run the pipeline (Pipeline screen, or `dvc repro` in a shell); "
               "each row's note names the stage that fills it.")
 
@@ -44,11 +45,13 @@ class ResultsScreen(Screen):
         super().__init__(**kwargs)
         self.root = Path(root)
         self.poll_s = poll_s
-        self._signature: tuple | None = None
+        self._signature: tuple | None = None  # of the metrics files shown
+        self._reading = False  # one read at a time
+        self._reread = False  # ^r while a read was going: read again once it ends
 
     def compose(self) -> ComposeResult:
         yield ModeBar("results")
-        yield Static(EMPTY_HINT, id="results-hint")
+        yield Static(LOADING_HINT, id="results-hint")
         body = VerticalScroll(id="results-body")
         body.can_focus = False  # the tables take focus; the body scrolls to the focused one
         yield body
@@ -61,9 +64,11 @@ class ResultsScreen(Screen):
             self.set_interval(self.poll_s, self._poll)
 
     def action_reload(self) -> None:
-        """Read the metrics files again and show them."""
-        self._signature = metrics_signature(self.root)
-        self.show(load_tables(self.root))
+        """Read the metrics files again and show them (in a worker: the screen answers keys meanwhile)."""
+        if self._reading:
+            self._reread = True
+        else:
+            self._read(known=None)
 
     def action_sort(self) -> None:
         """Sort the focused table by the column under its cursor (again: reverse)."""
@@ -90,6 +95,11 @@ class ResultsScreen(Screen):
             target.cursor_coordinate = target.cursor_coordinate._replace(row=row, column=max(column, 0))
             self.focus_table(target)
 
+    def on_descendant_focus(self) -> None:
+        # a class rather than :focus-within, whose change Textual does not restyle the title (a sibling) for
+        for block in self.query(".results-block"):
+            block.set_class(self.focused is not None and self.focused.parent is block, "-focused")
+
     def focus_table(self, table: ResultsTable) -> None:
         """Focus ``table`` and scroll its title, rows and legend into view."""
         table.focus(scroll_visible=False)
@@ -99,14 +109,16 @@ class ResultsScreen(Screen):
         """Show ``tables``: update the existing table of each experiment (keeping its sort), add new ones."""
         body = self.query_one("#results-body", VerticalScroll)
         ran = any(len(t.rows) > t.n_missing for t in tables)
-        self.query_one("#results-hint", Static).display = not ran
+        hint = self.query_one("#results-hint", Static)
+        hint.update(EMPTY_HINT)
+        hint.display = not ran
         for table in tables:
             existing = body.query(f"#table-{table.id}")
             if existing:
                 existing.first(ResultsTable).show(table)
                 body.query_one(f"#legend-{table.id}", Static).update(self._legend(table))
                 continue
-            # one block per table, so the focused table's title can be highlighted (:focus-within)
+            # one block per table, so the focused table's title can be highlighted
             body.mount(Vertical(
                 Static(Text(table.title, style="bold"), classes="results-title"),
                 ResultsTable(table, id=f"table-{table.id}"),
@@ -125,15 +137,25 @@ class ResultsScreen(Screen):
         return (missing + ". " if table.n_missing else "") + table.legend
 
     def _poll(self) -> None:
-        self._check_metrics()
+        if not self._reading:
+            self._read(known=self._signature)
 
-    @work(thread=True, exclusive=True, group="results-poll")
-    def _check_metrics(self) -> None:
+    def _read(self, known: tuple | None) -> None:
+        self._reading = True
+        self._check_metrics(known)
+
+    @work(thread=True, group="results-read")
+    def _check_metrics(self, known: tuple | None) -> None:
+        """Read the tables unless the metrics files still have the ``known`` signature; hand over either way."""
         signature = metrics_signature(self.root)
-        if signature != self._signature:
-            tables = load_tables(self.root)
-            deliver(self.app, self._apply, signature, tables)
+        tables = load_tables(self.root) if signature != known else None
+        deliver(self.app, self._read_done, signature, tables)
 
-    def _apply(self, signature: tuple, tables: list[ExperimentTable]) -> None:
-        self._signature = signature
-        self.show(tables)
+    def _read_done(self, signature: tuple, tables: list[ExperimentTable] | None) -> None:
+        self._reading = False
+        if tables is not None:
+            self._signature = signature
+            self.show(tables)
+        if self._reread:
+            self._reread = False
+            self._read(known=None)
