@@ -22,7 +22,7 @@ from advtui.appcore import runs
 from advtui.tui.modes import HELP, MODES, QUIT
 from advtui.tui.screens.dialogs import QuitDialog
 from advtui.tui.screens.help import HelpScreen
-from advtui.tui.screens.monitor import MonitorScreen
+from advtui.tui.screens.monitor import FAST_POLL_S, MonitorScreen
 from advtui.tui.screens.pipeline import PipelineScreen
 
 #: Seconds between checks for a live run (cheap: a few small JSON files and /proc lookups).
@@ -53,7 +53,7 @@ class AdvtuiApp(App):
         Binding(QUIT.key, QUIT.action, QUIT.description, priority=True, show=False),
     ]
 
-    def __init__(self, root: Path | None = None, poll_s: float = 0.25) -> None:
+    def __init__(self, root: Path | None = None, poll_s: float = FAST_POLL_S) -> None:
         super().__init__()
         self.root = (root or Path.cwd()).resolve()
         self.poll_s = poll_s
@@ -77,6 +77,17 @@ class AdvtuiApp(App):
         if self.attached:
             self.notify(f"Re-attached to run {self.current_run.id} ({' '.join(self.current_run.targets) or 'all'})")
         self.set_interval(RUN_POLL_S, self._poll_run)
+
+    def on_ready(self) -> None:
+        # the first frame is on the terminal: what the next keys need can load now
+        self._warm_up()
+
+    @work(thread=True, group="warm-up")
+    def _warm_up(self) -> None:
+        """Import the screens not shown yet, after the first frame and off the UI thread, so that neither the
+        first visit to one nor the help (which lists their keys) waits for its imports (the Gallery's numpy)."""
+        for mode in self.modes_available:
+            screen_class(mode)
 
     def action_show(self, mode: str) -> None:
         """Switch to screen ``mode``."""
