@@ -109,9 +109,14 @@ class AdvtuiApp(App):
         return sections
 
     def start_run(self, targets: list[str]) -> None:
-        """Start ``dvc repro TARGETS`` (everything when empty) detached, unless a run is live already."""
+        """Start ``dvc repro TARGETS`` (everything when empty) detached, unless a run is live already or none can
+        start here (outside a project, or with a params.yaml the stages would reject: the notice says why)."""
         if self.current_run is not None and runs.is_alive(self.current_run):
             self.notify("A run is live already; stop it first (s on the Pipeline screen)", severity="warning")
+            return
+        problem = runs.cannot_run(self.root)
+        if problem is not None:
+            self.notify(problem, title="Not started", severity="error", timeout=15)
             return
         self.current_run = runs.start_run(self.root, targets)
         self.notify(f"Started dvc repro {' '.join(targets) or '(whole pipeline)'}")

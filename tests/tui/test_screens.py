@@ -210,3 +210,30 @@ async def test_the_monitor_draws_new_rows_and_slows_down_once_they_stop(fake_pro
             tsv.write(f"{steps}\t0.01\n")
         await until(pilot, lambda: loss.series[0][1][-1] == steps, "the new row to be drawn")
         await until(pilot, lambda: monitor.interval == monitor.idle_s, "the poll to slow down again")
+
+
+def _notices(app: AdvtuiApp) -> list[str]:
+    return [notice.message for notice in app._notifications]
+
+
+async def test_no_run_starts_outside_a_project(tmp_path: Path) -> None:
+    app = AdvtuiApp(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("a")
+        await settle(pilot)
+        assert app.current_run is None and not (tmp_path / ".advtui").exists()
+        assert any(n.startswith(f"no dvc.yaml in {tmp_path}: nothing to run") for n in _notices(app))
+
+
+async def test_a_broken_params_file_is_reported_before_any_run(fresh_project: Path) -> None:
+    """The CLI's own one-line check of params.yaml, before dvc starts a stage that would fail on it."""
+    params = fresh_project / "params.yaml"
+    params.write_text(params.read_text().replace("  seeds: 3 ", "  seeds: three "))
+    app = AdvtuiApp(fresh_project)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("a")
+        await settle(pilot)
+        assert app.current_run is None and not (fresh_project / ".advtui" / "runs").exists()
+        assert f"{params}: retrain.seeds: expected an integer, got 'three'; fix the value in params.yaml" in _notices(app)
