@@ -21,7 +21,9 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from advtui.catalog.params import PARAMS_FILE, load_params
 from advtui.files import write_json
+from advtui.schema import ParamsError
 
 RUNS_DIR = Path(".advtui") / "runs"
 #: Seconds between SIGINT (DVC and the stage stop cleanly, keeping finished chunks and checkpoints)
@@ -100,6 +102,19 @@ def _new_id(folder: Path) -> str:
     while (folder / f"{stamp}-{n}.json").exists():
         n += 1
     return f"{stamp}-{n}"
+
+
+def cannot_run(root: Path) -> str | None:
+    """Why no run can start in ``root``, as one line naming the fix, or None: not a project (no ``dvc.yaml``), or
+    a ``params.yaml`` that every stage would reject (the CLI's own check, so the mistake shows before any stage
+    starts rather than in the first stage's log)."""
+    if not (root / "dvc.yaml").is_file():
+        return f"no dvc.yaml in {root}: nothing to run; start advtui in the project folder (or `advtui tui PATH`)"
+    try:
+        load_params(root / PARAMS_FILE)
+    except ParamsError as err:
+        return str(err)
+    return None
 
 
 def start_run(root: Path, targets: list[str] | None = None, extra: list[str] | None = None) -> RunRecord:

@@ -19,33 +19,24 @@ from textual.screen import Screen
 from textual.worker import WorkerCancelled
 
 from advtui.appcore import runs
+from advtui.tui.modes import HELP, MODES, QUIT
 from advtui.tui.screens.dialogs import QuitDialog
 from advtui.tui.screens.help import HelpScreen
-from advtui.tui.screens.monitor import MonitorScreen
+from advtui.tui.screens.monitor import FAST_POLL_S, MonitorScreen
 from advtui.tui.screens.pipeline import PipelineScreen
 
-#: mode -> (module, screen class, footer label). Results, Gallery and Experiments live in their own
-#: modules; a mode whose module is absent is left out (its key then says so instead of failing).
-SCREENS: dict[str, tuple[str, str, str]] = {
-    "pipeline": ("advtui.tui.screens.pipeline", "PipelineScreen", "Pipeline"),
-    "monitor": ("advtui.tui.screens.monitor", "MonitorScreen", "Monitor"),
-    "results": ("advtui.tui.screens.results", "ResultsScreen", "Results"),
-    "gallery": ("advtui.tui.screens.gallery", "GalleryScreen", "Gallery"),
-    "experiments": ("advtui.tui.screens.experiments", "ExperimentsScreen", "Experiments"),
-}
 #: Seconds between checks for a live run (cheap: a few small JSON files and /proc lookups).
 RUN_POLL_S = 0.5
 
 
 def available_modes() -> list[str]:
     """The modes whose screen module exists (found without importing it)."""
-    return [mode for mode, (module, _, _) in SCREENS.items() if importlib.util.find_spec(module) is not None]
+    return [name for name, mode in MODES.items() if importlib.util.find_spec(mode.module) is not None]
 
 
 def screen_class(mode: str) -> type[Screen]:
     """The screen class of ``mode``, imported on first use (some pull in numpy: not at start-up)."""
-    module, name, _ = SCREENS[mode]
-    return getattr(importlib.import_module(module), name)
+    return getattr(importlib.import_module(MODES[mode].module), MODES[mode].screen)
 
 
 class AdvtuiApp(App):
@@ -54,18 +45,15 @@ class AdvtuiApp(App):
     TITLE = "advtui"
     CSS_PATH = "app.tcss"
     ENABLE_COMMAND_PALETTE = False
-    # priority: the screen keys work from every screen, whatever its own bindings.
+    # priority: the screen keys work from every screen, whatever its own bindings. Not in the footer: the mode
+    # bar at the top of every screen shows them, leaving the footer to the screen's own keys.
     BINDINGS = [
-        Binding("p", "show('pipeline')", "Pipeline", priority=True),
-        Binding("m", "show('monitor')", "Monitor", priority=True),
-        Binding("r", "show('results')", "Results", priority=True),
-        Binding("g", "show('gallery')", "Gallery", priority=True),
-        Binding("e", "show('experiments')", "Experiments", priority=True),
-        Binding("question_mark", "help", "Help", key_display="?"),
-        Binding("q", "quit_app", "Quit", priority=True),
+        *(Binding(mode.key, f"show({name!r})", mode.label, priority=True, show=False) for name, mode in MODES.items()),
+        Binding(HELP.key, HELP.action, HELP.description, key_display=HELP.shown, show=False),
+        Binding(QUIT.key, QUIT.action, QUIT.description, priority=True, show=False),
     ]
 
-    def __init__(self, root: Path | None = None, poll_s: float = 0.25) -> None:
+    def __init__(self, root: Path | None = None, poll_s: float = FAST_POLL_S) -> None:
         super().__init__()
         self.root = (root or Path.cwd()).resolve()
         self.poll_s = poll_s
@@ -90,6 +78,17 @@ class AdvtuiApp(App):
             self.notify(f"Re-attached to run {self.current_run.id} ({' '.join(self.current_run.targets) or 'all'})")
         self.set_interval(RUN_POLL_S, self._poll_run)
 
+    def on_ready(self) -> None:
+        # the first frame is on the terminal: what the next keys need can load now
+        self._warm_up()
+
+    @work(thread=True, group="warm-up")
+    def _warm_up(self) -> None:
+        """Import the screens not shown yet, after the first frame and off the UI thread, so that neither the
+        first visit to one nor the help (which lists their keys) waits for its imports (the Gallery's numpy)."""
+        for mode in self.modes_available:
+            screen_class(mode)
+
     def action_show(self, mode: str) -> None:
         """Switch to screen ``mode``."""
         if mode not in self.modes_available:
@@ -106,13 +105,18 @@ class AdvtuiApp(App):
     def help_sections(self) -> list[tuple[str, list]]:
         """(title, bindings) per screen, app-wide keys first: what the help screen lists."""
         sections = [("Everywhere", list(self.BINDINGS))]
-        sections += [(SCREENS[mode][2], list(screen_class(mode).BINDINGS)) for mode in self.modes_available]
+        sections += [(MODES[mode].label, list(screen_class(mode).BINDINGS)) for mode in self.modes_available]
         return sections
 
     def start_run(self, targets: list[str]) -> None:
-        """Start ``dvc repro TARGETS`` (everything when empty) detached, unless a run is live already."""
+        """Start ``dvc repro TARGETS`` (everything when empty) detached, unless a run is live already or none can
+        start here (outside a project, or with a params.yaml the stages would reject: the notice says why)."""
         if self.current_run is not None and runs.is_alive(self.current_run):
             self.notify("A run is live already; stop it first (s on the Pipeline screen)", severity="warning")
+            return
+        problem = runs.cannot_run(self.root)
+        if problem is not None:
+            self.notify(problem, title="Not started", severity="error", timeout=15)
             return
         self.current_run = runs.start_run(self.root, targets)
         self.notify(f"Started dvc repro {' '.join(targets) or '(whole pipeline)'}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -28,9 +29,9 @@ def modules_of(package: str) -> list[str]:
 
 
 def test_module_lists_cover_every_screen_the_app_imports_lazily() -> None:
-    from advtui.tui.app import SCREENS
+    from advtui.tui.modes import MODES
 
-    assert {module for module, _, _ in SCREENS.values()} <= set(modules_of("advtui.tui"))
+    assert {mode.module for mode in MODES.values()} <= set(modules_of("advtui.tui"))
     assert "advtui.appcore.resultsdata" in modules_of("advtui.appcore")
 
 
@@ -83,3 +84,40 @@ def test_bare_advtui_opens_the_app_and_commands_still_work() -> None:
     assert result.exit_code == 0
     for command in ("train", "attack", "invert", "stage", "report", "dataset", "profile", "models", "tui"):
         assert f" {command} " in result.output
+
+
+#: Runs the `advtui` command as its console script does, with ARGV, the app (if it opens) headless at 80x24
+#: visiting every screen and waiting for each one's reads; then prints every module that was loaded.
+_RUN_COMMAND = """
+import sys
+from advtui.tui.app import AdvtuiApp
+
+run = AdvtuiApp.run
+
+async def visit(pilot):
+    for key in "pmrge?":
+        await pilot.press(key)
+        await pilot.app.workers.wait_for_complete()
+    pilot.app.exit()
+
+AdvtuiApp.run = lambda self, **kwargs: run(self, headless=True, size=(80, 24), auto_pilot=visit)
+sys.argv = ["advtui", *sys.argv[1:]]
+from advtui.cli.main import app
+try:
+    app()
+except SystemExit:
+    pass
+print("\\nLOADED", " ".join(sys.modules))
+"""
+
+
+@pytest.mark.parametrize("argv", [[], ["tui", "{project}"], ["--help"], ["--version"]], ids=" ".join)
+def test_the_advtui_command_never_loads_torch(argv: list[str], fresh_project: Path) -> None:
+    """`advtui`, `advtui tui PATH` (every screen visited), `--help` and `--version`: the modules loaded, not a time."""
+    args = [a.format(project=fresh_project) for a in argv]
+    out = subprocess.run([sys.executable, "-c", _RUN_COMMAND, *args], cwd=fresh_project, capture_output=True,
+                         text=True, check=True, env={**os.environ, "PYTHONPATH": str(REPO)}).stdout
+    loaded = set(out.rpartition("\nLOADED ")[2].split())
+    assert ("advtui.tui.screens.gallery" in loaded) == (argv[:1] in ([], ["tui"]))  # the app ran, every screen
+    heavy = {m for m in loaded if m in HEAVY or m.startswith(tuple(h + "." for h in HEAVY))}
+    assert not heavy, f"advtui {' '.join(argv)} loads {sorted(heavy)[:5]}"

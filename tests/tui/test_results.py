@@ -4,11 +4,12 @@ row, sorting by any column, and a refresh when a stage writes its metrics."""
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 
-from advtui.appcore.resultsdata import load_tables, metrics_stages, sort_rows
-from advtui.report.layout import Column
+from advtui.appcore.resultsdata import load_tables, metrics_stages, sort_rows, sort_value
+from advtui.report.layout import Column, row_name
 from advtui.report.tables import collect, markdown
 from advtui.tui.screens.results import ResultsScreen
 from advtui.tui.widgets.table import ResultsTable
@@ -161,8 +162,117 @@ def test_missing_marks_follow_vars_and_matrix_as_dvc_does(tmp_path):
 
 
 def test_snapshot_80x24(fake_project, snap_compare):
-    assert snap_compare(ScreenHost(lambda: ResultsScreen(fake_project, poll_s=0)), terminal_size=(80, 24))
+    # the tables are read in a worker: the snapshot is taken once they are drawn (and the first one focused)
+    assert snap_compare(ScreenHost(lambda: ResultsScreen(fake_project, poll_s=0)), terminal_size=(80, 24),
+                        run_before=settle)
 
 
 def test_snapshot_120x40(fake_project, snap_compare):
-    assert snap_compare(ScreenHost(lambda: ResultsScreen(fake_project, poll_s=0)), terminal_size=(120, 40))
+    assert snap_compare(ScreenHost(lambda: ResultsScreen(fake_project, poll_s=0)), terminal_size=(120, 40),
+                        run_before=settle)
+
+
+def _li_metrics(root) -> None:
+    """Probe and attack metrics of two paradigms, as the E5 / E6 stages write them (Li's tables part-filled)."""
+    folder = root / "data" / "metrics"
+    for paradigm, natural, d_r in (("MIM", 0.61, 0.603), ("SL", 0.877, 0.797)):
+        for dataset, acc in (("natural", natural), ("D_R", d_r)):
+            (folder / "E5").mkdir(parents=True, exist_ok=True)
+            (folder / "E5" / f"{paradigm}-{dataset}.json").write_text(json.dumps(
+                {"paradigm": paradigm, "dataset": dataset, "clean_acc": acc, "n_test": 1000}))
+    (folder / "E6").mkdir(parents=True, exist_ok=True)
+    (folder / "E6" / "MIM-natural.json").write_text(json.dumps(
+        {"paradigm": "MIM", "dataset": "natural", "clean_acc": 0.58, "n": 50, "autoattack_version": "standard",
+         "robust_acc_autoattack_linf": 0.28, "robust_acc_pgd_linf": 0.32, "robust_acc_worst_linf": 0.28}))
+
+
+async def test_li_tables_show_our_values_beside_the_papers(fake_project):
+    """E5 and E6 are laid out like the report: readable titles and headers, each value with Li's figure."""
+    _li_metrics(fake_project)
+    app = ScreenHost(lambda: ResultsScreen(fake_project, poll_s=0))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        e5 = app.screen.query_one("#table-E5", ResultsTable)
+        assert e5.table.title == "E5 cross-paradigm relative usefulness, ours (paper)"
+        assert [c.header for c in e5.table.shown_columns] == ["set", "MIM", "CL", "DM", "SL", "CRU", "Ilyas", "note"]
+        assert cells(e5, "natural")["MIM"] == "0.610"  # the natural row: U itself
+        assert cells(e5, "D_R")["MIM"] == f"{0.603 / 0.61:.3f} (0.896)"  # RU (Li's RU)
+        assert cells(e5, "D_R")["SL"] == f"{0.797 / 0.877:.3f} (0.880)"
+        assert cells(e5, "D_R")["CL"] == "— (0.791)"
+        e6b = app.screen.query_one("#table-E6b", ResultsTable)
+        assert [c.header for c in e6b.table.shown_columns][:7] == ["set", "MIM", "CL", "DM", "SL", "CR", "SL PGD"]
+        assert cells(e6b, "2b natural")["MIM"] == "0.280 (0.008)"
+
+
+async def test_tab_and_arrows_move_focus_between_every_table(fake_project):
+    app = ScreenHost(lambda: ResultsScreen(fake_project, poll_s=0))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        tables = list(screen.query(ResultsTable))
+        assert [t.id for t in tables] == [f"table-{i}" for i in ("E1", "E4", "curves", "E5", "E6a", "E6b")]
+        assert screen.focused is tables[0]
+        for table in [*tables[1:], tables[0]]:  # tab walks every table, then wraps around
+            await pilot.press("tab")
+            assert screen.focused is table
+            # the focused table's title stands out, and the body scrolled to it
+            block = screen.query_one(f"#block-{table.table.id}")
+            assert block.has_pseudo_class("focus-within") and block.has_class("-focused")
+            assert block.query_one(".results-title").styles.background.a > 0  # highlighted
+            assert len(screen.query(".results-block.-focused")) == 1
+        await pilot.press("shift+tab")
+        assert screen.focused is tables[-1]
+        await pilot.press("tab", "right")  # E1, second column
+        e1, e4 = tables[0], tables[1]
+        await pilot.press(*["down"] * (e1.row_count - 1))
+        assert screen.focused is e1 and e1.cursor_coordinate == (e1.row_count - 1, 1)
+        await pilot.press("down")  # past E1's last row: E4's first, same column
+        assert screen.focused is e4 and e4.cursor_coordinate == (0, 1)
+        await pilot.press("up")  # and back to E1's last row
+        assert screen.focused is e1 and e1.cursor_row == e1.row_count - 1
+        for _ in range(e1.row_count + 2):  # past the first table's top: stays there
+            await pilot.press("up")
+        assert screen.focused is e1 and e1.cursor_row == 0
+
+
+async def test_every_table_sorts_by_every_column_from_the_keyboard(fake_project):
+    """On each table in turn (tab), each column (right) sorts with s: its values read in order top to bottom, the
+    rows without one last; the other tables keep their order."""
+    _li_metrics(fake_project)
+    app = ScreenHost(lambda: ResultsScreen(fake_project, poll_s=0))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        tables = list(app.screen.query(ResultsTable))
+        for n, table in enumerate(tables):
+            assert app.screen.focused is table
+            by_name = {row_name(r): r for r in table.table.rows}
+            for index, column in enumerate(table.table.shown_columns):
+                await pilot.press("s")
+                assert table.sort_key == column.key and not table.reverse
+                assert str(table.ordered_columns[index].label).endswith("▲")
+                values = [sort_value(column.get(by_name[name])) for name in table.row_order]
+                have = [v for v in values if v is not None]
+                assert values[:len(have)] == have, f"{table.id} by {column.key}: a row without a value sorted first"
+                assert have == sorted(have, key=str if len({type(v) for v in have}) > 1 else None), (
+                    f"{table.id} by {column.key}: {values}")
+                await pilot.press("right")
+            assert all(other.sort_key is None for other in tables[n + 1:])
+            await pilot.press("tab")
+
+
+async def test_the_tables_are_read_off_the_ui_thread(fake_project, monkeypatch):
+    """Opening the screen (and ^r) reads the metrics files in a worker: keys are answered meanwhile."""
+    threads = []
+
+    def recording(root):
+        threads.append(threading.current_thread() is threading.main_thread())
+        return load_tables(root)
+
+    monkeypatch.setattr("advtui.tui.screens.results.load_tables", recording)
+    app = ScreenHost(lambda: ResultsScreen(fake_project, poll_s=0))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        assert app.screen.query_one("#table-E4", ResultsTable).row_count == 8
+    assert threads == [False, False]

@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -16,8 +17,9 @@ from textual.widgets import DataTable, Static
 
 from advtui.appcore import dvcstate
 from advtui.catalog.params import PROFILES
+from advtui.tui import app as app_module
 from advtui.tui.app import AdvtuiApp
-from advtui.tui.screens.monitor import Reading
+from advtui.tui.screens.monitor import FAST_POLL_S, IDLE_POLL_S, Reading, next_poll
 from advtui.tui.threads import deliver
 from advtui.tui.widgets.curves import CurvePlot
 
@@ -167,3 +169,73 @@ async def test_switch_profile_from_the_pipeline_screen(fresh_project: Path) -> N
         table = app.screen.query_one("#stages", DataTable)
         await until(pilot, lambda: str(table.get_row("source@standard")[4]).endswith("changed"),
                     what="changed params against the committed smoke profile")
+
+
+async def test_the_screens_are_imported_after_the_first_frame_off_the_ui_thread(fake_project: Path,
+                                                                                 monkeypatch) -> None:
+    """No first visit to a screen (nor the help, which lists every screen's keys) waits for its imports: a
+    worker imports them once the first frame is drawn."""
+    loaded: dict[str, bool] = {}  # mode -> imported first on the UI thread
+    screen_class = app_module.screen_class
+
+    def recording(mode: str):
+        loaded.setdefault(mode, threading.current_thread() is threading.main_thread())
+        return screen_class(mode)
+
+    monkeypatch.setattr(app_module, "screen_class", recording)
+    app = AdvtuiApp(fake_project)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert loaded == {mode: False for mode in app_module.available_modes()}
+
+
+def test_the_monitor_polls_fast_while_files_change_and_backs_off_when_quiet() -> None:
+    assert next_poll(IDLE_POLL_S, changed=True) == FAST_POLL_S <= 1 / 12  # > 10 frames/s while rows arrive
+    waits = [FAST_POLL_S]
+    for _ in range(6):
+        waits.append(next_poll(waits[-1], changed=False))
+    assert waits == sorted(waits) and waits[-1] == IDLE_POLL_S  # quiet: later and later, up to the idle wait
+    assert IDLE_POLL_S >= 0.5  # idle: at most 2 polls a second (a fixed 4 Hz poll before)
+
+
+async def test_the_monitor_draws_new_rows_and_slows_down_once_they_stop(fake_project: Path) -> None:
+    app = AdvtuiApp(fake_project)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("m")
+        await settle(pilot)
+        monitor = app.screen
+        monitor.watch_stage("retrain@D_R")
+        await until(pilot, lambda: monitor.interval == monitor.idle_s, "the replay to go quiet")
+        loss = monitor.query_one("#loss-plot", CurvePlot)
+        steps = STEPS_PER_EPOCH * EPOCHS
+        with (fake_project / "data/live/E4/D_R/plots/metrics/train/loss.tsv").open("a") as tsv:
+            tsv.write(f"{steps}\t0.01\n")
+        await until(pilot, lambda: loss.series[0][1][-1] == steps, "the new row to be drawn")
+        await until(pilot, lambda: monitor.interval == monitor.idle_s, "the poll to slow down again")
+
+
+def _notices(app: AdvtuiApp) -> list[str]:
+    return [notice.message for notice in app._notifications]
+
+
+async def test_no_run_starts_outside_a_project(tmp_path: Path) -> None:
+    app = AdvtuiApp(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("a")
+        await settle(pilot)
+        assert app.current_run is None and not (tmp_path / ".advtui").exists()
+        assert any(n.startswith(f"no dvc.yaml in {tmp_path}: nothing to run") for n in _notices(app))
+
+
+async def test_a_broken_params_file_is_reported_before_any_run(fresh_project: Path) -> None:
+    """The CLI's own one-line check of params.yaml, before dvc starts a stage that would fail on it."""
+    params = fresh_project / "params.yaml"
+    params.write_text(params.read_text().replace("  seeds: 3 ", "  seeds: three "))
+    app = AdvtuiApp(fresh_project)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("a")
+        await settle(pilot)
+        assert app.current_run is None and not (fresh_project / ".advtui" / "runs").exists()
+        assert f"{params}: retrain.seeds: expected an integer, got 'three'; fix the value in params.yaml" in _notices(app)

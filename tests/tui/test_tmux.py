@@ -64,7 +64,7 @@ def test_advtui_in_tmux_survives_a_lost_terminal(tiny_project: Path, tmp_path: P
     hold(tiny_project, "tiny", "train")  # never released: the run is live until the app stops it
     first = Tmux(f"advtui-test-{os.getpid()}-a", advtui_command(tiny_project, status))
     try:
-        first.wait_for("advtui pipeline")
+        first.wait_for("q Quit")  # the mode bar: the first frame
         first.wait_for("never run")
         first.keys("Enter")  # the cursor starts on the first stage, retrain@tiny
         first.wait_for("● running")
@@ -74,7 +74,7 @@ def test_advtui_in_tmux_survives_a_lost_terminal(tiny_project: Path, tmp_path: P
     assert record is not None and record.targets == ["retrain@tiny"]
     second = Tmux(f"advtui-test-{os.getpid()}-b", advtui_command(tiny_project, status))
     try:
-        second.wait_for("advtui pipeline")
+        second.wait_for("q Quit")
         second.wait_for("● running")  # re-attached
         second.keys("m")
         second.wait_for("● retrain@tiny · running")

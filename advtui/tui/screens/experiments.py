@@ -14,12 +14,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Footer, Static
 from textual.worker import get_current_worker
 
 from advtui.appcore.expshow import HINT, ExpRun, comparison, run_exp_show
 from advtui.tui.threads import deliver
 from advtui.tui.widgets.table import ResultsTable
+from advtui.tui.widgets.modebar import ModeBar
 
 
 #: Coming back to the screen re-reads `dvc exp show` when the last read is older than this (it costs seconds).
@@ -44,7 +45,7 @@ class ExperimentsScreen(Screen):
         self._fetched = 0.0
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield ModeBar("experiments")
         yield Static("Reading `dvc exp show` ...", id="exp-status")
         yield VerticalScroll(id="exp-body")
         yield Footer()

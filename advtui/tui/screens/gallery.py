@@ -16,11 +16,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Footer, Static
 
 from advtui.appcore.galleryfile import GALLERY_FILE, Gallery, Tile, read_gallery
 from advtui.tui.threads import deliver
 from advtui.tui.widgets.image import HalfBlockImage
+from advtui.tui.widgets.modebar import ModeBar
 
 EMPTY_HINT = ("No gallery yet. Build it with `dvc repro gallery` (from the Pipeline screen, or a shell): it "
               "needs the source models, the constructed datasets and the E4 natural model, and picks a few "
@@ -102,7 +103,7 @@ class GalleryScreen(Screen):
         return self.root / GALLERY_FILE
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield ModeBar("gallery")
         yield Static(EMPTY_HINT, id="gallery-hint")
         yield Static(id="gallery-title")
         with VerticalScroll(id="gallery-body"):

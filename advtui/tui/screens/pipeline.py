@@ -16,7 +16,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Footer, Static
 from textual.worker import Worker
 
 from advtui.appcore import dvcstate, live, runs
@@ -25,6 +25,7 @@ from advtui.catalog.params import PARAMS_FILE, PROFILES, use_profile
 from advtui.schema import ParamsError
 from advtui.tui.screens.dialogs import ChoiceDialog, LogScreen
 from advtui.tui.threads import deliver
+from advtui.tui.widgets.modebar import ModeBar
 
 STATE_STYLE = {
     dvcstate.UP_TO_DATE: "green", dvcstate.CHANGED: "yellow", dvcstate.NEVER_RUN: "dim",
@@ -52,7 +53,7 @@ class PipelineScreen(Screen):
     """Stages grouped by experiment, with state, last duration and changed params; run and stop them."""
 
     BINDINGS = [
-        Binding("enter", "run_selected", "Run"),
+        Binding("enter", "run_selected", "Run", priority=True),  # over the table's own (hidden) enter: shown
         Binding("space", "toggle_mark", "Mark"),
         Binding("a", "run_all", "Run all"),
         Binding("s", "stop", "Stop run"),
@@ -74,7 +75,7 @@ class PipelineScreen(Screen):
         self._running_by_progress: set[str] = set()  # rows drawn "running" from a progress file's live pid
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield ModeBar("pipeline")
         yield Static(NO_RUN_HINT, id="run-status")
         table = DataTable(id="stages", cursor_type="row", zebra_stripes=False)
         table.add_columns(" ", "stage", "state", "last run", "params")

@@ -1,22 +1,56 @@
-"""A report table that sorts by any column (missing values stay last) and keeps its sort across reloads."""
+"""A report table that sorts by any column (missing values stay last) and keeps its sort across reloads.
+
+Its first column (the row's name) stays put while the others scroll sideways under the cursor, so a table
+wider than the terminal (E4, Li's tables with the paper's figure beside ours) stays readable at 80 columns.
+The up and down keys leave the table at its first and last row (:class:`ResultsTable.Edge`), so a screen of
+stacked tables is walked with the arrow keys alone.
+"""
 
 from __future__ import annotations
 
+from rich.console import JustifyMethod
 from rich.text import Text
+from textual.message import Message
 from textual.widgets import DataTable
 
 from advtui.appcore.resultsdata import ExperimentTable, sort_rows
-from advtui.report.layout import MISSING, NOT_RUN, row_name
+from advtui.report.layout import MISSING, NOT_RUN, Column, row_name
+
+
+def _justify(column: Column) -> JustifyMethod:
+    return "left" if column.kind == "text" else "right"
 
 
 class ResultsTable(DataTable):
     """One experiment's rows; ``sort_by`` orders them by a column and a second call reverses the order."""
 
+    class Edge(Message):
+        """The cursor was pushed past the table's first (``step`` -1) or last (``step`` 1) row."""
+
+        def __init__(self, table: ResultsTable, step: int) -> None:
+            super().__init__()
+            self.table = table
+            self.step = step
+
     def __init__(self, table: ExperimentTable, **kwargs) -> None:
-        super().__init__(zebra_stripes=True, cursor_type="cell", **kwargs)
+        super().__init__(zebra_stripes=True, cursor_type="cell", fixed_columns=1, **kwargs)
         self.table = table
         self.sort_key: str | None = None
         self.reverse = False
+
+    def action_cursor_up(self) -> None:
+        """Up a row; from the first row, to the table above (the screen decides)."""
+        if self.cursor_row <= 0:
+            self.post_message(self.Edge(self, -1))
+        else:
+            super().action_cursor_up()
+
+    def action_cursor_down(self) -> None:
+        """Down a row; from the last row, to the table below (the screen decides)."""
+        if self.cursor_row >= self.row_count - 1:
+            self.post_message(self.Edge(self, 1))
+        else:
+            super().action_cursor_down()
 
     def on_mount(self) -> None:
         self._add_columns()
@@ -33,7 +67,7 @@ class ResultsTable(DataTable):
 
     def _add_columns(self) -> None:
         for column in self.table.shown_columns:
-            self.add_column(column.header, key=column.key)
+            self.add_column(Text(column.header, justify=_justify(column)), key=column.key)
 
     def sort_by(self, key: str) -> None:
         """Sort by column ``key``: ascending first, and reversed when it is already the sort column."""
@@ -58,10 +92,10 @@ class ResultsTable(DataTable):
             arrow = ""
             if column.key == self.sort_key:
                 arrow = " ▼" if self.reverse else " ▲"
-            self.columns[column.key].label = Text(column.header + arrow)
+            # headers line up with their cells: numbers right, names left
+            self.columns[column.key].label = Text(column.header + arrow, justify=_justify(column))
         for row in rows:
-            cells = [Text(cell, style="dim" if cell.startswith((MISSING, NOT_RUN)) else "",
-                          justify="left" if column.kind == "text" else "right")
+            cells = [Text(cell, style="dim" if cell.startswith((MISSING, NOT_RUN)) else "", justify=_justify(column))
                      for column, cell in zip(self.table.shown_columns, self.table.cells(row))]
             self.add_row(*cells, key=row_name(row))
         if self.row_count:
