@@ -1,4 +1,4 @@
-"""`advtui profile`: switch params.yaml between the smoke, cpu and paper profiles."""
+"""`advtui profile`: switch params.yaml between the profiles (`advtui profile list`: smoke, cifar-mini, cpu, paper, gpu-fast)."""
 
 from __future__ import annotations
 
