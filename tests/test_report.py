@@ -103,3 +103,14 @@ def test_e6b_caption_says_when_autoattack_ran_only_in_part(tmp_path):
                 "attacks": {"autoattack_linf": [aa]}})
     rows = [row for row in collect(tmp_path)["E6"] if row["table"] == "2b"]
     assert "only apgd-ce+apgd-t of it (e6 autoattack_skip)" in lay_out(E6B, rows).caption
+
+
+def test_e6a_caption_survives_a_row_without_both_pgd_threats(tmp_path):
+    """An SL row written by another version (no pgd_linf settings) must not crash the report or the app."""
+    from advtui.report.layout import E6A, lay_out
+
+    spec = {"kind": "pgd", "norm": "l2", "eps": 0.5, "steps": 20, "step_size": 0.1, "restarts": 1, "name": "pgd20-l2-eps0.5"}
+    write_json(tmp_path / "metrics/E6/SL-D_R.json",
+               {"clean_acc": 0.8, "robust_acc_pgd_l2": 0.2, "n": 50, "attacks": {"pgd_l2": [spec]}})
+    rows = [row for row in collect(tmp_path)["E6"] if row["table"] == "2a"]
+    assert "shown once a Table 2a stage" in lay_out(E6A, rows).caption

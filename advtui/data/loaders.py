@@ -32,7 +32,8 @@ from advtui.catalog.data import SyntheticConfig
 SourceName = Literal["synthetic", "cifar10", "imagefolder", "constructed"]
 SOURCES: tuple[str, ...] = ("synthetic", "cifar10", "imagefolder", "constructed")
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"})
-_UNPACK_HINT = "mkdir -p /tmp/cifar10 && tar -xzf cifar10-jpeg.tar.gz -C /tmp/cifar10"
+#: Where the profiles that read real images expect them (data.root: data/cifar10-jpeg), and how to put them there.
+_UNPACK_HINT = "mkdir -p data/cifar10-jpeg && tar -xzf cifar10-jpeg.tar.gz -C data/cifar10-jpeg"
 
 
 def cache_dir() -> Path:
@@ -89,7 +90,7 @@ def _load_cifar10(split: str, root: str | None, download: bool) -> ImageSet:
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise ValueError(
             f"cifar10: cannot load CIFAR-10 from {folder} ({reason}); without internet use source imagefolder "
-            f"with root at an ImageFolder copy, e.g. `{_UNPACK_HINT}` then root=/tmp/cifar10"
+            f"with root at an ImageFolder copy, e.g. `{_UNPACK_HINT}` then root=data/cifar10-jpeg"
         ) from err
     return ImageSet(
         images=torch.from_numpy(dataset.data).permute(0, 3, 1, 2).contiguous(),
