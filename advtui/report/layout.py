@@ -187,7 +187,7 @@ def _e6_settings(rows: list[Row]) -> str:
         # a metrics file of another version may lack a threat: its caption then waits for a row that has both
         if attacks.get("pgd_l2") and attacks.get("pgd_linf"):
             l2, linf = attacks["pgd_l2"][0], attacks["pgd_linf"][0]
-            parts = (row["attacks"].get("autoattack_l2") or [{}])[0].get("parts")
+            parts = row.get("autoattack_subset")
             only = f"; AutoAttack: only {'+'.join(parts)} (e6 autoattack_skip)" if parts else ""
             return (f"L2 eps {l2['eps']:g} (PGD-{l2['steps']}), Linf eps {linf['eps'] * 255:.3g}/255 "
                     f"(PGD-{linf['steps']}); {row.get('n_test')} test images for SL{only}")

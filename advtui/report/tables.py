@@ -296,7 +296,8 @@ def e6_rows(metrics: _Metrics) -> list[dict[str, Any]]:
                                "published_source": f"{LI_SOURCE}, Table 2a (CIFAR-10)"}
         if result is not None:
             row.update({t: _robust(result, t) for t in (*_THREATS, *_WORST)})
-            row.update(clean_acc=result.get("clean_acc"), n_test=result.get("n"), attacks=result.get("attacks"))
+            row.update(clean_acc=result.get("clean_acc"), n_test=result.get("n"), attacks=result.get("attacks"),
+                       autoattack_subset=_aa_subset(result, "autoattack_l2"))
         rows.append(row)
     results = {p: {d: _run(metrics, "E6", p, d) for d in E6B_PUBLISHED} for p in PARADIGMS}
     robustness = {p: {d: _robust(r, "autoattack_linf") for d, r in by_set.items()} for p, by_set in results.items()}
