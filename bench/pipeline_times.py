@@ -7,6 +7,7 @@ total, and the 1-minute load average at start and end (a busy machine inflates e
 
     .venv/bin/python bench/pipeline_times.py                       # the smoke profile, ~25 min on 2 idle cores
     .venv/bin/python bench/pipeline_times.py --json times.json --keep /tmp/smoke-run
+    .venv/bin/python bench/pipeline_times.py --jobs 2              # `advtui repro --jobs 2`: stages two at a time
 """
 import argparse
 import json
@@ -19,30 +20,37 @@ import time
 from pathlib import Path
 
 from advtui.appcore.runwrap import RUNNING_STAGE
+from advtui.pipeline.parallel import FINISHED_STAGE
 
-def run_timed(clone: Path) -> tuple[list[tuple[str, float]], float, int]:
-    """Run `dvc repro` in `clone`; return (stage, seconds) in run order, the total seconds and the exit code."""
+def run_timed(clone: Path, jobs: int = 0) -> tuple[list[tuple[str, float]], float, int]:
+    """Run `dvc repro` (``jobs`` 0) or `advtui repro --jobs JOBS` in `clone`; return (stage, seconds) in start
+    order, the total seconds and the exit code. Under `dvc repro` a stage lasts until the next one is announced
+    (so it includes DVC's bookkeeping); under `advtui repro` from its start to its `Finished stage` line."""
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
     env["PYTHONPATH"] = str(clone)
+    cmd = ["advtui", "repro", "--jobs", str(jobs)] if jobs else ["dvc", "repro"]
     start = time.perf_counter()
-    times: list[tuple[str, float]] = []
-    current, since = None, start
-    proc = subprocess.Popen(["dvc", "repro"], cwd=clone, env=env, stdout=subprocess.PIPE,
+    started: dict[str, float] = {}
+    times: dict[str, float] = {}
+    current = None
+    proc = subprocess.Popen(cmd, cwd=clone, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, bufsize=1)
     assert proc.stdout is not None
     for line in proc.stdout:
-        match = RUNNING_STAGE.match(line)
-        if match:
-            now = time.perf_counter()
-            if current is not None:
-                times.append((current, now - since))
-            current, since = match.group(1), now
+        now = time.perf_counter()
+        if match := RUNNING_STAGE.match(line):
+            if current is not None and not jobs:
+                times[current] = now - started[current]
+            current = match.group(1)
+            started[current] = now
+        elif (match := FINISHED_STAGE.match(line)) and match.group(1) in started:
+            times[match.group(1)] = now - started[match.group(1)]
     code = proc.wait()
     end = time.perf_counter()
-    if current is not None:
-        times.append((current, end - since))
-    return times, end - start, code
+    if current is not None and current not in times:
+        times[current] = end - started[current]
+    return [(stage, times[stage]) for stage in started if stage in times], end - start, code
 
 
 def main() -> None:
@@ -50,6 +58,9 @@ def main() -> None:
     parser.add_argument("--repo", type=Path, default=Path(__file__).resolve().parents[1])
     parser.add_argument("--keep", type=Path, help="clone here and keep it (default: a temporary folder)")
     parser.add_argument("--json", type=Path, help="also write the times here")
+    parser.add_argument("--jobs", type=int, default=0,
+                        help="run `advtui repro --jobs N` instead of `dvc repro` (stages overlap, so the per-stage "
+                             "seconds add up to more than the total)")
     args = parser.parse_args()
     clone = args.keep or Path(tempfile.mkdtemp(prefix="advtui-times-"))
     if clone.exists() and any(clone.iterdir()):
@@ -58,7 +69,7 @@ def main() -> None:
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=clone, text=True,
                           capture_output=True, check=True).stdout.strip()
     load_start = os.getloadavg()[0]
-    times, total, code = run_timed(clone)
+    times, total, code = run_timed(clone, args.jobs)
     load_end = os.getloadavg()[0]
     families: dict[str, float] = {}
     for stage, seconds in times:
@@ -73,7 +84,7 @@ def main() -> None:
     for stage, seconds in sorted(times, key=lambda kv: -kv[1]):
         print(f"  {stage:40s} {seconds:7.1f}")
     if args.json:
-        args.json.write_text(json.dumps({"commit": head, "exit": code, "total_s": total,
+        args.json.write_text(json.dumps({"commit": head, "jobs": args.jobs, "exit": code, "total_s": total,
                                          "load": [load_start, load_end], "stages": times}, indent=1))
     if args.keep is None:
         shutil.rmtree(clone, ignore_errors=True)

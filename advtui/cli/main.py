@@ -47,10 +47,11 @@ class _Advtui(typer.Typer):
         from advtui.cli.dvcyaml import dvc_yaml
         from advtui.cli.invert import invert
         from advtui.cli.report import report
+        from advtui.cli.repro import repro
         from advtui.cli.stage import stage
         from advtui.cli.train import train
 
-        for command in (models, train, attack, invert, stage, report, tui):
+        for command in (models, train, attack, invert, stage, repro, report, tui):
             self.command()(command)
         self.command("dvc-yaml")(dvc_yaml)
         self.add_typer(dataset.app, name="dataset")
