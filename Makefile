@@ -20,9 +20,10 @@ $(STAMP): pyproject.toml $(CONSTRAINTS) | $(PY)
 
 setup: $(STAMP)
 
-# The default smoke pipeline (E1-E4) through DVC, then the report. A second run does nothing.
+# The default smoke pipeline (E1-E6) through DVC (advtui repro: dvc repro with the profile's jobs stages at
+# once), then the report. A second run does nothing.
 demo: $(STAMP)
-	PATH="$(abspath $(VENV))/bin:$$PATH" dvc repro
+	PATH="$(abspath $(VENV))/bin:$$PATH" advtui repro
 	$(VENV)/bin/advtui report
 
 test: $(STAMP)

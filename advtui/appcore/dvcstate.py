@@ -15,6 +15,7 @@ import itertools
 import json
 import re
 import subprocess
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -188,11 +189,11 @@ def dvc_status(root: Path, timeout: float = 60.0) -> dict[str, Any]:
 
 
 def stage_state(name: str, status: dict[str, Any] | None, locked: set[str], history: dict[str, StageHistory],
-                live: str | None = None, progress: str | None = None) -> str:
-    """One stage's state from DVC's view, the run records and ``progress``, the liveness of its progress
-    file (``advtui.pipeline.progress.liveness``: running, died, done, or None); ``status`` None means not
-    known yet."""
-    if name == live or progress == stage_progress.RUNNING:
+                live: Collection[str] = (), progress: str | None = None) -> str:
+    """One stage's state from DVC's view, the run records (``live``: the stages the app's run is running now)
+    and ``progress``, the liveness of its progress file (``advtui.pipeline.progress.liveness``: running, died,
+    done, or None); ``status`` None means not known yet."""
+    if name in live or progress == stage_progress.RUNNING:
         return RUNNING
     last = history.get(name)
     if last is not None and last.state in ("failed", "stopped", "lost"):

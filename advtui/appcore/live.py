@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -176,6 +177,26 @@ def tail(path: Path, lines: int = 200, max_bytes: int = 256 * 1024) -> list[str]
         return []
     text = data.decode(errors="replace").replace("\r", "\n")
     return text.splitlines()[-lines:]
+
+
+_STAGE_PREFIX = re.compile(r"^\[([^\]\s]+)\] ")
+
+
+def stage_lines(lines: list[str], stage: str | None) -> list[str]:
+    """The lines of a run's log that concern ``stage``: under ``advtui repro`` each stage's output is prefixed with
+    ``[stage] `` (stages overlap), so other stages' lines are dropped and its own prefix removed; the run's own
+    announcements stay. A ``dvc repro`` log (no prefixes: one stage at a time) passes whole; so does any log
+    when ``stage`` is None."""
+    if stage is None:
+        return lines
+    kept = []
+    for line in lines:
+        match = _STAGE_PREFIX.match(line)
+        if match is None:
+            kept.append(line)
+        elif match.group(1) == stage:
+            kept.append(line[match.end():])
+    return kept
 
 
 def mtime(path: Path) -> float | None:

@@ -37,11 +37,14 @@ _CHILDREN: dict[int, subprocess.Popen] = {}
 
 @dataclass
 class StageRun:
-    """One stage as DVC ran it within a run: when it started, and when the next began or the run ended."""
+    """One stage within a run: when it started, when it ended (``dvc repro``: when the next one began) and how
+    (``done`` or ``failed``; None while it runs, and for a stage the run's end cut short: it shares the run's
+    fate)."""
 
     stage: str
     started: float
     ended: float | None = None
+    outcome: str | None = None
 
 
 @dataclass
@@ -76,8 +79,14 @@ class RunRecord:
 
     @property
     def current_stage(self) -> str | None:
-        """The stage DVC is running now (or ran last)."""
-        return self.stages[-1].stage if self.stages else None
+        """The stage started last among those running now (or the one that ran last)."""
+        running = self.running_stages
+        return running[-1] if running else (self.stages[-1].stage if self.stages else None)
+
+    @property
+    def running_stages(self) -> list[str]:
+        """The stages started and not yet ended (several under ``advtui repro --jobs N``), in start order."""
+        return [s.stage for s in self.stages if s.ended is None and s.outcome is None] if self.ended is None else []
 
     @property
     def duration(self) -> float:
@@ -118,16 +127,17 @@ def cannot_run(root: Path) -> str | None:
 
 
 def start_run(root: Path, targets: list[str] | None = None, extra: list[str] | None = None) -> RunRecord:
-    """Start ``dvc repro [extra] [targets]`` in ``root``, detached, and write its record.
+    """Start ``advtui repro [extra] [targets]`` in ``root``, detached, and write its record.
 
-    No targets reproduces the whole pipeline. The run keeps going when this process exits.
+    That is ``dvc repro`` with as many stages at once as the profile's ``jobs`` says. No targets reproduces
+    the whole pipeline. The run keeps going when this process exits.
     """
     targets = list(targets or [])
     folder = root / RUNS_DIR
     folder.mkdir(parents=True, exist_ok=True)
     run_id = _new_id(folder)
     record_file, log = folder / f"{run_id}.json", folder / f"{run_id}.log"
-    cmd = [dvc_executable(), "repro", *(extra or []), *targets]
+    cmd = [sys.executable, "-m", "advtui", "repro", *(extra or []), *targets]
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "DVC_NO_ANALYTICS": "1",
            # The stages' `advtui` must be this install's, whatever PATH the user's shell had.
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
@@ -219,12 +229,11 @@ def stage_history(root: Path) -> dict[str, StageHistory]:
         state = outcome(record)
         for i, stage in enumerate(record.stages):
             last = i == len(record.stages) - 1
-            end = stage.ended if stage.ended is not None else (record.ended if last else record.stages[i + 1].started)
-            # DVC moves to the next stage only after one succeeds; the last one shares the run's fate.
+            end = stage.ended if stage.ended is not None else record.ended
+            # A stage the run's end cut short (and, in records without outcomes, the last one) shares its fate.
+            fate = stage.outcome or (state if last or stage.ended is None else "done")
             history[stage.stage] = StageHistory(
-                stage.stage, record.id, stage.started,
-                None if end is None else end - stage.started, state if last else "done",
-            )
+                stage.stage, record.id, stage.started, None if end is None else end - stage.started, fate)
     return history
 
 

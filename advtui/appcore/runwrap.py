@@ -1,8 +1,9 @@
 """The tiny process that owns a detached run: ``python -m advtui.appcore.runwrap RECORD -- CMD...``.
 
-It runs CMD (``dvc repro ...``) in its own process group, copies CMD's output to its stdout (the run's
-log file), records each ``Running stage 'x':`` line DVC prints with its time, and on exit writes the end
-time and exit code into RECORD. A SIGINT or SIGTERM sent to the group reaches DVC and the stage
+It runs CMD (``advtui repro ...`` or ``dvc repro ...``) in its own process group, copies CMD's output to its
+stdout (the run's log file), records each ``Running stage 'x':`` line with its time (and, from ``advtui
+repro``, each stage's end: several may run at once), and on exit writes the end time and exit code into
+RECORD. A SIGINT or SIGTERM sent to the group reaches DVC and the stage
 directly; the wrapper only notes it (so the run reads "stopped") and waits for them to finish.
 No textual, no torch: it must start fast and run without the app.
 """
@@ -17,6 +18,7 @@ import time
 from pathlib import Path
 
 from advtui.appcore.runs import RunRecord, StageRun
+from advtui.pipeline.parallel import FAILED_STAGE, FINISHED_STAGE, PARALLEL_RUN
 
 #: The line with which `dvc repro` announces a stage (read by this wrapper and by bench/pipeline_times.py).
 RUNNING_STAGE = re.compile(r"^Running stage '([^']+)'")
@@ -35,6 +37,13 @@ def _load(path: Path) -> RunRecord:
             time.sleep(0.02)
 
 
+def _end(record: RunRecord, stage: str, when: float, outcome: str) -> None:
+    for run in reversed(record.stages):
+        if run.stage == stage and run.outcome is None:
+            run.ended, run.outcome = when, outcome
+            return
+
+
 def main(argv: list[str]) -> int:
     """Run the command after ``--`` and keep RECORD up to date; returns the command's exit code."""
     if len(argv) < 3 or argv[1] != "--":
@@ -50,20 +59,26 @@ def main(argv: list[str]) -> int:
     out = sys.stdout.buffer
     record = _load(path)
     assert proc.stdout is not None
+    parallel = False  # under dvc repro a stage ends when the next begins; advtui repro says when each ends
     for line in iter(proc.stdout.readline, b""):
         out.write(line)
         out.flush()
-        match = RUNNING_STAGE.match(line.decode(errors="replace"))
-        if match:
-            now = time.time()
-            if record.stages:
-                record.stages[-1].ended = now
+        text, now = line.decode(errors="replace"), time.time()
+        if PARALLEL_RUN.match(text):
+            parallel = True
+        elif match := RUNNING_STAGE.match(text):
+            if record.stages and not parallel:
+                _end(record, record.stages[-1].stage, now, "done")
             record.stages.append(StageRun(match.group(1), now))
-            record.save(path)
+        elif match := FINISHED_STAGE.match(text):
+            _end(record, match.group(1), now, "done")
+        elif match := FAILED_STAGE.match(text):
+            _end(record, match.group(1), now, "failed")
+        else:
+            continue
+        record.save(path)
     rc = proc.wait()
     record.ended = time.time()
-    if record.stages and record.stages[-1].ended is None:
-        record.stages[-1].ended = record.ended
     record.returncode = rc
     record.stopped_by = signalled[0] if signalled else None
     record.save(path)

@@ -361,6 +361,7 @@ class Params:
     profile: str = "smoke"
     seed: int = 0
     device: str = "auto"
+    jobs: int = 1  # stage commands `advtui repro` runs at once (no stage reads it: results do not depend on it)
     data: DataParams = field(default_factory=DataParams)
     model: ModelParams = field(default_factory=ModelParams)
     sources: SourceModels = field(default_factory=SourceModels)
@@ -378,6 +379,8 @@ class Params:
             raise ValueError(f"profile: unknown profile {self.profile!r}; use one of {', '.join(PROFILES)}")
         if not _DEVICE.fullmatch(self.device):
             raise ValueError(f"device: unknown device {self.device!r}; use one of {', '.join(DEVICE_FORMS)}")
+        if self.jobs < 1:
+            raise ValueError(f"jobs: must be >= 1, got {self.jobs}; 1 runs one stage at a time, as dvc repro does")
 
 
 def parse_params(data: dict) -> Params:

@@ -6,13 +6,14 @@ from pathlib import Path
 
 import typer
 
-from advtui.cli.errors import guarded
+from advtui.catalog.params import PARAMS_FILE, load_params
+from advtui.cli.errors import fail, guarded
 
 
 @guarded
 def repro(
     targets: list[str] = typer.Argument(None, help="Stages or stage groups, as `dvc repro` takes them (default: all)."),
-    jobs: int = typer.Option(2, "--jobs", "-j", help="Stage commands running at once."),
+    jobs: int = typer.Option(0, "--jobs", "-j", help="Stage commands running at once (default: params.yaml's jobs)."),
     threads: int = typer.Option(0, "--threads", help="Torch threads per stage (default: the cores over --jobs)."),
     keep_going: bool = typer.Option(False, "--keep-going", "-k", help="After a failure, still run what does not "
                                                                        "depend on it."),
@@ -20,13 +21,19 @@ def repro(
 ) -> None:
     """Reproduce the pipeline like `dvc repro`, several stages at a time (dvc.lock records them the same way).
 
-    On a CPU box two stages with one thread each finish sooner than one stage with two; on a single GPU keep
-    --jobs 1 unless the stages are small.
+    On a CPU box two stages with one thread each finish sooner than one stage with two (the smoke profile's
+    jobs: 2); on a single GPU the profiles keep jobs: 1.
     """
     if not (root / "dvc.yaml").is_file():
         raise FileNotFoundError(f"repro: no dvc.yaml in {root.resolve()}; run it in an advtui project folder")
+    from dvc.exceptions import DvcException
+
     from advtui.pipeline.parallel import repro as run
 
-    code = run(root, targets or (), jobs=jobs, threads=threads or None, keep_going=keep_going)
+    jobs = jobs or load_params(root / PARAMS_FILE).jobs
+    try:
+        code = run(root, targets or (), jobs=jobs, threads=threads or None, keep_going=keep_going)
+    except DvcException as err:  # a broken dvc.yaml, a dep no stage makes, an unknown target: DVC's own words
+        raise fail(f"repro: {err}") from None
     if code:
         raise typer.Exit(code)

@@ -22,7 +22,8 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
@@ -33,11 +34,36 @@ if TYPE_CHECKING:
 
 #: The line announcing that a stage's command finished and was committed (``dvc repro`` has none).
 FINISHED_STAGE = re.compile(r"^Finished stage '([^']+)'")
+#: The line announcing that a stage's command failed (its dependants do not start).
+FAILED_STAGE = re.compile(r"^ERROR: stage '([^']+)' failed")
 #: The first line of a run with several stages at once (tells the app that stages overlap).
 PARALLEL_RUN = re.compile(r"^Running (\d+) stages?, up to (\d+) at a time")
 #: Environment variables that set how many threads torch's CPU kernels use.
 _THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 _TAIL_LINES = 20
+
+
+@contextmanager
+def repo_lock(repo: "Repo", say: Callable[[str], None], patience_s: float = 10.0) -> Iterator[None]:
+    """Hold DVC's repository lock, waiting for it as long as another DVC command (the app's ``dvc status``, a
+    ``dvc exp show``) holds it: DVC itself gives up after 3 s, which would end a run of hours at a commit."""
+    from dvc.lock import LockError
+
+    waited = time.monotonic()
+    told = False
+    while True:
+        try:
+            repo.lock.lock()
+            break
+        except LockError:
+            if not told and time.monotonic() - waited > patience_s:
+                say("Waiting for another DVC command to release the repository lock (.dvc/tmp/lock)")
+                told = True
+            time.sleep(0.5)
+    try:
+        yield
+    finally:
+        repo.lock.unlock()
 
 
 def default_threads(jobs: int) -> int:
@@ -110,7 +136,7 @@ class ParallelRepro:
         unchanged stage, restore one the run cache holds, or record the deps it starts from."""
         from dvc.stage.cache import RunCacheNotFoundError
 
-        with self.repo.lock:
+        with repo_lock(self.repo, self.say):
             if not stage.changed():
                 self.say(f"Stage '{stage.addressing}' didn't change, skipping")
                 return False
@@ -209,7 +235,7 @@ class ParallelRepro:
             self.say(f"ERROR: stage '{run.stage.addressing}' failed with exit code {run.proc.returncode} "
                      f"after {seconds:.1f} s")
             return False
-        with self.repo.lock:
+        with repo_lock(self.repo, self.say):
             self._commit(run.stage)
         self.say(f"Finished stage '{run.stage.addressing}' in {seconds:.1f} s")
         return True
@@ -236,7 +262,7 @@ def repro(root: Path, targets: Iterable[str] = (), jobs: int = 2, threads: int |
 
     with Repo(str(root)) as repo:
         runner = ParallelRepro(repo, jobs, threads or default_threads(jobs), echo)
-        with repo.lock:
+        with repo_lock(repo, runner.say):
             stages = plan(repo, targets)
         try:
             failures = runner.run(stages, keep_going=keep_going)

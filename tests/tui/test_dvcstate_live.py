@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from advtui.appcore import dvcstate
-from advtui.appcore.live import LogTail, TsvSeries, format_eta, read_progress, tail
+from advtui.appcore.live import LogTail, TsvSeries, format_eta, read_progress, stage_lines, tail
 from advtui.appcore.runs import StageHistory
 
 DVC = str(Path(sys.executable).parent / "dvc")
@@ -55,7 +55,7 @@ def test_state_rules() -> None:
     assert dvcstate.stage_state("d", status, locked, history) == dvcstate.CHANGED
     assert dvcstate.stage_state("e", status, locked, history) == dvcstate.NEVER_RUN
     assert dvcstate.stage_state("a", None, locked, history) == dvcstate.UNKNOWN
-    assert dvcstate.stage_state("c", status, locked, history, live="c") == dvcstate.RUNNING
+    assert dvcstate.stage_state("c", status, locked, history, live={"c"}) == dvcstate.RUNNING
 
 
 def test_progress_files_tell_a_dead_stage_from_a_live_one(tmp_path: Path) -> None:
@@ -114,3 +114,12 @@ def test_log_tail_returns_only_new_whole_lines(tmp_path: Path) -> None:
     assert reader.poll() == (False, [])
     log.write_text("new\n")  # a new run's log in the same place
     assert reader.poll() == (True, ["new"])
+
+
+def test_a_stage_log_keeps_its_own_lines_of_a_run_of_several_stages() -> None:
+    run = ["Running 2 stages, up to 2 at a time, 1 torch threads each", "Running stage 'a@x':", "[a@x] step 0 loss 2.3",
+           "Running stage 'b':", "[b] epoch 1", "[a@x] [E4] seed 0", "Finished stage 'a@x' in 3.0 s"]
+    assert stage_lines(run, "a@x") == [run[0], run[1], "step 0 loss 2.3", run[3], "[E4] seed 0", run[6]]
+    assert stage_lines(run, "b") == [run[0], run[1], run[3], "epoch 1", run[6]]
+    dvc_repro = ["Running stage 'a@x':", "step 0 loss 2.3", "Updating lock file 'dvc.lock'"]
+    assert stage_lines(dvc_repro, "a@x") == dvc_repro and stage_lines(run, None) == run

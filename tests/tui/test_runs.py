@@ -58,3 +58,19 @@ def test_a_failing_stage_reads_failed(tiny_project: Path) -> None:
     history = runs.stage_history(tiny_project)
     assert dvcstate.stage_state("broken", {}, set(), history) == dvcstate.FAILED
     assert "boom" in (tiny_project / done.log).read_text()
+
+
+def test_stages_that_run_at_once_are_each_recorded(tiny_project: Path) -> None:
+    (tiny_project / "params.yaml").write_text("seed: 0\njobs: 2\n")  # the smoke profile's: two stages at once
+    holds = [hold(tiny_project, name, "train") for name in ("tiny", "quick")]
+    record = runs.start_run(tiny_project, ["retrain"])
+    wait_for(lambda: sorted(_reload(tiny_project, record).running_stages) == ["retrain@quick", "retrain@tiny"],
+             "both stages to run at once")
+    for path in holds:
+        path.unlink()
+    wait_for(lambda: not runs.is_alive(_reload(tiny_project, record)), "the run to end")
+    done = _reload(tiny_project, record)
+    assert done.returncode == 0, (tiny_project / done.log).read_text()
+    history = runs.stage_history(tiny_project)
+    assert {history[s].state for s in ("retrain@tiny", "retrain@quick")} == {"done"}
+    assert all(s.outcome == "done" and s.ended is not None for s in done.stages)

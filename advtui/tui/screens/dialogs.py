@@ -81,13 +81,14 @@ class ChoiceDialog(ModalScreen[str | None]):
 
 
 class LogScreen(ModalScreen[None]):
-    """A run's log, following it while it grows."""
+    """A run's log, following it while it grows; with ``stage``, only that stage's lines of it."""
 
     BINDINGS = [Binding("escape,l", "close", "Close")]
 
-    def __init__(self, path: Path, title: str, poll_s: float = 0.5) -> None:
+    def __init__(self, path: Path, title: str, poll_s: float = 0.5, stage: str | None = None) -> None:
         super().__init__()
         self.path = path
+        self.stage = stage
         self.title_text = title
         self.poll_s = poll_s
         self._seen: float | None = None
@@ -108,7 +109,7 @@ class LogScreen(ModalScreen[None]):
         if stamp == self._seen:
             return
         self._seen = stamp
-        deliver(self.app, self._show, live.tail(self.path, 2000))
+        deliver(self.app, self._show, live.stage_lines(live.tail(self.path, 2000), self.stage))
 
     def _show(self, lines: list[str]) -> None:
         view = self.query_one(Log)

@@ -178,10 +178,11 @@ class MonitorScreen(Screen):
             if stamp != watch.progress_mtime or watch.first:
                 watch.progress_mtime = stamp
                 reading.progress, reading.progress_changed = live.read_progress(progress_file), True
-            if watch.log is None and name is not None and alive and run.current_stage == name:
+            if watch.log is None and name is not None and alive and name in run.running_stages:
                 watch.log = live.LogTail(self.root / run.log, LOG_LINES)
             if watch.log is not None:
                 restarted, lines = watch.log.poll()
+                lines = live.stage_lines(lines, name)
                 if restarted or lines or watch.first:
                     reading.log, reading.log_restarted = lines, restarted or watch.first
             elif watch.first:
@@ -193,8 +194,9 @@ class MonitorScreen(Screen):
     def _title(self, stage: dvcstate.Stage | None, run: runs.RunRecord | None, alive: bool) -> str:
         if stage is None:
             return IDLE_HINT if self.requested is None else f"{self.requested}: no such stage in dvc.yaml"
-        if alive and run is not None and run.current_stage == stage.name:
-            elapsed = live.format_eta(time.time() - run.stages[-1].started) if run.stages else "—"
+        if alive and run is not None and stage.name in run.running_stages:
+            started = [s.started for s in run.stages if s.stage == stage.name]
+            elapsed = live.format_eta(time.time() - started[-1]) if started else "—"
             return f"● {stage.name} · running for {elapsed} · c: another stage"
         if self.following and run is not None and run.current_stage == stage.name:
             return f"{stage.name} · last run {runs.outcome(run)} · c: another stage"
@@ -261,4 +263,5 @@ class MonitorScreen(Screen):
         if self._watch is None or self._watch.log is None:
             self.notify("No log for this stage", severity="warning")
             return
-        self.app.push_screen(LogScreen(self._watch.log.path, self._watch.stage.name if self._watch.stage else "log"))
+        stage = self._watch.stage.name if self._watch.stage else None
+        self.app.push_screen(LogScreen(self._watch.log.path, stage or "log", stage=stage))

@@ -157,12 +157,12 @@ class PipelineScreen(Screen):
 
     def _state_of(self, stage: Stage) -> str:
         run = self.app.current_run
-        live_stage = run.current_stage if run is not None and runs.is_alive(run) else None
+        live_stages = set(run.running_stages) if run is not None and runs.is_alive(run) else set()
         last = self.history.get(stage.name)
         if last is not None and run is not None and last.run_id == run.id and last.state == "done":
             return dvcstate.UP_TO_DATE  # finished in the live run: DVC has just locked it
         progress = dvcstate.progress_liveness(self.state.progress.get(stage.name))
-        return dvcstate.stage_state(stage.name, self.state.status, self.state.locked, self.history, live_stage,
+        return dvcstate.stage_state(stage.name, self.state.status, self.state.locked, self.history, live_stages,
                                     progress)
 
     def _redraw_row(self, name: str) -> None:
@@ -321,7 +321,9 @@ class PipelineScreen(Screen):
         except (OSError, ValueError) as err:
             self.notify(str(err), severity="error")
             return
-        self.app.push_screen(LogScreen(self.root / record.log, f"dvc repro {' '.join(record.targets) or '(all)'}"))
+        stage = self._cursor_key() if last else None
+        title = f"{stage}: its lines of the run" if stage else f"advtui repro {' '.join(record.targets) or '(all)'}"
+        self.app.push_screen(LogScreen(self.root / record.log, title, stage=stage))
 
     def action_profile(self) -> None:
         """Switch params.yaml to another profile (``advtui profile use NAME``)."""
