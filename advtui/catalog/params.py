@@ -347,6 +347,40 @@ class CurveParams:
                            restarts=self.restarts) for eps in getattr(self, norm) if eps > 0]
 
 
+@dataclass(frozen=True)
+class GaussianParams:
+    """E13, Ilyas et al. section 4: x ~ N(y mu*, Sigma*), y = +-1 in ``dim`` dimensions.
+
+    Sigma* has eigenvalues log-spaced from ``var_min`` to ``var_max`` in a random basis, ``||mu*||`` is
+    ``mean_norm`` along a random direction (both drawn from ``seed``). The standard and the robust maximum
+    likelihood estimates are fitted to ``samples`` draws by ``fit_steps`` full-batch Adam steps of ``lr``, at
+    every attack radius of ``eps`` (0: the standard MLE), and compared with the closed form.
+    """
+
+    dim: int = 10
+    samples: int = 10000
+    var_min: float = 0.01
+    var_max: float = 1.0
+    mean_norm: float = 1.0
+    eps: tuple[float, ...] = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0)
+    fit_steps: int = 300
+    lr: float = 0.02
+
+    def __post_init__(self) -> None:
+        if self.dim < 2:
+            raise ValueError(f"dim: must be >= 2, got {self.dim}; a covariance needs two directions to be anisotropic")
+        if self.samples <= self.dim:
+            raise ValueError(f"samples: must exceed dim ({self.dim}), got {self.samples}; use e.g. 20000")
+        if not 0 < self.var_min <= self.var_max:
+            raise ValueError(f"var_min, var_max: need 0 < var_min <= var_max, got {self.var_min}, {self.var_max}")
+        if not self.mean_norm > 0:
+            raise ValueError(f"mean_norm: must be > 0, got {self.mean_norm}; the classes need distinct means")
+        if not self.eps or any(b <= a for a, b in zip(self.eps, self.eps[1:])) or self.eps[0] < 0:
+            raise ValueError(f"eps: must be a non-empty list of ascending radii >= 0, got {list(self.eps)}")
+        if self.fit_steps < 1 or not self.lr > 0:
+            raise ValueError(f"fit_steps, lr: need >= 1 step of a positive rate, got {self.fit_steps}, {self.lr}")
+
+
 PARAMS_FILE = Path("params.yaml")
 PROFILES = ("smoke", "cifar-mini", "cpu", "paper", "gpu-fast")
 #: The forms ``device`` may take (``advtui.runtime.pick_device`` resolves them), and the rule they follow.
@@ -372,6 +406,7 @@ class Params:
     probe: ProbeParams = field(default_factory=ProbeParams)
     e6: E6Params = field(default_factory=E6Params)
     curves: CurveParams = field(default_factory=CurveParams)
+    e13: GaussianParams = field(default_factory=GaussianParams)
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:

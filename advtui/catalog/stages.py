@@ -41,6 +41,7 @@ EXPERIMENTS: dict[str, str] = {
     "curves": "robust accuracy against eps (E1, E4)",
     "E5/E6": "E5/E6 paradigms: pretrain, probe, attack",
     "report": "report",
+    "E13": "E13 Gaussian model (Ilyas section 4)",
 }
 
 
@@ -151,7 +152,7 @@ FAMILIES: tuple[Family, ...] = (
     ) for e, models in CURVE_MODELS.items()),
     Family(
         "figures", "curves", "Figure files (PNG, SVG) of the eps curves for papers", None, runner="figures",
-        deps=(str(paths.METRICS / "curves"),),
+        deps=(str(paths.METRICS / "curves"), str(paths.metrics_path("E13", "gaussian"))),
         outs=(str(paths.FIGURES),),
     ),
     Family(
@@ -206,9 +207,16 @@ FAMILIES: tuple[Family, ...] = (
     Family(
         "report", "report", "The report: every experiment's table from the metrics files, beside the published figures",
         None, cmd="advtui report --write",
-        deps=tuple(str(paths.METRICS / e) for e in ("E1", "construct", "E4", "curves", "E5", "E6")),
+        deps=tuple(str(paths.METRICS / e) for e in ("E1", "construct", "E4", "curves", "E5", "E6", "E13")),
         outs=(str(paths.REPORT_MD), str(paths.REPORT_JSON)),
         code=("advtui.cli.report",),
+    ),
+    Family(
+        "gaussian", "E13", "E13: Ilyas's Gaussian model, the closed-form robust MLE against a simulated one",
+        None, runner="gaussian", single="gaussian",
+        params=("seed", "e13"),
+        outs=(str(paths.CURVES / "E13"),),
+        metrics=(str(paths.metrics_path("E13", "gaussian")),),
     ),
 )
 
@@ -234,6 +242,9 @@ PLOTS: dict[str, Plot] = {
         f"{paths.live_dir('E5', run_name(p, 'natural'))}/plots/metrics/train/loss.tsv": "loss" for p in PARADIGMS}),
     **{f"{e} robust accuracy against {norm} eps": _curve_plot(e, models, norm)
        for e, models in CURVE_MODELS.items() for norm in ("l2", "linf")},
+    **{f"E13 {label} against eps (closed form, simulated)": Plot(
+        {str(paths.curve_tsv("E13", source, "l2")): column for source in ("analytic", "simulated")}, x="eps")
+       for column, label in (("condition", "condition number of Sigma"), ("alignment", "gradient alignment"))},
 }
 
 
