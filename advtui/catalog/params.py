@@ -381,6 +381,34 @@ class GaussianParams:
             raise ValueError(f"fit_steps, lr: need >= 1 step of a positive rate, got {self.fit_steps}, {self.lr}")
 
 
+@dataclass(frozen=True)
+class LeakageParams:
+    """E14, robust feature leakage (Goh, Distill): a lower bound on real images. A linear model adversarially
+    trained (``adversarial``, Goh: L2 0.25) on the natural training images with ``linear``; then a linear
+    classifier restricted to its ``num_classes`` weight vectors trained with ``restricted`` on D_rand and on D_det
+    (their assigned labels), tested on natural data: what robust linear features alone learn from those labels."""
+
+    linear: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=10, optimizer="adam", lr=1e-3, weight_decay=0.0))
+    adversarial: AdversarialConfig = field(default_factory=lambda: AdversarialConfig(norm="l2", eps=0.25, steps=7))
+    restricted: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=30, optimizer="adam", lr=1e-2, weight_decay=0.0))
+
+
+@dataclass(frozen=True)
+class MislabelledParams:
+    """E16, learning from mislabelled data (Wallace, Distill): a weak model (``weak``, trained on the first
+    ``weak_size`` class-balanced natural training images; null: all) labels the natural training set; a fresh
+    ``model.arch`` classifier trained with ``train`` on its errors alone is tested on natural data. Control: as many
+    uniform-noise images, labelled by the weak model, trained on the same way."""
+
+    weak_size: int | None = None
+    weak: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=1))
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        if self.weak_size is not None and self.weak_size < 1:
+            raise ValueError(f"weak_size: must be a positive count or null (all images), got {self.weak_size}")
+
+
 PARAMS_FILE = Path("params.yaml")
 PROFILES = ("smoke", "cifar-mini", "cpu", "paper", "gpu-fast")
 #: The forms ``device`` may take (``advtui.runtime.pick_device`` resolves them), and the rule they follow.
@@ -407,6 +435,8 @@ class Params:
     e6: E6Params = field(default_factory=E6Params)
     curves: CurveParams = field(default_factory=CurveParams)
     e13: GaussianParams = field(default_factory=GaussianParams)
+    e14: LeakageParams = field(default_factory=LeakageParams)
+    e16: MislabelledParams = field(default_factory=MislabelledParams)
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:

@@ -42,6 +42,8 @@ EXPERIMENTS: dict[str, str] = {
     "E5/E6": "E5/E6 paradigms: pretrain, probe, attack",
     "report": "report",
     "E13": "E13 Gaussian model (Ilyas section 4)",
+    "E14": "E14 robust feature leakage (Goh)",
+    "E16": "E16 learning from mislabelled data (Wallace)",
 }
 
 
@@ -207,7 +209,7 @@ FAMILIES: tuple[Family, ...] = (
     Family(
         "report", "report", "The report: every experiment's table from the metrics files, beside the published figures",
         None, cmd="advtui report --write",
-        deps=tuple(str(paths.METRICS / e) for e in ("E1", "construct", "E4", "curves", "E5", "E6", "E13")),
+        deps=tuple(str(paths.METRICS / e) for e in ("E1", "construct", "E4", "curves", "E5", "E6", "E13", "E14", "E16")),
         outs=(str(paths.REPORT_MD), str(paths.REPORT_JSON)),
         code=("advtui.cli.report",),
     ),
@@ -217,6 +219,20 @@ FAMILIES: tuple[Family, ...] = (
         params=("seed", "e13"),
         outs=(str(paths.CURVES / "E13"),),
         metrics=(str(paths.metrics_path("E13", "gaussian")),),
+    ),
+    Family(
+        "leakage", "E14", "E14: robust feature leakage in D_rand and D_det (Goh): shape probe, linear lower bound",
+        None, runner="leakage", single="leakage",
+        deps=tuple(str(paths.dataset_path(s)) for s in ("D_rand", "D_det")),
+        params=(*_COMMON, _NATURAL_SIZE, "e14"),
+        metrics=(str(paths.metrics_path("E14", "leakage")),),
+    ),
+    Family(
+        "mislabelled", "E16", "E16: a fresh model trained on a weak model's errors alone (Wallace); the noise control",
+        None, runner="mislabelled", single="mislabelled",
+        deps=(NATURAL_DATA,),
+        params=(*_COMMON, "model", "e16"),
+        metrics=(str(paths.metrics_path("E16", "mislabelled")),),
     ),
 )
 

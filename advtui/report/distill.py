@@ -7,9 +7,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from advtui.catalog.published import E16_PUBLISHED
+
 Read = Callable[[str, str], "dict[str, Any] | None"]
 #: Each experiment's stage name, which is also its metrics file's name (``data/metrics/<id>/<name>.json``).
-FILES = {"E13": "gaussian"}
+FILES = {"E13": "gaussian", "E14": "leakage", "E16": "mislabelled"}
 
 
 def _not_run(experiment: str) -> list[dict[str, Any]]:
@@ -28,6 +30,36 @@ def e13_rows(read: Read) -> list[dict[str, Any]]:
             for row in result.get("curve") or []]
 
 
+def e14_rows(read: Read) -> list[dict[str, Any]]:
+    """One E14 row per relabelled set (D_rand, D_det): the shape probe's agreement with the assigned labels, its
+    excess over chance and the attack's own part (``leakage``), beside what the planted truth expects; the linear
+    lower bound; the robust linear model's settings and accuracy on every row."""
+    result = read("E14", FILES["E14"])
+    if result is None:
+        return _not_run("E14")
+    shared = {"chance": result.get("chance"), "linear_clean_acc": result.get("linear_clean_acc"),
+              "linear_eps": (result.get("adversarial") or {}).get("eps"), "n_test": result.get("n_test")}
+    return [{"missing": False, **row, **shared} for row in (result.get("sets") or {}).values()]
+
+
+def e16_rows(read: Read) -> list[dict[str, Any]]:
+    """E16 rows: the weak model, the fresh model trained on its errors and the one trained on labelled noise, each
+    with its natural test accuracy beside Wallace's figure where there is one."""
+    result = read("E16", FILES["E16"])
+    if result is None:
+        return _not_run("E16")
+    sets = result.get("sets") or {}
+    rows = [{"set": "weak model", "missing": False, "clean_acc": result.get("weak_test_acc"),
+             "train_acc": result.get("weak_train_acc"), "n_train": result.get("n_train_natural"),
+             "published_clean_acc": E16_PUBLISHED["weak"]}]
+    for name, row in sets.items():
+        published = {"published_clean_acc": E16_PUBLISHED["errors"], "published_n_train": E16_PUBLISHED["n_errors"]}
+        rows.append({"missing": False, **row, **(published if name == "errors" else {})})
+    for row in rows:
+        row.update(n_test=result.get("n_test"), chance=result.get("chance"), published_source=E16_PUBLISHED["source"])
+    return rows
+
+
 def distill_rows(read: Read) -> dict[str, list[dict[str, Any]]]:
     """Every experiment of this module, by id."""
-    return {"E13": e13_rows(read)}
+    return {"E13": e13_rows(read), "E14": e14_rows(read), "E16": e16_rows(read)}

@@ -392,8 +392,63 @@ E13 = TableSpec(
     settings=_e13_settings,
 )
 
+def _e14_settings(rows: list[Row]) -> str:
+    done = [row for row in rows if row.get("missing") is False]
+    if not done:
+        return "the leakage stage has not run yet (it needs construct@D_rand and construct@D_det)"
+    first = done[0]
+    return (f"chance {100 * first['chance']:.1f}%; linear bound: a linear model adversarially trained at L2 eps "
+            f"{first.get('linear_eps')} ({100 * first['linear_clean_acc']:.1f}% on natural test data), then a classifier "
+            f"on its weight vectors alone trained on the set's labels, tested on {first.get('n_test')} natural images")
+
+
+E14 = TableSpec(
+    id="E14", experiment="E14", title="E14 robust feature leakage in D_rand and D_det (Goh)",
+    legend=("shape: ground-truth shape probe's agreement (%) with the assigned labels (synthetic data only); start: "
+            "the same on the start images; excess: shape minus chance; leakage: shape minus start, what the attack "
+            "itself added; expected: what the planted truth predicts for excess; bound: natural test accuracy (%) of "
+            "the restricted linear classifier (Goh's lower bound), excess: minus chance"),
+    columns=(
+        Column("set", "set", "text"), Column("expected", "expected", "text", optional=True),
+        Column("robust_agreement", "shape", "pct", optional=True),
+        Column("start_robust_agreement", "start", "pct", optional=True),
+        Column("excess_over_chance", "excess", "pct", optional=True), Column("leakage", "leakage", "pct", optional=True),
+        Column("linear_bound_acc", "bound", "pct"), Column("linear_bound_excess", "excess", "pct"),
+    ),
+    settings=_e14_settings,
+)
+
+
+def _e16_settings(rows: list[Row]) -> str:
+    done = [row for row in rows if row.get("missing") is False]
+    if not done:
+        return "the mislabelled stage has not run yet"
+    return (f"natural test accuracy on {done[0].get('n_test')} images (chance {100 * done[0]['chance']:.1f}%); every "
+            "label of the errors set is wrong")
+
+
+E16 = TableSpec(
+    id="E16", experiment="E16", title="E16 learning from mislabelled data (Wallace), ours (paper)",
+    legend=("weak model: trained briefly, it relabels the natural training images; errors: a fresh model trained only "
+            "on the images it got wrong, with its labels; noise: trained on uniform noise labelled by the weak model "
+            "(control); clean: natural test accuracy (%); n: training images; weak agree: the fresh model's agreement "
+            "with the weak one on natural test images; shape / pattern: ground-truth probes' agreement with the "
+            "errors' labels, true shape / true pattern: with their true classes (synthetic data only)"),
+    columns=(
+        Column("set", "set", "text"),
+        Column("clean_acc", "clean", "pct", paper=at("published_clean_acc")),
+        Column("n_train", "n", "num", paper=at("published_n_train")),
+        Column("weak_agreement", "weak agree", "pct", optional=True),
+        Column("robust_agreement", "shape", "pct", optional=True),
+        Column("nonrobust_agreement", "pattern", "pct", optional=True),
+        Column("true_robust_agreement", "true shape", "pct", optional=True),
+        Column("true_nonrobust_agreement", "true pattern", "pct", optional=True),
+    ),
+    settings=_e16_settings,
+)
+
 #: Every known table, in the order the report and the app show them.
-TABLES: tuple[TableSpec, ...] = (E1, E4, CURVES, E5, E6A, E6B, E13)
+TABLES: tuple[TableSpec, ...] = (E1, E4, CURVES, E5, E6A, E6B, E13, E14, E16)
 
 
 def _is_scalar(value: Any) -> bool:
