@@ -409,6 +409,20 @@ class MislabelledParams:
             raise ValueError(f"weak_size: must be a positive count or null (all images), got {self.weak_size}")
 
 
+@dataclass(frozen=True)
+class FrequencyParams:
+    """E18, the frequency control (Hendrycks and Gilmer, Distill): a ``model.arch`` classifier trained with
+    ``train`` on the natural images the constructions start from, high-passed (minus a Gaussian blur of
+    ``sigma`` pixels, plus 0.5 grey), tested on natural, high-passed and (synthetic data) pattern-free images."""
+
+    sigma: float = 1.0
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        if not self.sigma > 0:
+            raise ValueError(f"sigma: must be > 0 pixels, got {self.sigma}; use e.g. 1.0")
+
+
 PARAMS_FILE = Path("params.yaml")
 PROFILES = ("smoke", "cifar-mini", "cpu", "paper", "gpu-fast")
 #: The forms ``device`` may take (``advtui.runtime.pick_device`` resolves them), and the rule they follow.
@@ -437,6 +451,7 @@ class Params:
     e13: GaussianParams = field(default_factory=GaussianParams)
     e14: LeakageParams = field(default_factory=LeakageParams)
     e16: MislabelledParams = field(default_factory=MislabelledParams)
+    e18: FrequencyParams = field(default_factory=FrequencyParams)
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:

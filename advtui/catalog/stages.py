@@ -44,6 +44,7 @@ EXPERIMENTS: dict[str, str] = {
     "E13": "E13 Gaussian model (Ilyas section 4)",
     "E14": "E14 robust feature leakage (Goh)",
     "E16": "E16 learning from mislabelled data (Wallace)",
+    "E18": "E18 frequency control (Hendrycks and Gilmer)",
 }
 
 
@@ -209,7 +210,7 @@ FAMILIES: tuple[Family, ...] = (
     Family(
         "report", "report", "The report: every experiment's table from the metrics files, beside the published figures",
         None, cmd="advtui report --write",
-        deps=tuple(str(paths.METRICS / e) for e in ("E1", "construct", "E4", "curves", "E5", "E6", "E13", "E14", "E16")),
+        deps=tuple(str(paths.METRICS / e) for e in ("E1", "construct", "E4", "curves", "E5", "E6", "E13", "E14", "E16", "E18")),
         outs=(str(paths.REPORT_MD), str(paths.REPORT_JSON)),
         code=("advtui.cli.report",),
     ),
@@ -233,6 +234,13 @@ FAMILIES: tuple[Family, ...] = (
         deps=(NATURAL_DATA,),
         params=(*_COMMON, "model", "e16"),
         metrics=(str(paths.metrics_path("E16", "mislabelled")),),
+    ),
+    Family(
+        "frequency", "E18", "E18: a classifier trained on high-passed natural images only, tested on natural data",
+        None, runner="frequency", single="frequency",
+        deps=(NATURAL_DATA,),
+        params=(*_COMMON, "model", _NATURAL_SIZE, "e18"),
+        metrics=(str(paths.metrics_path("E18", "frequency")),),
     ),
 )
 

@@ -1,4 +1,4 @@
-"""Report rows of Ilyas et al.'s theory and the Distill discussion's experiments (E13, E14, E16), from their
+"""Report rows of Ilyas et al.'s theory and the Distill discussion's experiments (E13, E14, E16, E18), from their
 metrics files only (no torch). :func:`advtui.report.tables.collect` puts them under their experiment ids; each
 experiment is one stage writing one metrics file, so a row that has not run names that file (``name``)."""
 
@@ -10,12 +10,20 @@ from typing import Any
 from advtui.catalog.published import E16_PUBLISHED
 
 Read = Callable[[str, str], "dict[str, Any] | None"]
+#: Row order of the experiments whose metrics file holds its sets by name (JSON files keep keys sorted).
+ORDER = {"E14": ("D_rand", "D_det"), "E16": ("errors", "noise"), "E18": ("natural", "high_passed", "pattern_free")}
 #: Each experiment's stage name, which is also its metrics file's name (``data/metrics/<id>/<name>.json``).
-FILES = {"E13": "gaussian", "E14": "leakage", "E16": "mislabelled"}
+FILES = {"E13": "gaussian", "E14": "leakage", "E16": "mislabelled", "E18": "frequency"}
 
 
 def _not_run(experiment: str) -> list[dict[str, Any]]:
     return [{"name": FILES[experiment], "missing": True}]
+
+
+def _ordered(experiment: str, sets: dict[str, Any]) -> list[Any]:
+    """The rows of ``sets`` (name -> row) in the experiment's order, any other name after them."""
+    names = [n for n in ORDER[experiment] if n in sets] + sorted(n for n in sets if n not in ORDER[experiment])
+    return [sets[n] for n in names]
 
 
 def e13_rows(read: Read) -> list[dict[str, Any]]:
@@ -39,7 +47,7 @@ def e14_rows(read: Read) -> list[dict[str, Any]]:
         return _not_run("E14")
     shared = {"chance": result.get("chance"), "linear_clean_acc": result.get("linear_clean_acc"),
               "linear_eps": (result.get("adversarial") or {}).get("eps"), "n_test": result.get("n_test")}
-    return [{"missing": False, **row, **shared} for row in (result.get("sets") or {}).values()]
+    return [{"missing": False, **row, **shared} for row in _ordered("E14", result.get("sets") or {})]
 
 
 def e16_rows(read: Read) -> list[dict[str, Any]]:
@@ -52,14 +60,26 @@ def e16_rows(read: Read) -> list[dict[str, Any]]:
     rows = [{"set": "weak model", "missing": False, "clean_acc": result.get("weak_test_acc"),
              "train_acc": result.get("weak_train_acc"), "n_train": result.get("n_train_natural"),
              "published_clean_acc": E16_PUBLISHED["weak"]}]
-    for name, row in sets.items():
+    for row in _ordered("E16", sets):
         published = {"published_clean_acc": E16_PUBLISHED["errors"], "published_n_train": E16_PUBLISHED["n_errors"]}
-        rows.append({"missing": False, **row, **(published if name == "errors" else {})})
+        rows.append({"missing": False, **row, **(published if row.get("set") == "errors" else {})})
     for row in rows:
         row.update(n_test=result.get("n_test"), chance=result.get("chance"), published_source=E16_PUBLISHED["source"])
     return rows
 
 
+def e18_rows(read: Read) -> list[dict[str, Any]]:
+    """One E18 row per test set (natural, high-passed, pattern-free): the accuracy of the model trained on
+    high-passed images, beside what the planted truth expects; the probes on its training images on every row."""
+    result = read("E18", FILES["E18"])
+    if result is None:
+        return _not_run("E18")
+    probes = {f"train_{k}": v for k, v in (result.get("train_probes") or {}).items()}
+    shared = {"sigma": result.get("sigma"), "n_train": result.get("n_train"), "n_test": result.get("n_test"),
+              "chance": result.get("chance"), **probes}
+    return [{"missing": False, **row, **shared} for row in _ordered("E18", result.get("sets") or {})]
+
+
 def distill_rows(read: Read) -> dict[str, list[dict[str, Any]]]:
     """Every experiment of this module, by id."""
-    return {"E13": e13_rows(read), "E14": e14_rows(read), "E16": e16_rows(read)}
+    return {"E13": e13_rows(read), "E14": e14_rows(read), "E16": e16_rows(read), "E18": e18_rows(read)}

@@ -447,8 +447,29 @@ E16 = TableSpec(
     settings=_e16_settings,
 )
 
+def _e18_settings(rows: list[Row]) -> str:
+    done = [row for row in rows if row.get("missing") is False]
+    if not done:
+        return "the frequency stage has not run yet"
+    first = done[0]
+    probes = (f"; on its high-passed training images the shape probe reads {100 * first['train_robust_agreement']:.1f}%, "
+              f"the pattern probe {100 * first['train_nonrobust_agreement']:.1f}%" if "train_robust_agreement" in first else "")
+    return (f"trained on {first.get('n_train')} natural images high-passed at sigma {first.get('sigma')} px, tested on "
+            f"{first.get('n_test')} images (chance {100 * first['chance']:.1f}%){probes}")
+
+
+E18 = TableSpec(
+    id="E18", experiment="E18", title="E18 frequency control: trained on high-passed images only",
+    legend=("clean: accuracy (%) of the model trained on high-passed images on each test set: natural, high-passed, "
+            "and (synthetic data) pattern-free, the same images drawn without their planted pattern; expected: what "
+            "the planted truth predicts"),
+    columns=(Column("set", "test set", "text"), Column("clean_acc", "clean", "pct"),
+             Column("expected", "expected", "text", optional=True)),
+    settings=_e18_settings,
+)
+
 #: Every known table, in the order the report and the app show them.
-TABLES: tuple[TableSpec, ...] = (E1, E4, CURVES, E5, E6A, E6B, E13, E14, E16)
+TABLES: tuple[TableSpec, ...] = (E1, E4, CURVES, E5, E6A, E6B, E13, E14, E16, E18)
 
 
 def _is_scalar(value: Any) -> bool:
