@@ -48,5 +48,5 @@ def test_report_puts_wallace_beside_ours(result: dict, tmp_path) -> None:
     assert "## E16 learning from mislabelled data (Wallace), ours (paper)" in text
     assert f"| errors | {100 * rows['errors']['clean_acc']:.1f} (49.7) | {rows['errors']['n_train']} (18768) |" in text
     assert report["E14"] == [{"name": "leakage", "missing": True}]  # a stage not run: one row naming its file
-    assert report["E18"] == [{"name": "frequency", "missing": True}]
+    assert report["E18"] == [{"name": "frequency", "missing": True}, {"name": "world1", "missing": True}]
     json.dumps(report)

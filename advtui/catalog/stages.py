@@ -242,6 +242,13 @@ FAMILIES: tuple[Family, ...] = (
         params=(*_COMMON, "model", _NATURAL_SIZE, "e18"),
         metrics=(str(paths.metrics_path("E18", "frequency")),),
     ),
+    Family(
+        "world1", "E18", "E18: E4's natural, D_rand and D_det classifiers tested without the planted pattern (World 1)",
+        None, runner="world1", single="world1",
+        deps=tuple(str(paths.retrained_dir(s)) for s in ("natural", "D_rand", "D_det")),
+        params=(*_COMMON, "retrain.seeds"),
+        metrics=(str(paths.metrics_path("E18", "world1")),),
+    ),
 )
 
 @dataclass(frozen=True)

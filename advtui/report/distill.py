@@ -11,13 +11,15 @@ from advtui.catalog.published import E16_PUBLISHED
 
 Read = Callable[[str, str], "dict[str, Any] | None"]
 #: Row order of the experiments whose metrics file holds its sets by name (JSON files keep keys sorted).
-ORDER = {"E14": ("D_rand", "D_det"), "E16": ("errors", "noise"), "E18": ("natural", "high_passed", "pattern_free")}
-#: Each experiment's stage name, which is also its metrics file's name (``data/metrics/<id>/<name>.json``).
+ORDER = {"E14": ("D_rand", "D_det"), "E16": ("errors", "noise"), "E18": ("natural", "high_passed", "pattern_free"),
+         "world1": ("natural", "D_rand", "D_det")}
+#: Each experiment's stage name, which is also its metrics file's name (``data/metrics/<id>/<name>.json``); E18's
+#: second stage, World 1, writes ``E18/world1.json``.
 FILES = {"E13": "gaussian", "E14": "leakage", "E16": "mislabelled", "E18": "frequency"}
 
 
-def _not_run(experiment: str) -> list[dict[str, Any]]:
-    return [{"name": FILES[experiment], "missing": True}]
+def _not_run(experiment: str, name: str | None = None) -> list[dict[str, Any]]:
+    return [{"name": name or FILES[experiment], "missing": True}]
 
 
 def _ordered(experiment: str, sets: dict[str, Any]) -> list[Any]:
@@ -80,6 +82,18 @@ def e18_rows(read: Read) -> list[dict[str, Any]]:
     return [{"missing": False, **row, **shared} for row in _ordered("E18", result.get("sets") or {})]
 
 
+def world1_rows(read: Read) -> list[dict[str, Any]]:
+    """E18's World-1 rows, one per E4 training set (natural, D_rand, D_det): mean accuracy over its seeds on the
+    natural test set (``world2_acc``) and without the planted pattern (``world1_acc``), beside the expectation."""
+    result = read("E18", "world1")
+    if result is None:
+        return _not_run("E18", "world1")
+    if result.get("not_applicable"):
+        return [{"name": "world1", "missing": False, "not_applicable": result["not_applicable"]}]
+    shared = {"n_test": result.get("n_test"), "chance": result.get("chance"), "n_seeds": result.get("n_seeds")}
+    return [{"missing": False, **row, **shared} for row in _ordered("world1", result.get("sets") or {})]
+
+
 def distill_rows(read: Read) -> dict[str, list[dict[str, Any]]]:
     """Every experiment of this module, by id."""
-    return {"E13": e13_rows(read), "E14": e14_rows(read), "E16": e16_rows(read), "E18": e18_rows(read)}
+    return {"E13": e13_rows(read), "E14": e14_rows(read), "E16": e16_rows(read), "E18": e18_rows(read) + world1_rows(read)}
