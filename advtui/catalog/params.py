@@ -347,6 +347,82 @@ class CurveParams:
                            restarts=self.restarts) for eps in getattr(self, norm) if eps > 0]
 
 
+@dataclass(frozen=True)
+class GaussianParams:
+    """E13, Ilyas et al. section 4: x ~ N(y mu*, Sigma*), y = +-1 in ``dim`` dimensions.
+
+    Sigma* has eigenvalues log-spaced from ``var_min`` to ``var_max`` in a random basis, ``||mu*||`` is
+    ``mean_norm`` along a random direction (both drawn from ``seed``). The standard and the robust maximum
+    likelihood estimates are fitted to ``samples`` draws by ``fit_steps`` full-batch Adam steps of ``lr``, at
+    every attack radius of ``eps`` (0: the standard MLE), and compared with the closed form.
+    """
+
+    dim: int = 10
+    samples: int = 10000
+    var_min: float = 0.01
+    var_max: float = 1.0
+    mean_norm: float = 1.0
+    eps: tuple[float, ...] = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0)
+    fit_steps: int = 300
+    lr: float = 0.02
+
+    def __post_init__(self) -> None:
+        if self.dim < 2:
+            raise ValueError(f"dim: must be >= 2, got {self.dim}; a covariance needs two directions to be anisotropic")
+        if self.samples <= self.dim:
+            raise ValueError(f"samples: must exceed dim ({self.dim}), got {self.samples}; use e.g. 20000")
+        if not 0 < self.var_min <= self.var_max:
+            raise ValueError(f"var_min, var_max: need 0 < var_min <= var_max, got {self.var_min}, {self.var_max}")
+        if not self.mean_norm > 0:
+            raise ValueError(f"mean_norm: must be > 0, got {self.mean_norm}; the classes need distinct means")
+        if not self.eps or any(b <= a for a, b in zip(self.eps, self.eps[1:])) or self.eps[0] < 0:
+            raise ValueError(f"eps: must be a non-empty list of ascending radii >= 0, got {list(self.eps)}")
+        if self.fit_steps < 1 or not self.lr > 0:
+            raise ValueError(f"fit_steps, lr: need >= 1 step of a positive rate, got {self.fit_steps}, {self.lr}")
+
+
+@dataclass(frozen=True)
+class LeakageParams:
+    """E14, robust feature leakage (Goh, Distill): a lower bound on real images. A linear model adversarially
+    trained (``adversarial``, Goh: L2 0.25) on the natural training images with ``linear``; then a linear
+    classifier restricted to its ``num_classes`` weight vectors trained with ``restricted`` on D_rand and on D_det
+    (their assigned labels), tested on natural data: what robust linear features alone learn from those labels."""
+
+    linear: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=10, optimizer="adam", lr=1e-3, weight_decay=0.0))
+    adversarial: AdversarialConfig = field(default_factory=lambda: AdversarialConfig(norm="l2", eps=0.25, steps=7))
+    restricted: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=30, optimizer="adam", lr=1e-2, weight_decay=0.0))
+
+
+@dataclass(frozen=True)
+class MislabelledParams:
+    """E16, learning from mislabelled data (Wallace, Distill): a weak model (``weak``, trained on the first
+    ``weak_size`` class-balanced natural training images; null: all) labels the natural training set; a fresh
+    ``model.arch`` classifier trained with ``train`` on its errors alone is tested on natural data. Control: as many
+    uniform-noise images, labelled by the weak model, trained on the same way."""
+
+    weak_size: int | None = None
+    weak: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=1))
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        if self.weak_size is not None and self.weak_size < 1:
+            raise ValueError(f"weak_size: must be a positive count or null (all images), got {self.weak_size}")
+
+
+@dataclass(frozen=True)
+class FrequencyParams:
+    """E18, the frequency control (Hendrycks and Gilmer, Distill): a ``model.arch`` classifier trained with
+    ``train`` on the natural images the constructions start from, high-passed (minus a Gaussian blur of
+    ``sigma`` pixels, plus 0.5 grey), tested on natural, high-passed and (synthetic data) pattern-free images."""
+
+    sigma: float = 1.0
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        if not self.sigma > 0:
+            raise ValueError(f"sigma: must be > 0 pixels, got {self.sigma}; use e.g. 1.0")
+
+
 PARAMS_FILE = Path("params.yaml")
 PROFILES = ("smoke", "cifar-mini", "cpu", "paper", "gpu-fast")
 #: The forms ``device`` may take (``advtui.runtime.pick_device`` resolves them), and the rule they follow.
@@ -373,6 +449,10 @@ class Params:
     probe: ProbeParams = field(default_factory=ProbeParams)
     e6: E6Params = field(default_factory=E6Params)
     curves: CurveParams = field(default_factory=CurveParams)
+    e13: GaussianParams = field(default_factory=GaussianParams)
+    e14: LeakageParams = field(default_factory=LeakageParams)
+    e16: MislabelledParams = field(default_factory=MislabelledParams)
+    e18: FrequencyParams = field(default_factory=FrequencyParams)
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:

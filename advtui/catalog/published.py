@@ -51,3 +51,8 @@ E6B_PUBLISHED: dict[str, dict[str, Any]] = {
     "D_R_CL": {"source": "robust w/ CL model", "R": {"MIM": 0.008, "CL": 0.002, "DM": 0.041, "SL": 0.014},
                "CR": 0.002, "sl_pgd_linf": 0.109},
 }
+
+#: E16, Wallace's comment in the Distill discussion of Ilyas et al. (CIFAR-10): a ResNet-18 trained to 63% test
+#: accuracy relabels the training set; a fresh model trained on its 18,768 errors alone reaches 49.7% (fractions).
+E16_PUBLISHED: dict[str, Any] = {"weak": 0.63, "errors": 0.497, "n_errors": 18768,
+                                 "source": "Wallace, Distill 2019 (CIFAR-10, ResNet-18)"}

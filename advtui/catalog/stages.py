@@ -41,6 +41,10 @@ EXPERIMENTS: dict[str, str] = {
     "curves": "robust accuracy against eps (E1, E4)",
     "E5/E6": "E5/E6 paradigms: pretrain, probe, attack",
     "report": "report",
+    "E13": "E13 Gaussian model (Ilyas section 4)",
+    "E14": "E14 robust feature leakage (Goh)",
+    "E16": "E16 learning from mislabelled data (Wallace)",
+    "E18": "E18 frequency control (Hendrycks and Gilmer)",
 }
 
 
@@ -151,7 +155,7 @@ FAMILIES: tuple[Family, ...] = (
     ) for e, models in CURVE_MODELS.items()),
     Family(
         "figures", "curves", "Figure files (PNG, SVG) of the eps curves for papers", None, runner="figures",
-        deps=(str(paths.METRICS / "curves"),),
+        deps=(str(paths.METRICS / "curves"), str(paths.metrics_path("E13", "gaussian"))),
         outs=(str(paths.FIGURES),),
     ),
     Family(
@@ -206,9 +210,44 @@ FAMILIES: tuple[Family, ...] = (
     Family(
         "report", "report", "The report: every experiment's table from the metrics files, beside the published figures",
         None, cmd="advtui report --write",
-        deps=tuple(str(paths.METRICS / e) for e in ("E1", "construct", "E4", "curves", "E5", "E6")),
+        deps=tuple(str(paths.METRICS / e) for e in ("E1", "construct", "E4", "curves", "E5", "E6", "E13", "E14", "E16", "E18")),
         outs=(str(paths.REPORT_MD), str(paths.REPORT_JSON)),
         code=("advtui.cli.report",),
+    ),
+    Family(
+        "gaussian", "E13", "E13: Ilyas's Gaussian model, the closed-form robust MLE against a simulated one",
+        None, runner="gaussian", single="gaussian",
+        params=("seed", "e13"),
+        outs=(str(paths.CURVES / "E13"),),
+        metrics=(str(paths.metrics_path("E13", "gaussian")),),
+    ),
+    Family(
+        "leakage", "E14", "E14: robust feature leakage in D_rand and D_det (Goh): shape probe, linear lower bound",
+        None, runner="leakage", single="leakage",
+        deps=tuple(str(paths.dataset_path(s)) for s in ("D_rand", "D_det")),
+        params=(*_COMMON, _NATURAL_SIZE, "e14"),
+        metrics=(str(paths.metrics_path("E14", "leakage")),),
+    ),
+    Family(
+        "mislabelled", "E16", "E16: a fresh model trained on a weak model's errors alone (Wallace); the noise control",
+        None, runner="mislabelled", single="mislabelled",
+        deps=(NATURAL_DATA,),
+        params=(*_COMMON, "model", "e16"),
+        metrics=(str(paths.metrics_path("E16", "mislabelled")),),
+    ),
+    Family(
+        "frequency", "E18", "E18: a classifier trained on high-passed natural images only, tested on natural data",
+        None, runner="frequency", single="frequency",
+        deps=(NATURAL_DATA,),
+        params=(*_COMMON, "model", _NATURAL_SIZE, "e18"),
+        metrics=(str(paths.metrics_path("E18", "frequency")),),
+    ),
+    Family(
+        "world1", "E18", "E18: E4's natural, D_rand and D_det classifiers tested without the planted pattern (World 1)",
+        None, runner="world1", single="world1",
+        deps=tuple(str(paths.retrained_dir(s)) for s in ("natural", "D_rand", "D_det")),
+        params=(*_COMMON, "retrain.seeds"),
+        metrics=(str(paths.metrics_path("E18", "world1")),),
     ),
 )
 
@@ -234,6 +273,9 @@ PLOTS: dict[str, Plot] = {
         f"{paths.live_dir('E5', run_name(p, 'natural'))}/plots/metrics/train/loss.tsv": "loss" for p in PARADIGMS}),
     **{f"{e} robust accuracy against {norm} eps": _curve_plot(e, models, norm)
        for e, models in CURVE_MODELS.items() for norm in ("l2", "linf")},
+    **{f"E13 {label} against eps (closed form, simulated)": Plot(
+        {str(paths.curve_tsv("E13", source, "l2")): column for source in ("analytic", "simulated")}, x="eps")
+       for column, label in (("condition", "condition number of Sigma"), ("alignment", "gradient alignment"))},
 }
 
 

@@ -63,17 +63,51 @@ def curve_figure(rows: list[dict[str, Any]], experiment: str, norm: str) -> plt.
     return fig
 
 
+def _save(fig: plt.Figure, out: Path, stem: str) -> list[Path]:
+    """``fig`` as ``<stem>.png`` and ``<stem>.svg`` under ``out``, then closed; the files."""
+    written = []
+    with plt.rc_context({"svg.hashsalt": "advtui"}):  # fixed element ids: same metrics, same bytes
+        for fmt, options in _FORMATS.items():
+            written.append(write_atomic(out / f"{stem}.{fmt}", lambda tmp: fig.savefig(tmp, format=fmt, **options)))
+    plt.close(fig)
+    return written
+
+
 def write_figures(metrics: Path, out: Path) -> list[Path]:
     """Write ``<experiment>_eps_<norm>.{png,svg}`` under ``out`` for every experiment with curves; the files."""
     rows = read_curves(metrics)
     written = []
-    with plt.rc_context({"svg.hashsalt": "advtui"}):  # fixed element ids: same metrics, same bytes
-        for experiment in sorted({row["experiment"] for row in rows}):
-            mine = [row for row in rows if row["experiment"] == experiment]
-            for norm in ("l2", "linf"):
-                fig = curve_figure(mine, experiment, norm)
-                for fmt, options in _FORMATS.items():
-                    path = out / f"{experiment}_eps_{norm}.{fmt}"
-                    written.append(write_atomic(path, lambda tmp: fig.savefig(tmp, format=fmt, **options)))
-                plt.close(fig)
+    for experiment in sorted({row["experiment"] for row in rows}):
+        mine = [row for row in rows if row["experiment"] == experiment]
+        for norm in ("l2", "linf"):
+            written += _save(curve_figure(mine, experiment, norm), out, f"{experiment}_eps_{norm}")
+    return written
+
+
+def gaussian_figure(result: dict[str, Any]) -> plt.Figure:
+    """E13 (Ilyas section 4) against the adversary's L2 budget eps: the condition number of the learned covariance
+    (1: a multiple of I) and the cosine of the model's gradient with the inter-class direction, closed form as
+    lines, simulation as markers."""
+    rows = result["curve"]
+    eps = [row["eps"] for row in rows]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(7, 3.2), layout="constrained")
+    for ax, key, label in ((left, "condition", "condition number of Sigma"), (right, "alignment", "cos(gradient, mu*)")):
+        ax.plot(eps, [row[f"{key}_analytic"] for row in rows], color="black", label="closed form")
+        ax.plot(eps, [row[f"{key}_simulated"] for row in rows], "o", color="tab:red", markersize=4,
+                label=f"simulated ({result['n_samples']} samples)")
+        ax.set(xlabel="L2 budget eps (rms ||delta||)", ylabel=label)
+    left.set_yscale("log")
+    right.set_ylim(0, 1.02)
+    left.legend(fontsize=7)
+    fig.suptitle(f"E13: robust MLE of a Gaussian (dim {result['dim']}), eps 0 = standard", fontsize=9)
+    return fig
+
+
+def write_theory_figures(metrics: Path, out: Path) -> list[Path]:
+    """The figures of Ilyas's theory and the Distill experiments whose metrics are under ``metrics``
+    (``data/metrics``): ``E13_gaussian.{png,svg}``; an experiment not run yet has none."""
+    written = []
+    e13 = metrics / "E13" / "gaussian.json"
+    if e13.exists():
+        written += _save(gaussian_figure(json.loads(e13.read_text())), out, "E13_gaussian")
     return written

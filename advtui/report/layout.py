@@ -363,8 +363,133 @@ CURVES = TableSpec(
     settings=_curve_settings,
 )
 
+def _e13_settings(rows: list[Row]) -> str:
+    done = [row for row in rows if row.get("missing") is False]
+    if not done:
+        return "the gaussian stage has not run yet"
+    first = done[0]
+    agree = all(row["cov_error"] <= row["cov_tolerance"] for row in done)
+    return (f"x ~ N(y mu*, Sigma*) in {first.get('dim')} dimensions, kappa(Sigma*) {first.get('condition_true'):.3g}, "
+            f"{first.get('n_samples')} samples; simulated {'within' if agree else 'OUTSIDE'} the sampling tolerance "
+            "of the closed form at every eps")
+
+
+E13 = TableSpec(
+    id="E13", experiment="E13", title="E13 Gaussian model (Ilyas section 4): simulated MLE (closed form)",
+    legend=("simulated: Adam on the empirical (robust) likelihood, the adversary answering each step; in brackets "
+            "the closed form Sigma_r = Sigma*/2 + I/lambda + sqrt(Sigma*/lambda + Sigma*^2/4); lambda: the "
+            "multiplier whose adversary spends rms ||delta|| = eps; kappa: condition number of Sigma (1 = a "
+            "multiple of I); align: cosine of the gradient Sigma^-1 mu with the inter-class direction mu*; "
+            "error: ||Sigma_sim - Sigma_r||_F / ||Sigma_r||_F beside the tolerance 3 standard errors of the "
+            "sample allow"),
+    columns=(
+        Column("name", "MLE", "text"), Column("eps", "eps", "num"), Column("multiplier", "lambda", "num"),
+        Column("condition_simulated", "kappa", "num", paper=at("condition_analytic")),
+        Column("alignment_simulated", "align", "ratio", paper=at("alignment_analytic")),
+        Column("cov_error", "error", "ratio"), Column("cov_tolerance", "tolerance", "ratio"),
+        Column("rms_delta", "rms delta", "num"),
+    ),
+    settings=_e13_settings,
+)
+
+def _e14_settings(rows: list[Row]) -> str:
+    done = [row for row in rows if row.get("missing") is False]
+    if not done:
+        return "the leakage stage has not run yet (it needs construct@D_rand and construct@D_det)"
+    first = done[0]
+    return (f"chance {100 * first['chance']:.1f}%; linear bound: a linear model adversarially trained at L2 eps "
+            f"{first.get('linear_eps')} ({100 * first['linear_clean_acc']:.1f}% on natural test data), then a classifier "
+            f"on its weight vectors alone trained on the set's labels, tested on {first.get('n_test')} natural images")
+
+
+E14 = TableSpec(
+    id="E14", experiment="E14", title="E14 robust feature leakage in D_rand and D_det (Goh)",
+    legend=("shape: ground-truth shape probe's agreement (%) with the assigned labels (synthetic data only); start: "
+            "the same on the start images; excess: shape minus chance; leakage: shape minus start, what the attack "
+            "itself added; expected: what the planted truth predicts for excess; bound: natural test accuracy (%) of "
+            "the restricted linear classifier (Goh's lower bound), excess: minus chance"),
+    columns=(
+        Column("set", "set", "text"), Column("expected", "expected", "text", optional=True),
+        Column("robust_agreement", "shape", "pct", optional=True),
+        Column("start_robust_agreement", "start", "pct", optional=True),
+        Column("excess_over_chance", "excess", "pct", optional=True), Column("leakage", "leakage", "pct", optional=True),
+        Column("linear_bound_acc", "bound", "pct"), Column("linear_bound_excess", "excess", "pct"),
+    ),
+    settings=_e14_settings,
+)
+
+
+def _e16_settings(rows: list[Row]) -> str:
+    done = [row for row in rows if row.get("missing") is False]
+    if not done:
+        return "the mislabelled stage has not run yet"
+    return (f"natural test accuracy on {done[0].get('n_test')} images (chance {100 * done[0]['chance']:.1f}%); every "
+            "label of the errors set is wrong")
+
+
+E16 = TableSpec(
+    id="E16", experiment="E16", title="E16 learning from mislabelled data (Wallace), ours (paper)",
+    legend=("weak model: trained briefly, it relabels the natural training images; errors: a fresh model trained only "
+            "on the images it got wrong, with its labels; noise: trained on uniform noise labelled by the weak model "
+            "(control); clean: natural test accuracy (%); n: training images; weak agree: the fresh model's agreement "
+            "with the weak one on natural test images; shape / pattern: ground-truth probes' agreement with the "
+            "errors' labels, true shape / true pattern: with their true classes (synthetic data only)"),
+    columns=(
+        Column("set", "set", "text"),
+        Column("clean_acc", "clean", "pct", paper=at("published_clean_acc")),
+        Column("n_train", "n", "num", paper=at("published_n_train")),
+        Column("weak_agreement", "weak agree", "pct", optional=True),
+        Column("robust_agreement", "shape", "pct", optional=True),
+        Column("nonrobust_agreement", "pattern", "pct", optional=True),
+        Column("true_robust_agreement", "true shape", "pct", optional=True),
+        Column("true_nonrobust_agreement", "true pattern", "pct", optional=True),
+    ),
+    settings=_e16_settings,
+)
+
+def _e18_settings(rows: list[Row]) -> str:
+    done = [row for row in rows if row.get("missing") is False]
+    if not done:
+        return "the frequency stage has not run yet"
+    first = done[0]
+    probes = (f"; on its high-passed training images the shape probe reads {100 * first['train_robust_agreement']:.1f}%, "
+              f"the pattern probe {100 * first['train_nonrobust_agreement']:.1f}%" if "train_robust_agreement" in first else "")
+    return (f"trained on {first.get('n_train')} natural images high-passed at sigma {first.get('sigma')} px, tested on "
+            f"{first.get('n_test')} images (chance {100 * first['chance']:.1f}%){probes}")
+
+
+E18 = TableSpec(
+    id="E18", experiment="E18", title="E18 frequency control: trained on high-passed images only",
+    legend=("clean: accuracy (%) of the model trained on high-passed images on each test set: natural, high-passed, "
+            "and (synthetic data) pattern-free, the same images drawn without their planted pattern; expected: what "
+            "the planted truth predicts"),
+    columns=(Column("set", "test set", "text"), Column("clean_acc", "clean", "pct"),
+             Column("expected", "expected", "text", optional=True)),
+    settings=_e18_settings, keep=lambda row: row.get("name") == "frequency" or "clean_acc" in row,
+)
+
+
+def _world1_settings(rows: list[Row]) -> str:
+    done = [row for row in rows if row.get("missing") is False and not row.get("not_applicable")]
+    if not done:
+        return "the world1 stage has not run yet (it needs retrain@natural, retrain@D_rand, retrain@D_det)"
+    first = done[0]
+    return (f"E4's classifiers ({first.get('n_seeds')} seeds each, mean ±95% interval) on {first.get('n_test')} test "
+            f"images, chance {100 * first['chance']:.1f}%")
+
+
+E18_WORLD1 = TableSpec(
+    id="E18w", experiment="E18", title="E18 World-1 control: E4 classifiers on test data without the planted pattern",
+    legend=("World 2: the natural test set (the pattern a feature of the data); World 1: the same images drawn without "
+            "the pattern, as if it were an artefact of the training set; expected: what the planted truth predicts for "
+            "World 1"),
+    columns=(Column("set", "trained on", "text"), Column("world2_acc", "World 2", "pct", interval=True),
+             Column("world1_acc", "World 1", "pct", interval=True), Column("expected", "expected", "text")),
+    settings=_world1_settings, keep=lambda row: row.get("name") == "world1" or "world1_acc" in row,
+)
+
 #: Every known table, in the order the report and the app show them.
-TABLES: tuple[TableSpec, ...] = (E1, E4, CURVES, E5, E6A, E6B)
+TABLES: tuple[TableSpec, ...] = (E1, E4, CURVES, E5, E6A, E6B, E13, E14, E16, E18, E18_WORLD1)
 
 
 def _is_scalar(value: Any) -> bool:

@@ -25,6 +25,7 @@ from advtui.catalog.names import CURVE_MODELS, PARADIGMS, RECIPES, SOURCE_MODELS
 from advtui.catalog.paths import METRICS, metrics_path
 from advtui.catalog.published import E4_PUBLISHED, E5_PUBLISHED, E6A_PUBLISHED, E6B_PUBLISHED, LI_SOURCE
 from advtui.catalog.stages import stage_of
+from advtui.report.distill import distill_rows
 from advtui.report.layout import CURVE_COLUMNS, curve_key, report_tables, row_name
 from advtui.report.usefulness import NATURAL, UNTRAINED, summarise
 
@@ -326,6 +327,7 @@ def collect(data_dir: Path = Path("data")) -> dict[str, list[dict[str, Any]]]:
     metrics = _Metrics(data_dir / "metrics")
     report = {"E1": e1_rows(metrics), "E4": e4_rows(metrics), "curves": curve_rows(metrics), "E5": e5_rows(metrics),
               "E6": e6_rows(metrics)}
+    report.update(distill_rows(metrics.read))
     for experiment, rows in report.items():
         for row in rows:
             # an unusable file reads as absent, so it is among the files that leave its row not run; an E4

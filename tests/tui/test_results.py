@@ -142,7 +142,7 @@ def test_the_screen_and_the_report_lay_out_the_same_tables(fake_project):
     """One description per table: the app's headers and cells are the report's, row for row (plus its note)."""
     report = markdown(collect(fake_project / "data"))
     tables = load_tables(fake_project)
-    assert [t.id for t in tables] == ["E1", "E4", "curves", "E5", "E6a", "E6b"]
+    assert [t.id for t in tables] == ["E1", "E4", "curves", "E5", "E6a", "E6b", "E13", "E14", "E16", "E18", "E18w"]
     for table in tables:
         assert f"## {table.title}" in report
         assert "| " + " | ".join(c.header for c in table.columns) + " |" in report
@@ -210,7 +210,7 @@ async def test_tab_and_arrows_move_focus_between_every_table(fake_project):
         await settle(pilot)
         screen = app.screen
         tables = list(screen.query(ResultsTable))
-        assert [t.id for t in tables] == [f"table-{i}" for i in ("E1", "E4", "curves", "E5", "E6a", "E6b")]
+        assert [t.id for t in tables] == [f"table-{i}" for i in ("E1", "E4", "curves", "E5", "E6a", "E6b", "E13", "E14", "E16", "E18", "E18w")]
         assert screen.focused is tables[0]
         for table in [*tables[1:], tables[0]]:  # tab walks every table, then wraps around
             await pilot.press("tab")
