@@ -1,18 +1,21 @@
-"""Small modal screens: quit while a run is live, pick a profile, pick a stage, read a log."""
+"""Small modal screens: quit while a run is live, pick a profile, pick a stage, read a log, export a view."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Label, Log, OptionList
 from textual.widgets.option_list import Option
 
 from advtui.appcore import live, runs
+from advtui.appcore.resultsdata import export_table
+from advtui.report.export import FORMATS, Grid
 from advtui.tui.threads import deliver
 
 
@@ -118,3 +121,32 @@ class LogScreen(ModalScreen[None]):
     def action_close(self) -> None:
         """Back to the screen below."""
         self.dismiss(None)
+
+
+#: Figure file formats a plot view offers besides the table formats.
+FIGURE_FORMATS = {"png": "PNG figure", "svg": "SVG figure"}
+
+
+def export_view(screen: Screen, root: Path, grid: Grid, figure: Callable[[str], Path] | None = None) -> None:
+    """Ask which format to export the view in (the table as CSV, Markdown or LaTeX; with ``figure``, which
+    writes the view's plot in a format and returns the path, also PNG or SVG), write it, and say in one line
+    which file was written."""
+    choices = [(fmt, f"{name} table (.{fmt})") for fmt, name in FORMATS.items()]
+    if figure is not None:
+        choices += [(fmt, f"{name} (.{fmt})") for fmt, name in FIGURE_FORMATS.items()]
+
+    def write(fmt: str) -> None:
+        # in a thread: a figure imports matplotlib and renders (a second or so), the screen answers keys meanwhile
+        try:
+            path = export_table(root, grid, fmt) if fmt in FORMATS else figure(fmt)
+        except (OSError, ValueError) as err:
+            deliver(screen.app, screen.notify, f"Export failed: {err}", severity="error", timeout=10)
+            return
+        shown = path.relative_to(root) if path.is_relative_to(root) else path
+        deliver(screen.app, screen.notify, f"Wrote {shown}", title="Exported")
+
+    def chosen(fmt: str | None) -> None:
+        if fmt is not None:
+            screen.run_worker(lambda: write(fmt), thread=True, group="export")
+
+    screen.app.push_screen(ChoiceDialog(f"Export {grid.title} as", choices), chosen)
