@@ -75,6 +75,14 @@ class RunRecord:
         write_json(path, asdict(self))
 
     @property
+    def what(self) -> str:
+        """The run in words: ``dvc repro D_R``, ``dvc repro`` of the whole pipeline, ``dvc exp run -S ...``."""
+        args = self.cmd[1:]
+        if args[:1] == ["repro"] and not self.targets:
+            return "dvc repro (the whole pipeline)"
+        return " ".join(["dvc", *args])
+
+    @property
     def current_stage(self) -> str | None:
         """The stage DVC is running now (or ran last)."""
         return self.stages[-1].stage if self.stages else None
@@ -117,8 +125,10 @@ def cannot_run(root: Path) -> str | None:
     return None
 
 
-def start_run(root: Path, targets: list[str] | None = None, extra: list[str] | None = None) -> RunRecord:
-    """Start ``dvc repro [extra] [targets]`` in ``root``, detached, and write its record.
+def start_run(root: Path, targets: list[str] | None = None, extra: list[str] | None = None,
+              command: list[str] | None = None) -> RunRecord:
+    """Start ``dvc repro [extra] [targets]`` in ``root`` (or ``dvc COMMAND``: an experiment, ``exp run -S ...``),
+    detached, and write its record.
 
     No targets reproduces the whole pipeline. The run keeps going when this process exits.
     """
@@ -127,7 +137,7 @@ def start_run(root: Path, targets: list[str] | None = None, extra: list[str] | N
     folder.mkdir(parents=True, exist_ok=True)
     run_id = _new_id(folder)
     record_file, log = folder / f"{run_id}.json", folder / f"{run_id}.log"
-    cmd = [dvc_executable(), "repro", *(extra or []), *targets]
+    cmd = [dvc_executable(), *(command or ["repro", *(extra or []), *targets])]
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "DVC_NO_ANALYTICS": "1",
            # The stages' `advtui` must be this install's, whatever PATH the user's shell had.
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}

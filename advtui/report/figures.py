@@ -63,17 +63,39 @@ def curve_figure(rows: list[dict[str, Any]], experiment: str, norm: str) -> plt.
     return fig
 
 
+def _save(fig: plt.Figure, path: Path, fmt: str) -> Path:
+    """Write ``fig`` to ``path`` as ``fmt`` (png, svg) atomically, byte-reproducibly (fixed SVG ids, no dates)."""
+    with plt.rc_context({"svg.hashsalt": "advtui"}):  # fixed element ids: same metrics, same bytes
+        return write_atomic(path, lambda tmp: fig.savefig(tmp, format=fmt, **_FORMATS[fmt]))
+
+
 def write_figures(metrics: Path, out: Path) -> list[Path]:
     """Write ``<experiment>_eps_<norm>.{png,svg}`` under ``out`` for every experiment with curves; the files."""
     rows = read_curves(metrics)
     written = []
-    with plt.rc_context({"svg.hashsalt": "advtui"}):  # fixed element ids: same metrics, same bytes
-        for experiment in sorted({row["experiment"] for row in rows}):
-            mine = [row for row in rows if row["experiment"] == experiment]
-            for norm in ("l2", "linf"):
-                fig = curve_figure(mine, experiment, norm)
-                for fmt, options in _FORMATS.items():
-                    path = out / f"{experiment}_eps_{norm}.{fmt}"
-                    written.append(write_atomic(path, lambda tmp: fig.savefig(tmp, format=fmt, **options)))
-                plt.close(fig)
+    for experiment in sorted({row["experiment"] for row in rows}):
+        mine = [row for row in rows if row["experiment"] == experiment]
+        for norm in ("l2", "linf"):
+            fig = curve_figure(mine, experiment, norm)
+            written += [_save(fig, out / f"{experiment}_eps_{norm}.{fmt}", fmt) for fmt in _FORMATS]
+            plt.close(fig)
     return written
+
+
+def write_line_figure(path: Path, series: list[tuple[str, list[float], list[float]]], title: str, xlabel: str,
+                      ylabel: str = "") -> Path:
+    """Any set of lines (label, xs, ys) as one figure file, its format from ``path``'s suffix (.png, .svg): what
+    the app's plot views export (curves of several experiments, a metric against a param)."""
+    fmt = path.suffix.lstrip(".")
+    if fmt not in _FORMATS:
+        raise ValueError(f"{path}: unknown figure format; use one of {', '.join('.' + f for f in _FORMATS)}")
+    fig, ax = plt.subplots(figsize=(4.5, 3.2), layout="constrained")
+    for label, xs, ys in series:
+        ax.plot(xs, ys, marker="o", markersize=3, label=label)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    if series:
+        ax.legend(fontsize=6, ncols=2)
+    try:
+        return _save(fig, path, fmt)
+    finally:
+        plt.close(fig)

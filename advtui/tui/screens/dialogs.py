@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, Label, Log, OptionList
+from textual.widgets import Button, Input, Label, Log, OptionList
 from textual.widgets.option_list import Option
 
 from advtui.appcore import live, runs
@@ -33,9 +33,8 @@ class QuitDialog(ModalScreen[str | None]):
         self.record = record
 
     def compose(self) -> ComposeResult:
-        what = " ".join(self.record.targets) or "the whole pipeline"
         with Vertical(classes="dialog"):
-            yield Label(f"A run is live: dvc repro {what}.")
+            yield Label(f"A run is live: {self.record.what}.")
             yield Label("Leave it running (reopen advtui here to re-attach) or stop it?")
             with Horizontal(classes="buttons"):
                 yield Button("[s] Stop it", id="stop", variant="error")
@@ -80,6 +79,46 @@ class ChoiceDialog(ModalScreen[str | None]):
 
     def action_cancel(self) -> None:
         """Close without a choice."""
+        self.dismiss(None)
+
+
+class InputDialog(ModalScreen[str | None]):
+    """One line of text (a filter, ``key=value`` pairs); ``check`` says in one line what is wrong with it, shown
+    in the dialog so the reader fixes it there, or None to accept."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, title: str, value: str = "", placeholder: str = "", hint: str = "enter: apply · esc: cancel",
+                 check: Callable[[str], str | None] | None = None) -> None:
+        super().__init__()
+        self.title_text = title
+        self.value = value
+        self.placeholder = placeholder
+        self.hint = hint
+        self.check = check
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.title_text)
+            yield Input(self.value, placeholder=self.placeholder)
+            yield Label("", id="input-problem", classes="problem")
+            yield Label(self.hint, classes="hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#input-problem").display = False
+        self.query_one(Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        problem = self.check(event.value) if self.check is not None else None
+        if problem is None:
+            self.dismiss(event.value)
+            return
+        label = self.query_one("#input-problem", Label)
+        label.update(problem)
+        label.display = True
+
+    def action_cancel(self) -> None:
+        """Close without applying."""
         self.dismiss(None)
 
 
