@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from safetensors.numpy import save_file
+from textual.screen import Screen
 
 from advtui.appcore.galleryfile import GALLERY_FILE, read_gallery
 from advtui.tui.screens.gallery import GalleryScreen, GalleryTile, tile_width
@@ -133,3 +134,77 @@ def test_snapshot_80x24(tmp_path, snap_compare):
 def test_snapshot_120x40(tmp_path, snap_compare):
     write_gallery(tmp_path)
     assert snap_compare(ScreenHost(lambda: GalleryScreen(tmp_path, poll_s=0)), terminal_size=(120, 40))
+
+
+# --- the zoom, and the terminal's graphics where it has them ---
+
+from advtui.tui import graphics  # noqa: E402
+from advtui.tui.screens.gallery import ZoomScreen, zoom_cells  # noqa: E402
+from advtui.tui.widgets.image import GraphicsImage, image_widget, rows_for  # noqa: E402
+
+
+async def test_enter_zooms_on_one_image_and_its_perturbation_large(tmp_path):
+    write_gallery(tmp_path)
+    app = ScreenHost(lambda: GalleryScreen(tmp_path, poll_s=0))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        tile_cells = app.screen.query(HalfBlockImage).first().cells
+        await pilot.press("right", "enter")  # the second source image
+        await pilot.pause()
+        zoom = app.screen
+        assert isinstance(zoom, ZoomScreen)
+        image = zoom.query_one("#zoom-image", HalfBlockImage)
+        assert image.cells == zoom_cells(80, 24) == 28 and image.cells >= 2.5 * tile_cells  # 10 cells in the row
+        assert [len(line) for line in image.content.plain.split("\n")] == [28] * 14  # as large as 24 rows allow
+        zoomed = lambda: str(zoom.query_one("#zoom-caption").render())  # noqa: E731
+        assert zoomed().split("\n")[:2] == ["natural", "y tee"]
+        assert top_left_colour(image) == "ColorTriplet(red=0, green=51, blue=0)"  # source 2 is class 1: green
+        await pilot.press("left")  # wraps to the last set of the same source image
+        await pilot.pause()
+        assert zoomed().split("\n")[0] == "D_det" and zoomed().split("\n")[-1].startswith("Δ ")
+        await pilot.press("down")  # the same set, next source image
+        await pilot.pause()
+        assert "source 3/3" in str(zoom.query_one("#zoom-title").render())
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, GalleryScreen) and title(app).startswith("source 2/3")
+
+
+def test_snapshot_zoom_80x24(tmp_path, snap_compare):
+    write_gallery(tmp_path)
+    assert snap_compare(ScreenHost(lambda: GalleryScreen(tmp_path, poll_s=0)), terminal_size=(80, 24),
+                        press=["enter", "right"])
+
+
+def test_graphics_are_asked_for_only_on_a_terminal_and_can_be_turned_off(monkeypatch):
+    monkeypatch.setattr(graphics, "_protocol", graphics.HALFBLOCK)
+    assert graphics.detect("auto", tty=False) == graphics.HALFBLOCK  # a pipe, a test: half-blocks
+    assert graphics.detect("halfblock", tty=True) == graphics.HALFBLOCK  # forced, without asking the terminal
+    with pytest.raises(ValueError, match="ADVTUI_GRAPHICS: unknown value 'kitty'; use one of auto, halfblock"):
+        graphics.detect("kitty", tty=True)
+
+
+async def test_with_terminal_graphics_an_image_takes_the_cells_a_half_block_one_would(monkeypatch):
+    """Where the terminal draws Sixel or Kitty graphics, the image goes to textual-image, upscaled without smoothing
+    and in the same cells as the half-block drawing (here textual-image draws with what a test's terminal has)."""
+    monkeypatch.setattr(graphics, "_protocol", graphics.SIXEL)
+    image = np.zeros((3, 32, 32), dtype=np.float32)
+    image[0, :16] = 1.0  # top half red
+    app = ScreenHost(lambda: ZoomlessScreen(image))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        widget = app.screen.query_one(GraphicsImage)
+        assert (widget.size.width, widget.size.height) == (20, rows_for(image, 20)) == (20, 10)
+        drawn = widget.children[0].image
+        assert drawn.size == (256, 256) and drawn.getpixel((0, 0)) == (255, 0, 0) and drawn.getpixel((0, 255)) == (0, 0, 0)
+
+
+class ZoomlessScreen(Screen):
+    """One image widget as the terminal gets it."""
+
+    def __init__(self, image: np.ndarray) -> None:
+        super().__init__()
+        self.image = image
+
+    def compose(self):
+        yield image_widget(self.image, 20)
