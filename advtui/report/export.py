@@ -113,7 +113,20 @@ def render_all(grids: Iterable[Grid], fmt: str) -> str:
     return "\n".join(parts)
 
 
+def slug(name: str) -> str:
+    """``name`` as a file name: runs of anything but letters, digits, ``_ . -`` become one ``_``."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "table"
+
+
+def series_grid(id: str, title: str, plots: list[tuple[str, list[tuple[str, list[float], list[float]]]]]) -> Grid:
+    """Plotted lines as one long table, a row per point (plot, line, x, y): the data of a plot view, to export
+    beside its figure."""
+    rows = [[plot, label, f"{x:g}", f"{y:.6g}"] for plot, series in plots for label, xs, ys in series
+            for x, y in zip(xs, ys)]
+    return Grid(id=id, title=title, caption="", headers=["plot", "line", "x", "y"], align=["l", "l", "r", "r"],
+                rows=rows)
+
+
 def export_file(grid: Grid, fmt: str, folder: Path) -> Path:
     """Write the grid to ``folder/<id>.<fmt>`` (atomically); the path written."""
-    name = re.sub(r"[^A-Za-z0-9_.-]", "_", grid.id)
-    return write_text(Path(folder) / f"{name}.{check_format(fmt)}", render(grid, fmt))
+    return write_text(Path(folder) / f"{slug(grid.id)}.{check_format(fmt)}", render(grid, fmt))

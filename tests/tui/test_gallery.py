@@ -208,3 +208,24 @@ class ZoomlessScreen(Screen):
 
     def compose(self):
         yield image_widget(self.image, 20)
+
+
+async def test_x_exports_the_source_image_shown_as_a_table_or_a_figure(tmp_path):
+    write_gallery(tmp_path)
+    app = ScreenHost(lambda: GalleryScreen(tmp_path, poll_s=0))
+    notes: list[str] = []
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        app.notify = lambda message, **kwargs: notes.append(message)
+        for choice in (0, 3):  # CSV, then the PNG figure
+            await pilot.press("x")
+            await pilot.pause()
+            await pilot.press(*["down"] * choice, "enter")
+            await pilot.pause()
+            await pilot.app.workers.wait_for_complete()
+            await pilot.pause()
+    assert notes == ["Wrote .advtui/exports/gallery_4.csv", "Wrote .advtui/exports/gallery_4.png"]
+    lines = (tmp_path / ".advtui/exports/gallery_4.csv").read_text().splitlines()
+    assert lines[0] == "set,label,natural,standard,robust_l2,ΔL2,start"
+    assert lines[5].startswith("D_det,tee,") and lines[1].endswith(",—,—")  # natural: no perturbation
+    assert (tmp_path / ".advtui/exports/gallery_4.png").read_bytes()[:4] == b"\x89PNG"

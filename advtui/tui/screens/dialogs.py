@@ -166,10 +166,10 @@ class LogScreen(ModalScreen[None]):
 FIGURE_FORMATS = {"png": "PNG figure", "svg": "SVG figure"}
 
 
-def export_view(screen: Screen, root: Path, grid: Grid, figure: Callable[[str], Path] | None = None) -> None:
+def export_view(screen: Screen, root: Path, grid: Grid, figure: Callable[[str], list[Path]] | None = None) -> None:
     """Ask which format to export the view in (the table as CSV, Markdown or LaTeX; with ``figure``, which
-    writes the view's plot in a format and returns the path, also PNG or SVG), write it, and say in one line
-    which file was written."""
+    writes the view's plots in a format and returns the files, also PNG or SVG), write it, and say in one line
+    which files were written."""
     choices = [(fmt, f"{name} table (.{fmt})") for fmt, name in FORMATS.items()]
     if figure is not None:
         choices += [(fmt, f"{name} (.{fmt})") for fmt, name in FIGURE_FORMATS.items()]
@@ -177,12 +177,12 @@ def export_view(screen: Screen, root: Path, grid: Grid, figure: Callable[[str], 
     def write(fmt: str) -> None:
         # in a thread: a figure imports matplotlib and renders (a second or so), the screen answers keys meanwhile
         try:
-            path = export_table(root, grid, fmt) if fmt in FORMATS else figure(fmt)
+            paths = [export_table(root, grid, fmt)] if fmt in FORMATS else figure(fmt)
         except (OSError, ValueError) as err:
             deliver(screen.app, screen.notify, f"Export failed: {err}", severity="error", timeout=10)
             return
-        shown = path.relative_to(root) if path.is_relative_to(root) else path
-        deliver(screen.app, screen.notify, f"Wrote {shown}", title="Exported")
+        shown = [str(p.relative_to(root) if p.is_relative_to(root) else p) for p in paths]
+        deliver(screen.app, screen.notify, f"Wrote {', '.join(shown)}", title="Exported")
 
     def chosen(fmt: str | None) -> None:
         if fmt is not None:

@@ -11,7 +11,6 @@ table or the plot (``x``). The logic is headless, in :mod:`advtui.appcore.compar
 
 from __future__ import annotations
 
-import re
 import time
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from advtui.appcore import exprun, runs
 from advtui.appcore.compare import PlotData, Series, filter_table, metric_vs_param, run_plots_diff
 from advtui.appcore.expshow import HINT, ExpRun, comparison, run_exp_show
 from advtui.appcore.resultsdata import EXPORT_DIR
+from advtui.report.export import slug
 from advtui.schema import ParamsError
 from advtui.tui.screens.dialogs import ChoiceDialog, InputDialog, export_view
 from advtui.tui.threads import deliver
@@ -314,10 +314,9 @@ class ExperimentsScreen(Screen):
         if self.plot is not None:
             title, xlabel, series = self.plot
 
-            def figure(fmt: str) -> Path:
+            def figure(fmt: str) -> list[Path]:
                 from advtui.report.figures import write_line_figure  # matplotlib: only when a figure is asked for
 
-                name = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"exp_{title}").strip("_")
-                return write_line_figure(self.root / EXPORT_DIR / f"{name}.{fmt}", series, title, xlabel)
+                return [write_line_figure(self.root / EXPORT_DIR / f"{slug(f'exp_{title}')}.{fmt}", series, title, xlabel)]
 
         export_view(self, self.root, table.table.grid(table.shown_rows), figure)

@@ -21,6 +21,9 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Static
 
 from advtui.appcore.galleryfile import GALLERY_FILE, Gallery, Tile, read_gallery
+from advtui.appcore.resultsdata import EXPORT_DIR
+from advtui.report.export import Grid
+from advtui.tui.screens.dialogs import export_view
 from advtui.tui.threads import deliver
 from advtui.tui.widgets.image import image_widget
 from advtui.tui.widgets.modebar import ModeBar
@@ -183,6 +186,7 @@ class GalleryScreen(Screen):
         Binding("right,n", "move(1)", "Next image", key_display="→/n", priority=True),
         Binding("left,b", "move(-1)", "Previous image", key_display="←/b", priority=True),
         Binding("enter", "zoom", "Zoom"),
+        Binding("x", "export", "Export"),
         Binding("home", "jump(0)", "First", show=False, priority=True),
         Binding("end", "jump(-1)", "Last", show=False, priority=True),
         Binding("ctrl+r", "reload", "Reload", key_display="^r"),
@@ -294,3 +298,36 @@ class GalleryScreen(Screen):
         """Show the current source image large, beside its perturbation (←/→ there: the other sets)."""
         if self.gallery is not None and len(self.gallery):
             self.app.push_screen(ZoomScreen(self.gallery, self.position))
+
+    def row_grid(self) -> Grid:
+        """The source image shown as a table: a row per set, with its label, each model's prediction and its
+        perturbation's L2 norm and start image."""
+        gallery = self.gallery
+        tiles = gallery.row(self.position)
+        models = list(gallery.models)
+        rows = [[t.set, gallery.class_name(t.label), *(gallery.class_name(t.preds[m]) if m in t.preds else "—"
+                                                        for m in models),
+                 "—" if t.delta is None else f"{float(np.linalg.norm(t.delta)):.3f}",
+                 "—" if t.start is None else "noise" if t.start == -1 else f"#{t.start}"] for t in tiles]
+        index = int(gallery.index[self.position])
+        return Grid(id=f"gallery_{index}", title=f"Gallery: natural image #{index} and its constructed versions",
+                    caption="label: the set's label; a column per model: its prediction; ΔL2: the change from the "
+                            "start image", headers=["set", "label", *models, "ΔL2", "start"],
+                    align=["l", "l", *["l"] * len(models), "r", "l"], rows=rows)
+
+    def action_export(self) -> None:
+        """Write the source image shown, with its versions, as a table (CSV, Markdown, LaTeX) or a figure (PNG,
+        SVG: the images and their magnified perturbations)."""
+        if self.gallery is None or not len(self.gallery):
+            self.notify("No gallery to export yet", severity="warning")
+            return
+        grid = self.row_grid()
+        tiles = [(f"{t.set}: {self.gallery.class_name(t.label)}", t.image, t.delta)
+                 for t in self.gallery.row(self.position)]
+
+        def figure(fmt: str) -> list[Path]:
+            from advtui.report.figures import write_image_grid  # matplotlib: only when a figure is asked for
+
+            return [write_image_grid(self.root / EXPORT_DIR / f"{grid.id}.{fmt}", grid.title, tiles)]
+
+        export_view(self, self.root, grid, figure)
