@@ -4,6 +4,7 @@ them, and says which stage to run when there is no gallery (or a broken one)."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -176,12 +177,36 @@ def test_snapshot_zoom_80x24(tmp_path, snap_compare):
                         press=["enter", "right"])
 
 
-def test_graphics_are_asked_for_only_on_a_terminal_and_can_be_turned_off(monkeypatch):
+def test_graphics_are_asked_for_only_where_a_terminal_may_draw_them(monkeypatch):
+    """Asking costs about 0.4 s on a terminal without graphics: only terminals known to draw them are asked."""
     monkeypatch.setattr(graphics, "_protocol", graphics.HALFBLOCK)
-    assert graphics.detect("auto", tty=False) == graphics.HALFBLOCK  # a pipe, a test: half-blocks
-    assert graphics.detect("halfblock", tty=True) == graphics.HALFBLOCK  # forced, without asking the terminal
-    with pytest.raises(ValueError, match="ADVTUI_GRAPHICS: unknown value 'kitty'; use one of auto, halfblock"):
+    kitty = {"TERM": "xterm-kitty"}
+    assert graphics.may_draw_graphics(kitty) and graphics.may_draw_graphics({"TERM_PROGRAM": "WezTerm"})
+    assert not graphics.may_draw_graphics({"TERM": "xterm-kitty", "TMUX": "/tmp/tmux-0/default,1,0"})
+    assert not graphics.may_draw_graphics({"TERM": "xterm-256color"})
+    asked: list[str] = []
+    monkeypatch.setitem(sys.modules, "textual_image", None)  # an import would ask the terminal: record instead
+    monkeypatch.setattr("builtins.__import__", _recording_import(asked))
+    assert graphics.detect("auto", tty=True, environ={"TERM": "xterm-256color"}) == graphics.HALFBLOCK
+    assert graphics.detect("auto", tty=False, environ=kitty) == graphics.HALFBLOCK  # a pipe, a test
+    assert graphics.detect("halfblock", tty=True, environ=kitty) == graphics.HALFBLOCK
+    assert asked == []  # none of these asked
+    assert graphics.detect("auto", tty=True, environ=kitty) == graphics.HALFBLOCK  # asked; no textual-image here
+    assert graphics.detect("ask", tty=True, environ={"TERM": "xterm"}) == graphics.HALFBLOCK
+    assert asked == ["textual_image", "textual_image"]
+    with pytest.raises(ValueError, match="ADVTUI_GRAPHICS: unknown value 'kitty'; use one of auto, ask, halfblock"):
         graphics.detect("kitty", tty=True)
+
+
+def _recording_import(asked: list[str]):
+    real = __import__
+
+    def record(name, *args, **kwargs):
+        if name.startswith("textual_image"):
+            asked.append(name)
+        return real(name, *args, **kwargs)
+
+    return record
 
 
 async def test_with_terminal_graphics_an_image_takes_the_cells_a_half_block_one_would(monkeypatch):
