@@ -18,8 +18,8 @@ from typing import Any
 from advtui.appcore.resultsdata import ExperimentTable
 from advtui.report.layout import Column
 
-HINT = ("No experiments yet. Run one with a changed value, e.g. `dvc exp run -S construct.relabel.steps=200` "
-        "(queue several with --queue, then `dvc queue start`); each run appears here beside the workspace.")
+HINT = ("No experiments yet. Run one with a changed value: n here, or `dvc exp run -S construct.relabel.steps=200` "
+        "in a shell (u queues one, w runs the queue: `dvc queue start`); each run appears here beside the workspace.")
 #: Metric leaves shown by default (all numeric metrics with "all columns").
 HEADLINE = ("clean_acc", "robust_acc_l2", "robust_acc_linf", "target_hit_rate", "nonrobust_agreement", "robust_agreement")
 
