@@ -310,13 +310,12 @@ class ExperimentsScreen(Screen):
         if table is None:
             self.notify("No table to export yet", severity="warning")
             return
-        figure = None
-        if self.plot is not None:
-            title, xlabel, series = self.plot
+        plot = self.plot
 
-            def figure(fmt: str) -> list[Path]:
-                from advtui.report.figures import write_line_figure  # matplotlib: only when a figure is asked for
+        def figure(fmt: str) -> list[Path]:
+            from advtui.report.figures import write_line_figure  # matplotlib: only when a figure is asked for
 
-                return [write_line_figure(self.root / EXPORT_DIR / f"{slug(f'exp_{title}')}.{fmt}", series, title, xlabel)]
+            title, xlabel, series = plot
+            return [write_line_figure(self.root / EXPORT_DIR / f"{slug(f'exp_{title}')}.{fmt}", series, title, xlabel)]
 
-        export_view(self, self.root, table.table.grid(table.shown_rows), figure)
+        export_view(self, self.root, table.table.grid(table.shown_rows), figure if plot is not None else None)
