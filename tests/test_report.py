@@ -114,3 +114,36 @@ def test_e6a_caption_survives_a_row_without_both_pgd_threats(tmp_path):
                {"clean_acc": 0.8, "robust_acc_pgd_l2": 0.2, "n": 50, "attacks": {"pgd_l2": [spec]}})
     rows = [row for row in collect(tmp_path)["E6"] if row["table"] == "2a"]
     assert "shown once a Table 2a stage" in lay_out(E6A, rows).caption
+
+
+def test_cli_format_prints_or_writes_every_table_as_csv_markdown_or_latex(tmp_path, monkeypatch):
+    """`advtui report --format` gives a reader the tables in the format their paper or notebook takes."""
+    import csv
+
+    _fake_metrics(tmp_path / "data")
+    monkeypatch.chdir(tmp_path)
+    printed = CliRunner().invoke(app, ["report", "--format", "csv"])
+    assert printed.exit_code == 0, printed.output
+    blocks = printed.output.split("\n\n")
+    assert blocks[0].startswith("# E1 source models")
+    e4 = next(b for b in blocks if b.startswith("# E4 "))
+    rows = list(csv.reader(e4.splitlines()[1:]))
+    assert rows[0][:4] == ["set", "clean", "L2", "Linf"] and all(len(r) == len(rows[0]) for r in rows)
+    written = CliRunner().invoke(app, ["report", "--format", "tex", "--out", "tables"])
+    assert written.exit_code == 0, written.output
+    tex = (tmp_path / "tables/E5.tex").read_text()
+    assert "\\label{tab:E5}" in tex and "\\begin{tabular}{lrrrrrr}" in tex
+    assert "D\\_R (robust) & --- (0.896) & --- (0.791)" in tex  # specials escaped; not run (paper) kept
+    bad = CliRunner().invoke(app, ["report", "--format", "xlsx"])
+    assert bad.exit_code == 2 and "use one of csv, md, tex" in bad.output
+
+
+def test_latex_and_markdown_escape_what_would_break_them():
+    from advtui.report.export import Grid, render
+
+    grid = Grid(id="t 1", title="A_b", caption="50% ±2", headers=["set", "a|b"], align=["l", "r"],
+                rows=[["D_R & co", "1.0 ±0.5 —"]])
+    assert "D\\_R \\& co & 1.0 \\ensuremath{\\pm}0.5 --- \\\\" in render(grid, "tex")
+    assert "\\caption{A\\_b. 50\\% \\ensuremath{\\pm}2}" in render(grid, "tex")
+    assert "| set | a\\|b |" in render(grid, "md")
+    assert render(grid, "csv") == "set,a|b\nD_R & co,1.0 ±0.5 —\n"

@@ -18,8 +18,8 @@ from typing import Any
 from advtui.appcore.resultsdata import ExperimentTable
 from advtui.report.layout import Column
 
-HINT = ("No experiments yet. Run one with a changed value, e.g. `dvc exp run -S construct.relabel.steps=200` "
-        "(queue several with --queue, then `dvc queue start`); each run appears here beside the workspace.")
+HINT = ("No experiments yet. Run one with a changed value: n here, or `dvc exp run -S construct.relabel.steps=200` "
+        "in a shell (u queues one, w runs the queue: `dvc queue start`); each run appears here beside the workspace.")
 #: Metric leaves shown by default (all numeric metrics with "all columns").
 HEADLINE = ("clean_acc", "robust_acc_l2", "robust_acc_linf", "target_hit_rate", "nonrobust_agreement", "robust_agreement")
 
@@ -105,9 +105,19 @@ def _short(key: str) -> str:
     return ".".join(key.split(".")[-2:])
 
 
-def comparison(runs: list[ExpRun], all_columns: bool = False) -> ExperimentTable:
+def _delta(value: Any, base: Any, kind: str) -> str | None:
+    """``value - base`` signed, in the column's units (percentage points for accuracies); None unless both are
+    numbers."""
+    if not (_is_number(value) and _is_number(base)):
+        return None
+    diff = (value - base) * (100 if kind == "pct" else 1)
+    return f"{diff:+.1f}" if kind == "pct" else f"{diff:+.4g}"
+
+
+def comparison(runs: list[ExpRun], all_columns: bool = False, baseline: str | None = None) -> ExperimentTable:
     """The runs as one sortable table: the params that differ between runs (all with ``all_columns``) and
-    the headline metrics (all numeric metrics with ``all_columns``)."""
+    the headline metrics (all numeric metrics with ``all_columns``). With ``baseline`` (a run's rev), every
+    other run's numbers carry their difference to that run's in brackets (``72.5 (+3.1)``)."""
     params: list[str] = []
     metrics: list[str] = []
     for run in runs:
@@ -119,6 +129,7 @@ def comparison(runs: list[ExpRun], all_columns: bool = False) -> ExperimentTable
         metrics = [k for k in metrics if k.rsplit(":", 1)[-1] in HEADLINE]
     names: dict[str, int] = {}
     rows = []
+    base = next((r for r in runs if r.rev == baseline), None)
     for run in runs:
         label = run.name if run.baseline is None else f"└ {run.name}"
         names[label] = names.get(label, 0) + 1
@@ -127,15 +138,29 @@ def comparison(runs: list[ExpRun], all_columns: bool = False) -> ExperimentTable
         row: dict[str, Any] = {"name": label, "state": run.state, "created": run.timestamp}
         row.update({f"p:{k}": run.params.get(k) for k in params})
         row.update({f"m:{k}": run.metrics.get(k) for k in metrics})
+        row["rev"] = run.rev
         rows.append(row)
+    base_row = next((r for r in rows if base is not None and r["rev"] == base.rev), None)
+    if base_row is not None:
+        base_row["name"] += " ◆"
+
+    def beside(key: str, kind: str) -> Callable[[dict[str, Any]], str | None] | None:
+        # The bracket after a value (the report's place for the paper's figure) holds the difference to the baseline.
+        if base_row is None:
+            return None
+        return lambda row: None if row is base_row else _delta(row.get(key), base_row.get(key), kind)
+
+    kinds = {f"p:{k}": "text" if any(isinstance(r.params.get(k), str) for r in runs) else "num" for k in params}
+    kinds.update({f"m:{k}": "pct" if k.rsplit(":", 1)[-1] in HEADLINE else "num" for k in metrics})
     columns = [Column("name", "experiment", "text"), Column("state", "state", "text"), Column("created", "created", "text")]
-    columns += [Column(f"p:{k}", _short(k), "text" if any(isinstance(r.params.get(k), str) for r in runs) else "num")
-                for k in params]
-    columns += [Column(f"m:{k}", _short(k).replace("_acc", "").replace(":", " "),
-                       "pct" if k.rsplit(":", 1)[-1] in HEADLINE else "num") for k in metrics]
+    columns += [Column(f"p:{k}", _short(k), kinds[f"p:{k}"], paper=beside(f"p:{k}", kinds[f"p:{k}"])) for k in params]
+    columns += [Column(f"m:{k}", _short(k).replace("_acc", "").replace(":", " "), kinds[f"m:{k}"],
+                       paper=beside(f"m:{k}", kinds[f"m:{k}"])) for k in metrics]
     n_exps = sum(1 for r in runs if r.baseline is not None)
     legend = (f"{n_exps} experiment(s). Params columns: values that differ between runs; metrics: accuracies (%) "
               "and agreements. a: all params and metrics.")
+    if base is not None:
+        legend += f" ◆ baseline {base.name}: (±x) = difference to it (accuracies in points)."
     legend += "".join(f" {run.name}: {run.error}." for run in runs if run.error)
     return ExperimentTable(id="exp", title="dvc exp show", legend=legend, columns=columns, rows=rows, marks={})
 

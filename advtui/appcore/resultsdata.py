@@ -14,12 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from advtui.appcore.dvcstate import load_stages
+from advtui.report.export import Grid, export_file
 from advtui.report.layout import Column, cells, report_tables, row_name
 from advtui.report.tables import collect, missing_metrics
 
 #: The pipeline's data folder under the project root (``dvc.yaml`` writes every metrics file below it).
 DATA_DIR = Path("data")
 NOTE = "_note"  # key of the added note column (no row has it)
+#: Where the app writes the tables and figures a reader exports (under the project root; git-ignored).
+EXPORT_DIR = Path(".advtui") / "exports"
 
 
 def sort_value(value: Any) -> float | str | None:
@@ -91,6 +94,18 @@ class ExperimentTable:
     def n_missing(self) -> int:
         """How many rows have not run (wholly, or for some paradigm)."""
         return len(self.marks)
+
+    def grid(self, rows: list[dict[str, Any]] | None = None) -> Grid:
+        """The table as shown, to export: ``rows`` in the order given (default: all, unsorted), every shown column."""
+        columns = self.shown_columns
+        return Grid(id=self.id, title=self.title, caption=self.legend, headers=[c.header for c in columns],
+                    align=["l" if c.kind == "text" else "r" for c in columns],
+                    rows=[self.cells(row) for row in (self.rows if rows is None else rows)])
+
+
+def export_table(root: Path, grid: Grid, fmt: str) -> Path:
+    """Write ``grid`` as a ``fmt`` file (csv, md, tex) under ``root/.advtui/exports``; the path written."""
+    return export_file(grid, fmt, root / EXPORT_DIR)
 
 
 def load_tables(root: Path) -> list[ExperimentTable]:

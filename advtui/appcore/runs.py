@@ -26,6 +26,8 @@ from advtui.files import write_json
 from advtui.schema import ParamsError
 
 RUNS_DIR = Path(".advtui") / "runs"
+#: The command a pipeline run starts (``advtui repro``: ``dvc repro``, the profile's ``jobs`` stages at once).
+REPRO = [sys.executable, "-m", "advtui", "repro"]
 #: Seconds between SIGINT (DVC and the stage stop cleanly, keeping finished chunks and checkpoints)
 #: and SIGTERM, then between SIGTERM and SIGKILL.
 STOP_GRACE_S = 10.0
@@ -78,6 +80,14 @@ class RunRecord:
         write_json(path, asdict(self))
 
     @property
+    def what(self) -> str:
+        """The run in words: ``advtui repro D_R``, ``advtui repro`` of the whole pipeline, ``dvc exp run -S ...``."""
+        if self.cmd[:len(REPRO)] == REPRO:
+            args = self.cmd[len(REPRO):]
+            return "advtui repro (the whole pipeline)" if not self.targets else " ".join(["advtui repro", *args])
+        return " ".join(["dvc", *self.cmd[1:]])
+
+    @property
     def current_stage(self) -> str | None:
         """The stage started last among those running now (or the one that ran last)."""
         running = self.running_stages
@@ -126,18 +136,20 @@ def cannot_run(root: Path) -> str | None:
     return None
 
 
-def start_run(root: Path, targets: list[str] | None = None, extra: list[str] | None = None) -> RunRecord:
-    """Start ``advtui repro [extra] [targets]`` in ``root``, detached, and write its record.
+def start_run(root: Path, targets: list[str] | None = None, extra: list[str] | None = None,
+              command: list[str] | None = None) -> RunRecord:
+    """Start ``advtui repro [extra] [targets]`` in ``root`` (or ``dvc COMMAND``: an experiment, ``exp run -S ...``),
+    detached, and write its record.
 
-    That is ``dvc repro`` with as many stages at once as the profile's ``jobs`` says. No targets reproduces
-    the whole pipeline. The run keeps going when this process exits.
+    ``advtui repro`` is ``dvc repro`` with as many stages at once as the profile's ``jobs`` says. No targets
+    reproduces the whole pipeline. The run keeps going when this process exits.
     """
     targets = list(targets or [])
     folder = root / RUNS_DIR
     folder.mkdir(parents=True, exist_ok=True)
     run_id = _new_id(folder)
     record_file, log = folder / f"{run_id}.json", folder / f"{run_id}.log"
-    cmd = [sys.executable, "-m", "advtui", "repro", *(extra or []), *targets]
+    cmd = [dvc_executable(), *command] if command else [*REPRO, *(extra or []), *targets]
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "DVC_NO_ANALYTICS": "1",
            # The stages' `advtui` must be this install's, whatever PATH the user's shell had.
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}

@@ -64,9 +64,16 @@ class _Advtui(typer.Typer):
 
 
 def open_app(root: Path) -> None:
-    """Run the terminal app on project folder ``root``."""
+    """Run the terminal app on project folder ``root``, drawing images with the terminal's graphics if it has any
+    (asked before the app takes the terminal over)."""
+    from advtui.cli.errors import fail
+    from advtui.tui import graphics
     from advtui.tui.app import AdvtuiApp
 
+    try:
+        graphics.detect()
+    except ValueError as err:
+        raise fail(str(err)) from None
     AdvtuiApp(root).run()
 
 

@@ -16,8 +16,11 @@ import matplotlib
 matplotlib.use("Agg")  # files only: no display on a GPU box reached over SSH
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
 
+import numpy as np  # noqa: E402
+
 from advtui.catalog.names import curve_runs  # noqa: E402
 from advtui.files import write_atomic  # noqa: E402
+from advtui.report.halfblock import magnify, to_uint8_hwc  # noqa: E402
 
 #: The radius of the published comparison point: Ilyas et al.'s E4 table, L2 eps 0.25; Li's Linf 4/255.
 PUBLISHED_EPS = {"l2": 0.25, "linf": 4 / 255}
@@ -63,12 +66,15 @@ def curve_figure(rows: list[dict[str, Any]], experiment: str, norm: str) -> plt.
     return fig
 
 
+def _write(fig: plt.Figure, path: Path, fmt: str) -> Path:
+    """Write ``fig`` to ``path`` as ``fmt`` (png, svg) atomically, byte-reproducibly (fixed SVG ids, no dates)."""
+    with plt.rc_context({"svg.hashsalt": "advtui"}):  # fixed element ids: same metrics, same bytes
+        return write_atomic(path, lambda tmp: fig.savefig(tmp, format=fmt, **_FORMATS[fmt]))
+
+
 def _save(fig: plt.Figure, out: Path, stem: str) -> list[Path]:
     """``fig`` as ``<stem>.png`` and ``<stem>.svg`` under ``out``, then closed; the files."""
-    written = []
-    with plt.rc_context({"svg.hashsalt": "advtui"}):  # fixed element ids: same metrics, same bytes
-        for fmt, options in _FORMATS.items():
-            written.append(write_atomic(out / f"{stem}.{fmt}", lambda tmp: fig.savefig(tmp, format=fmt, **options)))
+    written = [_write(fig, out / f"{stem}.{fmt}", fmt) for fmt in _FORMATS]
     plt.close(fig)
     return written
 
@@ -111,3 +117,45 @@ def write_theory_figures(metrics: Path, out: Path) -> list[Path]:
     if e13.exists():
         written += _save(gaussian_figure(json.loads(e13.read_text())), out, "E13_gaussian")
     return written
+
+
+def write_line_figure(path: Path, series: list[tuple[str, list[float], list[float]]], title: str, xlabel: str,
+                      ylabel: str = "") -> Path:
+    """Any set of lines (label, xs, ys) as one figure file, its format from ``path``'s suffix (.png, .svg): what
+    the app's plot views export (curves of several experiments, a metric against a param)."""
+    fmt = path.suffix.lstrip(".")
+    if fmt not in _FORMATS:
+        raise ValueError(f"{path}: unknown figure format; use one of {', '.join('.' + f for f in _FORMATS)}")
+    fig, ax = plt.subplots(figsize=(4.5, 3.2), layout="constrained")
+    for label, xs, ys in series:
+        ax.plot(xs, ys, marker="o", markersize=3, label=label)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    if series:
+        ax.legend(fontsize=6, ncols=2)
+    try:
+        return _write(fig, path, fmt)
+    finally:
+        plt.close(fig)
+
+
+def write_image_grid(path: Path, title: str, tiles: list[tuple[str, np.ndarray, np.ndarray | None]]) -> Path:
+    """Images side by side, each captioned, with its perturbation magnified under it (grey = unchanged; a
+    natural image has none), as one figure file (format from ``path``'s suffix): the app's Gallery row as a figure
+    for a paper. Pixels are drawn as they are (no smoothing), so a pixel-level perturbation stays visible."""
+    fmt = path.suffix.lstrip(".")
+    if fmt not in _FORMATS:
+        raise ValueError(f"{path}: unknown figure format; use one of {', '.join('.' + f for f in _FORMATS)}")
+    fig, axes = plt.subplots(2, len(tiles), figsize=(1.3 * len(tiles), 3.0), layout="constrained", squeeze=False)
+    for (caption, image, delta), top, bottom in zip(tiles, axes[0], axes[1]):
+        top.imshow(to_uint8_hwc(image), interpolation="nearest")
+        top.set_title(caption, fontsize=6)
+        if delta is not None:
+            bottom.imshow(to_uint8_hwc(magnify(delta)), interpolation="nearest")
+            bottom.set_title(f"Δ L2 {float(np.linalg.norm(delta)):.2f}", fontsize=6)
+        for ax in (top, bottom):
+            ax.set_axis_off()
+    fig.suptitle(title, fontsize=7)
+    try:
+        return _write(fig, path, fmt)
+    finally:
+        plt.close(fig)

@@ -26,6 +26,7 @@ from advtui.catalog.paths import METRICS, metrics_path
 from advtui.catalog.published import E4_PUBLISHED, E5_PUBLISHED, E6A_PUBLISHED, E6B_PUBLISHED, LI_SOURCE
 from advtui.catalog.stages import stage_of
 from advtui.report.distill import distill_rows
+from advtui.report.export import laid_out_grid, to_markdown
 from advtui.report.layout import CURVE_COLUMNS, curve_key, report_tables, row_name
 from advtui.report.usefulness import NATURAL, UNTRAINED, summarise
 
@@ -387,9 +388,5 @@ def rich_tables(report: dict[str, list[dict[str, Any]]]) -> list[Table]:
 
 def markdown(report: dict[str, list[dict[str, Any]]]) -> str:
     """The report as markdown: each table under its title, after its caption."""
-    lines = ["# advtui report"]
-    for laid in report_tables(report):
-        lines += ["", f"## {laid.spec.title}", "", laid.caption, "",
-                  "| " + " | ".join(c.header for c in laid.columns) + " |", "|" + "---|" * len(laid.columns)]
-        lines += ["| " + " | ".join(laid.cells(row)) + " |" for row in laid.rows]
-    return "\n".join(lines) + "\n"
+    tables = [to_markdown(laid_out_grid(laid)).rstrip("\n") for laid in report_tables(report)]
+    return "\n\n".join(["# advtui report", *tables]) + "\n"

@@ -116,3 +116,142 @@ def test_snapshot_80x24(tmp_path, recorded, snap_compare):
 
 def test_snapshot_120x40(tmp_path, recorded, snap_compare):
     assert snap_compare(ScreenHost(lambda: ExperimentsScreen(tmp_path)), terminal_size=(120, 40))
+
+
+# --- comparing runs: baseline, filter, metric against param, curves overlay, export; starting experiments ---
+
+from advtui.appcore import exprun, runs as runs_mod  # noqa: E402
+from advtui.appcore.compare import filter_table, metric_vs_param, parse_plots_diff  # noqa: E402
+from advtui.schema import ParamsError  # noqa: E402
+from pilots import until, wait_for  # noqa: E402
+
+
+def test_a_baseline_puts_every_other_runs_difference_beside_its_values():
+    runs = parse_exp_show(PAYLOAD)
+    master = runs[1]
+    table = comparison(runs, baseline=master.rev)
+    by_name = {row["name"]: table.cells(row) for row in table.rows}
+    assert by_name["master ◆"][3:6] == ["50", "0.5", "55.0"]  # the baseline itself: plain values
+    assert by_name["└ steps200"][3:6] == ["200 (+150)", "0.5 (+0)", "70.0 (+15.0)"]  # accuracy in points
+    assert "◆ baseline master" in table.legend
+
+
+def test_filter_keeps_matching_rows_and_named_columns():
+    table = comparison(parse_exp_show(PAYLOAD))
+    assert [r["name"] for r in filter_table(table, "success").rows] == ["└ eps1", "└ steps200"]
+    assert [r["name"] for r in filter_table(table, "success -steps200").rows] == ["└ eps1"]
+    narrowed = filter_table(table, "c:robust")
+    assert [c.key for c in narrowed.columns] == ["name", "m:E4/natural:robust_acc_l2", "m:E4/D_det:robust_acc_l2"]
+    assert len(filter_table(table, "").rows) == len(table.rows)
+
+
+def test_metric_against_param_has_a_point_per_run_sorted_by_the_param():
+    lines = metric_vs_param(parse_exp_show(PAYLOAD), "construct.relabel.steps", ["E4/natural:clean_acc"])
+    assert lines == [("E4/natural:clean_acc", [50.0, 200.0, 200.0, 200.0], [0.55, 0.7, 0.7, 0.7])]
+
+
+def test_plots_diff_gives_a_line_per_run_and_file():
+    def datum(step, loss, rev, model):
+        return {"step": str(step), "loss": str(loss), "rev": rev, "filename": f"{model}/plots/metrics/train/loss.tsv"}
+
+    payload = {"errors": [], "data": {"E1 training loss": [{"type": "vega", "content": {
+        "encoding": {"x": {"field": "step"}},
+        "data": {"values": [datum(0, 2.3, "workspace", "standard"), datum(1, 1.9, "workspace", "standard"),
+                            datum(0, 2.2, "exp-a", "standard")]}}}], "E5 loss": []}}
+    (plot,) = parse_plots_diff(payload)
+    assert plot.title == "E1 training loss" and plot.x == "step"
+    assert plot.series == [("workspace standard", [0.0, 1.0], [2.3, 1.9]), ("exp-a standard", [0.0], [2.2])]
+    with pytest.raises(ValueError, match="upgrade DVC"):
+        parse_plots_diff([])
+
+
+def test_exp_run_values_are_checked_against_the_params_schema_before_dvc_starts(fresh_project):
+    assert exprun.parse_sets("construct.relabel.steps=200 seed=1") == [("construct.relabel.steps", "200"), ("seed", "1")]
+    exprun.check_sets(fresh_project, exprun.parse_sets("construct.relabel.steps=200"))
+    with pytest.raises(ParamsError, match=r"-S retrain.seeds=three: retrain.seeds: expected an integer, got 'three'; fix the -S value"):
+        exprun.check_sets(fresh_project, [("retrain.seeds", "three")])
+    with pytest.raises(ParamsError, match="construct.relabl: unknown key; did you mean 'relabel'"):
+        exprun.check_sets(fresh_project, [("construct.relabl.steps", "3")])
+    with pytest.raises(ParamsError, match="expected key=value"):
+        exprun.parse_sets("steps200")
+    assert exprun.exp_run_args([("seed", "1")], queue=True) == ["exp", "run", "--queue", "-S", "seed=1"]
+
+
+def test_an_experiment_run_is_a_detached_run_like_any_other(fresh_project):
+    record = runs_mod.start_run(fresh_project, command=["version"])  # the same launcher `n` uses, with a quick command
+    assert record.what == "dvc version" and record.cmd[1:] == ["version"]
+    wait_for(lambda: runs_mod.RunRecord.load(runs_mod.record_path(fresh_project, record.id)).returncode is not None,
+             "dvc version to end")
+    assert runs_mod.RunRecord.load(runs_mod.record_path(fresh_project, record.id)).returncode == 0
+
+
+async def test_queueing_an_experiment_checks_it_then_shows_it_queued(fresh_project):
+    app = ScreenHost(lambda: ExperimentsScreen(fresh_project))
+    notes: list[str] = []
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        app.notify = lambda message, **kwargs: notes.append(message)
+        await pilot.press("u", *"retrain.seeds=three", "enter")
+        await pilot.pause()
+        problem = app.screen.query_one("#input-problem")
+        assert problem.display and "retrain.seeds: expected an integer, got 'three'" in str(problem.render())
+        await pilot.press(*["backspace"] * 5, *"2", "enter")  # retrain.seeds=2
+        await until(pilot, lambda: any("Queued" in n for n in notes), "DVC to queue the experiment")
+        await until(pilot, lambda: any(r.state == "queued" for r in app.screen.runs), "dvc exp show to list it")
+        assert "1 queued: w starts the queue" in str(app.screen.query_one("#exp-status").render())
+        table = app.screen.query_one(ResultsTable)
+        queued = next(r for r in app.screen.runs if r.state == "queued")
+        assert queued.params["retrain.seeds"] == 2 and len(table.row_order) == 3
+
+
+async def test_baseline_filter_plot_and_figure_export_from_the_keyboard(tmp_path, recorded):
+    app = ScreenHost(lambda: ExperimentsScreen(tmp_path))
+    notes: list[str] = []
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        app.notify = lambda message, **kwargs: notes.append(message)
+        table = app.screen.query_one(ResultsTable)
+        await pilot.press("down", "b")  # master is the baseline
+        await pilot.pause()
+        assert table.row_order[1] == "master ◆"
+        assert str(table.get_row("└ steps200")[5]) == "70.0 (+15.0)"
+        await pilot.press("slash", *"success", "enter")
+        await pilot.pause()
+        assert table.row_order == ["└ eps1", "└ steps200"]
+        await pilot.press("slash", *["backspace"] * 7, "enter")  # an empty filter: every row again
+        await pilot.pause()
+        assert len(table.row_order) == 5
+        await pilot.press("right", "right", "right", "v")  # the cursor on relabel.steps: every metric against it
+        await pilot.pause()
+        plot = app.screen.query_one("#exp-plot")
+        assert plot.display and plot.xlabel == "construct.relabel.steps"
+        assert [label for label, _, _ in plot.series] == [
+            "E4/natural:clean_acc", "E4/natural:robust_acc_l2", "E4/D_det:clean_acc", "E4/D_det:robust_acc_l2"]
+        await pilot.press("x")
+        await until(pilot, lambda: app.screen.query("OptionList"), "the format dialog")
+        await pilot.press("down", "down", "down", "enter")  # after CSV, Markdown, LaTeX: the PNG figure
+        await until(pilot, lambda: notes, "the export")
+    assert notes == ["Wrote .advtui/exports/exp_against_construct.relabel.steps.png"]
+    assert (tmp_path / ".advtui/exports/exp_against_construct.relabel.steps.png").read_bytes()[:4] == b"\x89PNG"
+
+
+async def test_overlay_draws_the_marked_runs_curves(tmp_path, recorded, monkeypatch):
+    from advtui.appcore.compare import PlotData
+
+    asked: list[list[str]] = []
+
+    def plots_diff(root, revs, **_):
+        asked.append(revs)
+        return [PlotData("E1 training loss", "step", [(f"{rev} standard", [0.0, 1.0], [2.0, 1.0]) for rev in revs])]
+
+    monkeypatch.setattr("advtui.tui.screens.experiments.run_plots_diff", plots_diff)
+    app = ScreenHost(lambda: ExperimentsScreen(tmp_path))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("down", "down", "space", "down", "space", "o")  # mark eps1 and steps200
+        await until(pilot, lambda: app.screen.query("OptionList"), "the choice of curves")
+        await pilot.press("enter")
+        await pilot.pause()
+        plot = app.screen.query_one("#exp-plot")
+        assert asked == [["eps1", "steps200"]]
+        assert plot.display and [s[0] for s in plot.series] == ["eps1 standard", "steps200 standard"]

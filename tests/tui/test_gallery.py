@@ -4,11 +4,13 @@ them, and says which stage to run when there is no gallery (or a broken one)."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from safetensors.numpy import save_file
+from textual.screen import Screen
 
 from advtui.appcore.galleryfile import GALLERY_FILE, read_gallery
 from advtui.tui.screens.gallery import GalleryScreen, GalleryTile, tile_width
@@ -133,3 +135,122 @@ def test_snapshot_80x24(tmp_path, snap_compare):
 def test_snapshot_120x40(tmp_path, snap_compare):
     write_gallery(tmp_path)
     assert snap_compare(ScreenHost(lambda: GalleryScreen(tmp_path, poll_s=0)), terminal_size=(120, 40))
+
+
+# --- the zoom, and the terminal's graphics where it has them ---
+
+from advtui.tui import graphics  # noqa: E402
+from advtui.tui.screens.gallery import ZoomScreen, zoom_cells  # noqa: E402
+from advtui.tui.widgets.image import GraphicsImage, image_widget, rows_for  # noqa: E402
+
+
+async def test_enter_zooms_on_one_image_and_its_perturbation_large(tmp_path):
+    write_gallery(tmp_path)
+    app = ScreenHost(lambda: GalleryScreen(tmp_path, poll_s=0))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        tile_cells = app.screen.query(HalfBlockImage).first().cells
+        await pilot.press("right", "enter")  # the second source image
+        await pilot.pause()
+        zoom = app.screen
+        assert isinstance(zoom, ZoomScreen)
+        image = zoom.query_one("#zoom-image", HalfBlockImage)
+        assert image.cells == zoom_cells(80, 24) == 28 and image.cells >= 2.5 * tile_cells  # 10 cells in the row
+        assert [len(line) for line in image.content.plain.split("\n")] == [28] * 14  # as large as 24 rows allow
+        zoomed = lambda: str(zoom.query_one("#zoom-caption").render())  # noqa: E731
+        assert zoomed().split("\n")[:2] == ["natural", "y tee"]
+        assert top_left_colour(image) == "ColorTriplet(red=0, green=51, blue=0)"  # source 2 is class 1: green
+        await pilot.press("left")  # wraps to the last set of the same source image
+        await pilot.pause()
+        assert zoomed().split("\n")[0] == "D_det" and zoomed().split("\n")[-1].startswith("Δ ")
+        await pilot.press("down")  # the same set, next source image
+        await pilot.pause()
+        assert "source 3/3" in str(zoom.query_one("#zoom-title").render())
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, GalleryScreen) and title(app).startswith("source 2/3")
+
+
+def test_snapshot_zoom_80x24(tmp_path, snap_compare):
+    write_gallery(tmp_path)
+    assert snap_compare(ScreenHost(lambda: GalleryScreen(tmp_path, poll_s=0)), terminal_size=(80, 24),
+                        press=["enter", "right"])
+
+
+def test_graphics_are_asked_for_only_where_a_terminal_may_draw_them(monkeypatch):
+    """Asking costs about 0.4 s on a terminal without graphics: only terminals known to draw them are asked."""
+    monkeypatch.setattr(graphics, "_protocol", graphics.HALFBLOCK)
+    kitty = {"TERM": "xterm-kitty"}
+    assert graphics.may_draw_graphics(kitty) and graphics.may_draw_graphics({"TERM_PROGRAM": "WezTerm"})
+    assert not graphics.may_draw_graphics({"TERM": "xterm-kitty", "TMUX": "/tmp/tmux-0/default,1,0"})
+    assert not graphics.may_draw_graphics({"TERM": "xterm-256color"})
+    asked: list[str] = []
+    monkeypatch.setitem(sys.modules, "textual_image", None)  # an import would ask the terminal: record instead
+    monkeypatch.setattr("builtins.__import__", _recording_import(asked))
+    assert graphics.detect("auto", tty=True, environ={"TERM": "xterm-256color"}) == graphics.HALFBLOCK
+    assert graphics.detect("auto", tty=False, environ=kitty) == graphics.HALFBLOCK  # a pipe, a test
+    assert graphics.detect("halfblock", tty=True, environ=kitty) == graphics.HALFBLOCK
+    assert asked == []  # none of these asked
+    assert graphics.detect("auto", tty=True, environ=kitty) == graphics.HALFBLOCK  # asked; no textual-image here
+    assert graphics.detect("ask", tty=True, environ={"TERM": "xterm"}) == graphics.HALFBLOCK
+    assert asked == ["textual_image", "textual_image"]
+    with pytest.raises(ValueError, match="ADVTUI_GRAPHICS: unknown value 'kitty'; use one of auto, ask, halfblock"):
+        graphics.detect("kitty", tty=True)
+
+
+def _recording_import(asked: list[str]):
+    real = __import__
+
+    def record(name, *args, **kwargs):
+        if name.startswith("textual_image"):
+            asked.append(name)
+        return real(name, *args, **kwargs)
+
+    return record
+
+
+async def test_with_terminal_graphics_an_image_takes_the_cells_a_half_block_one_would(monkeypatch):
+    """Where the terminal draws Sixel or Kitty graphics, the image goes to textual-image, upscaled without smoothing
+    and in the same cells as the half-block drawing (here textual-image draws with what a test's terminal has)."""
+    monkeypatch.setattr(graphics, "_protocol", graphics.SIXEL)
+    image = np.zeros((3, 32, 32), dtype=np.float32)
+    image[0, :16] = 1.0  # top half red
+    app = ScreenHost(lambda: ZoomlessScreen(image))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        widget = app.screen.query_one(GraphicsImage)
+        assert (widget.size.width, widget.size.height) == (20, rows_for(image, 20)) == (20, 10)
+        drawn = widget.children[0].image
+        assert drawn.size == (256, 256) and drawn.getpixel((0, 0)) == (255, 0, 0) and drawn.getpixel((0, 255)) == (0, 0, 0)
+
+
+class ZoomlessScreen(Screen):
+    """One image widget as the terminal gets it."""
+
+    def __init__(self, image: np.ndarray) -> None:
+        super().__init__()
+        self.image = image
+
+    def compose(self):
+        yield image_widget(self.image, 20)
+
+
+async def test_x_exports_the_source_image_shown_as_a_table_or_a_figure(tmp_path):
+    write_gallery(tmp_path)
+    app = ScreenHost(lambda: GalleryScreen(tmp_path, poll_s=0))
+    notes: list[str] = []
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        app.notify = lambda message, **kwargs: notes.append(message)
+        for choice in (0, 3):  # CSV, then the PNG figure
+            await pilot.press("x")
+            await pilot.pause()
+            await pilot.press(*["down"] * choice, "enter")
+            await pilot.pause()
+            await pilot.app.workers.wait_for_complete()
+            await pilot.pause()
+    assert notes == ["Wrote .advtui/exports/gallery_4.csv", "Wrote .advtui/exports/gallery_4.png"]
+    lines = (tmp_path / ".advtui/exports/gallery_4.csv").read_text().splitlines()
+    assert lines[0] == "set,label,natural,standard,robust_l2,ΔL2,start"
+    assert lines[5].startswith("D_det,tee,") and lines[1].endswith(",—,—")  # natural: no perturbation
+    assert (tmp_path / ".advtui/exports/gallery_4.png").read_bytes()[:4] == b"\x89PNG"

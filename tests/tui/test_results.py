@@ -276,3 +276,26 @@ async def test_the_tables_are_read_off_the_ui_thread(fake_project, monkeypatch):
         await settle(pilot)
         assert app.screen.query_one("#table-E4", ResultsTable).row_count == 8
     assert threads == [False, False]
+
+
+async def test_x_exports_the_focused_table_as_shown_and_names_the_file(fake_project):
+    """The focused table, in the order it is sorted, goes to a file; a notification names it."""
+    import csv
+
+    app = ScreenHost(lambda: ResultsScreen(fake_project, poll_s=0))
+    notes: list[str] = []
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        app.notify = lambda message, **kwargs: notes.append(message)  # what the reader is told
+        e4 = app.screen.query_one("#table-E4", ResultsTable)
+        e4.focus()
+        await pilot.press("right", "right", "s")  # sorted by L2
+        await pilot.press("x")
+        await until(pilot, lambda: app.screen.query("OptionList"), "the format dialog")
+        await pilot.press("enter")  # the first format: CSV
+        await until(pilot, lambda: notes, "the notification")
+    path = fake_project / ".advtui/exports/E4.csv"
+    assert notes == ["Wrote .advtui/exports/E4.csv"]
+    rows = list(csv.reader(path.read_text().splitlines()))
+    assert rows[0][:3] == ["set", "clean", "L2"] and rows[0][-1] == "note"
+    assert [r[0] for r in rows[1:]] == e4.row_order  # the sorted order the reader saw

@@ -239,3 +239,27 @@ async def test_a_broken_params_file_is_reported_before_any_run(fresh_project: Pa
         await settle(pilot)
         assert app.current_run is None and not (fresh_project / ".advtui" / "runs").exists()
         assert f"{params}: retrain.seeds: expected an integer, got 'three'; fix the value in params.yaml" in _notices(app)
+
+
+async def test_the_monitor_exports_the_curves_shown_as_data_and_figures(fake_project: Path) -> None:
+    app = AdvtuiApp(fake_project)
+    notes: list[str] = []
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("m")
+        await settle(pilot)
+        app.screen.watch_stage("retrain@D_R")
+        await settle(pilot)
+        app.notify = lambda message, **kwargs: notes.append(message)
+        await pilot.press("x")
+        await until(pilot, lambda: app.screen.query("OptionList"), "the format dialog")
+        await pilot.press("enter")  # CSV: a row per point
+        await until(pilot, lambda: notes, "the table")
+        await pilot.press("x")
+        await until(pilot, lambda: app.screen.query("OptionList"), "the format dialog")
+        await pilot.press("down", "down", "down", "down", "enter")  # SVG: a figure per plot
+        await until(pilot, lambda: len(notes) == 2, "the figures")
+    exports = ".advtui/exports/monitor_retrain_D_R"
+    assert notes == [f"Wrote {exports}.csv", f"Wrote {exports}_loss.svg, {exports}_accuracy.svg"]
+    rows = (fake_project / f"{exports}.csv").read_text().splitlines()
+    assert rows[0] == "plot,line,x,y" and rows[1] == f"loss,train loss,0,{curve(0)[0]:.6g}"
+    assert (fake_project / f"{exports}_accuracy.svg").read_text().count("<svg") == 1

@@ -1,5 +1,7 @@
 """The Gallery screen: each chosen source image beside its D_R, D_NR, D_rand and D_det versions, with
-labels, the models' predictions and the magnified perturbations, drawn with half-block cells.
+labels, the models' predictions and the magnified perturbations, drawn with the terminal's graphics (Sixel,
+Kitty) where it has them, else half-block cells (:mod:`advtui.tui.graphics`). ``enter`` zooms on one image:
+it and its perturbation, as large as the terminal allows.
 
 Reads ``data/gallery/gallery.safetensors`` (NumPy only, in a thread worker) and reloads it when the
 gallery stage rewrites it.
@@ -15,12 +17,15 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Static
 
 from advtui.appcore.galleryfile import GALLERY_FILE, Gallery, Tile, read_gallery
+from advtui.appcore.resultsdata import EXPORT_DIR
+from advtui.report.export import Grid
+from advtui.tui.screens.dialogs import export_view
 from advtui.tui.threads import deliver
-from advtui.tui.widgets.image import HalfBlockImage
+from advtui.tui.widgets.image import image_widget
 from advtui.tui.widgets.modebar import ModeBar
 
 EMPTY_HINT = ("No gallery yet. Build it with `dvc repro gallery` (from the Pipeline screen, or a shell): it "
@@ -42,36 +47,132 @@ def _short(name: str) -> str:
     return name[:1].upper()
 
 
+def tile_caption(tile: Tile, gallery: Gallery) -> Text:
+    """The tile's set (bold), its label and each model's prediction (green: right, red: wrong), a line each."""
+    caption = Text(no_wrap=True, overflow="ellipsis")
+    caption.append(f"{tile.set}\n", style="bold")
+    caption.append(f"y {gallery.class_name(tile.label)}")
+    for model, pred in tile.preds.items():
+        caption.append(f"\n{_short(model)} {gallery.class_name(pred)}", style="green" if pred == tile.label else "red")
+    return caption
+
+
+def delta_note(tile: Tile, cells: int) -> str:
+    """Under the perturbation: its L2 norm and, where it fits in ``cells``, the image it started from."""
+    if tile.delta is None:
+        return ""
+    start = "noise" if tile.start == -1 else f"#{tile.start}"
+    note = f"Δ {float(np.linalg.norm(tile.delta)):.2f}"
+    return note + f" ←{start}" if len(note) + len(start) + 2 <= cells else note
+
+
+#: Rows of the zoom besides its images and its caption's line per model: title, set, label, Δ, hint, borders.
+ZOOM_CHROME_ROWS = 7
+
+
+def zoom_cells(width: int, height: int, image_aspect: float = 1.0, n_models: int = 3) -> int:
+    """Cells per image when the zoom shows an image and its perturbation side by side in ``width`` x ``height``
+    (its title, caption and hint besides: a line per model among them): as large as both dimensions allow."""
+    by_width = (width - 5) // 2
+    by_height = int((height - ZOOM_CHROME_ROWS - n_models) * 2 / image_aspect)  # a cell row: two pixel rows
+    return max(6, min(by_width, by_height))
+
+
+class ZoomScreen(ModalScreen[None]):
+    """One image of the gallery, large, beside its magnified perturbation; ←/→ the other sets of the same
+    source image, ↑/↓ the previous / next source image."""
+
+    DEFAULT_CSS = """
+    ZoomScreen { align: center middle; }
+    ZoomScreen > Vertical { width: auto; height: auto; padding: 0 1; border: round $accent; background: $surface; }
+    ZoomScreen Horizontal { width: auto; height: auto; }
+    ZoomScreen #zoom-image { margin-right: 1; }
+    ZoomScreen Static { width: auto; }
+    """
+    BINDINGS = [
+        Binding("right,n", "set(1)", "Next set", key_display="→"),
+        Binding("left,b", "set(-1)", "Previous set", key_display="←"),
+        Binding("down", "source(1)", "Next image", key_display="↓"),
+        Binding("up", "source(-1)", "Previous image", key_display="↑"),
+        Binding("escape,enter", "close", "Close", key_display="esc"),
+    ]
+
+    def __init__(self, gallery: Gallery, position: int, set_index: int = 0) -> None:
+        super().__init__()
+        self.gallery = gallery
+        self.position = position
+        self.set_index = set_index
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(id="zoom-title")
+            with Horizontal():
+                yield image_widget(id="zoom-image")
+                yield image_widget(id="zoom-delta")
+            yield Static(id="zoom-caption")
+            yield Static("←/→ set · ↑/↓ source image · esc close", classes="hint")
+
+    def on_mount(self) -> None:
+        self._draw()
+
+    def on_resize(self) -> None:
+        self._draw()
+
+    @property
+    def tile(self) -> Tile:
+        """The tile shown."""
+        return self.gallery.row(self.position)[self.set_index]
+
+    def _draw(self) -> None:
+        tile = self.tile
+        _, h, w = tile.image.shape
+        cells = zoom_cells(self.app.size.width, self.app.size.height, h / w, len(self.gallery.models))
+        self.query_one("#zoom-image").show(tile.image, cells)
+        self.query_one("#zoom-delta").show(tile.delta, cells, magnified=True)
+        self.query_one("#zoom-title", Static).update(Text.assemble(
+            (f"{tile.set}", "bold"), f" · source {self.position + 1}/{len(self.gallery)}, natural image "
+            f"#{int(self.gallery.index[self.position])} · right: perturbation, magnified"))
+        caption = tile_caption(tile, self.gallery)
+        note = delta_note(tile, cells)
+        if note:
+            caption.append(f"\n{note}", style="dim")
+        self.query_one("#zoom-caption", Static).update(caption)
+
+    def action_set(self, step: int) -> None:
+        """Show the next (1) or previous (-1) set's version of the same source image, wrapping around."""
+        self.set_index = (self.set_index + step) % len(self.gallery.sets)
+        self._draw()
+
+    def action_source(self, step: int) -> None:
+        """Show the same set's version of the next (1) or previous (-1) source image, wrapping around."""
+        self.position = (self.position + step) % len(self.gallery)
+        self._draw()
+
+    def action_close(self) -> None:
+        """Back to the gallery."""
+        self.dismiss(None)
+
+
 class GalleryTile(Vertical):
     """One set's image with its caption, and under it the perturbation that made it."""
 
     DEFAULT_CSS = "GalleryTile { width: auto; height: auto; }"
 
     def compose(self) -> ComposeResult:
-        yield HalfBlockImage(classes="tile-image")
+        yield image_widget(classes="tile-image")
         yield Static(classes="tile-caption")
-        yield HalfBlockImage(classes="tile-delta")
+        yield image_widget(classes="tile-delta")
         yield Static(classes="tile-delta-caption")
 
     def show(self, tile: Tile, gallery: Gallery, cells: int) -> None:
         """Draw ``tile`` ``cells`` characters wide."""
-        self.query_one(".tile-image", HalfBlockImage).show(tile.image, cells)
-        caption = Text(no_wrap=True, overflow="ellipsis")
-        caption.append(f"{tile.set}\n", style="bold")
-        caption.append(f"y {gallery.class_name(tile.label)}")
-        for model, pred in tile.preds.items():
-            caption.append(f"\n{_short(model)} {gallery.class_name(pred)}", style="green" if pred == tile.label else "red")
+        self.query_one(".tile-image").show(tile.image, cells)
+        caption = tile_caption(tile, gallery)
         caption.truncate(cells * 8)
         self.query_one(".tile-caption", Static).update(caption)
         self.query_one(".tile-caption", Static).styles.width = cells
-        self.query_one(".tile-delta", HalfBlockImage).show(tile.delta, cells, magnified=True)
-        if tile.delta is None:
-            note = ""
-        else:
-            start = "noise" if tile.start == -1 else f"#{tile.start}"
-            note = f"Δ {float(np.linalg.norm(tile.delta)):.2f}"
-            if len(note) + len(start) + 2 <= cells:  # the start only where it fits on the line
-                note += f" ←{start}"
+        self.query_one(".tile-delta").show(tile.delta, cells, magnified=True)
+        note = delta_note(tile, cells)
         self.query_one(".tile-delta-caption", Static).update(Text(note, no_wrap=True, overflow="ellipsis"))
         self.query_one(".tile-delta-caption", Static).styles.width = cells
 
@@ -84,6 +185,8 @@ class GalleryScreen(Screen):
         # priority: the arrows move between images even while the scrolled gallery has the focus
         Binding("right,n", "move(1)", "Next image", key_display="→/n", priority=True),
         Binding("left,b", "move(-1)", "Previous image", key_display="←/b", priority=True),
+        Binding("enter", "zoom", "Zoom"),
+        Binding("x", "export", "Export"),
         Binding("home", "jump(0)", "First", show=False, priority=True),
         Binding("end", "jump(-1)", "Last", show=False, priority=True),
         Binding("ctrl+r", "reload", "Reload", key_display="^r"),
@@ -190,3 +293,41 @@ class GalleryScreen(Screen):
         if self.gallery is not None and len(self.gallery):
             self.position = position % len(self.gallery)
             self._draw()
+
+    def action_zoom(self) -> None:
+        """Show the current source image large, beside its perturbation (←/→ there: the other sets)."""
+        if self.gallery is not None and len(self.gallery):
+            self.app.push_screen(ZoomScreen(self.gallery, self.position))
+
+    def row_grid(self) -> Grid:
+        """The source image shown as a table: a row per set, with its label, each model's prediction and its
+        perturbation's L2 norm and start image."""
+        gallery = self.gallery
+        tiles = gallery.row(self.position)
+        models = list(gallery.models)
+        rows = [[t.set, gallery.class_name(t.label), *(gallery.class_name(t.preds[m]) if m in t.preds else "—"
+                                                        for m in models),
+                 "—" if t.delta is None else f"{float(np.linalg.norm(t.delta)):.3f}",
+                 "—" if t.start is None else "noise" if t.start == -1 else f"#{t.start}"] for t in tiles]
+        index = int(gallery.index[self.position])
+        return Grid(id=f"gallery_{index}", title=f"Gallery: natural image #{index} and its constructed versions",
+                    caption="label: the set's label; a column per model: its prediction; ΔL2: the change from the "
+                            "start image", headers=["set", "label", *models, "ΔL2", "start"],
+                    align=["l", "l", *["l"] * len(models), "r", "l"], rows=rows)
+
+    def action_export(self) -> None:
+        """Write the source image shown, with its versions, as a table (CSV, Markdown, LaTeX) or a figure (PNG,
+        SVG: the images and their magnified perturbations)."""
+        if self.gallery is None or not len(self.gallery):
+            self.notify("No gallery to export yet", severity="warning")
+            return
+        grid = self.row_grid()
+        tiles = [(f"{t.set}: {self.gallery.class_name(t.label)}", t.image, t.delta)
+                 for t in self.gallery.row(self.position)]
+
+        def figure(fmt: str) -> list[Path]:
+            from advtui.report.figures import write_image_grid  # matplotlib: only when a figure is asked for
+
+            return [write_image_grid(self.root / EXPORT_DIR / f"{grid.id}.{fmt}", grid.title, tiles)]
+
+        export_view(self, self.root, grid, figure)

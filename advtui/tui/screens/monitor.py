@@ -25,7 +25,9 @@ from textual.timer import Timer
 from textual.worker import Worker
 
 from advtui.appcore import dvcstate, live, runs
-from advtui.tui.screens.dialogs import ChoiceDialog, LogScreen
+from advtui.appcore.resultsdata import EXPORT_DIR
+from advtui.report.export import series_grid, slug
+from advtui.tui.screens.dialogs import ChoiceDialog, LogScreen, export_view
 from advtui.tui.threads import deliver
 from advtui.tui.widgets.curves import CurvePlot, Series
 from advtui.tui.widgets.progress import ProgressPanel
@@ -77,6 +79,7 @@ class MonitorScreen(Screen):
         Binding("c", "choose", "Choose stage"),
         Binding("f", "follow", "Follow run"),
         Binding("l", "log", "Full log"),
+        Binding("x", "export", "Export"),
     ]
 
     def __init__(self, root: Path, poll_s: float = FAST_POLL_S, stage: str | None = None,
@@ -265,3 +268,21 @@ class MonitorScreen(Screen):
             return
         stage = self._watch.stage.name if self._watch.stage else None
         self.app.push_screen(LogScreen(self._watch.log.path, stage or "log", stage=stage))
+
+    def action_export(self) -> None:
+        """Write the curves shown as a table (CSV, Markdown, LaTeX: a row per point) or as figure files (PNG, SVG:
+        one per plot)."""
+        stage = self._watch.stage.name if self._watch is not None and self._watch.stage is not None else None
+        plots = [(plot.title, plot.series) for plot in self.query(CurvePlot) if plot.series]
+        if stage is None or not plots:
+            self.notify("No curves to export: pick a stage with c", severity="warning")
+            return
+        name = slug(f"monitor_{stage}")
+
+        def figure(fmt: str) -> list[Path]:
+            from advtui.report.figures import write_line_figure  # matplotlib: only when a figure is asked for
+
+            return [write_line_figure(self.root / EXPORT_DIR / f"{name}_{slug(title)}.{fmt}", series,
+                                      f"{stage}: {title}", "step", title) for title, series in plots]
+
+        export_view(self, self.root, series_grid(name, f"{stage} curves", plots), figure)

@@ -5,7 +5,8 @@ worker, so a stage that finishes while the screen is open shows up without a key
 
 Only the tables take focus (the scroll around them does not): tab / shift+tab go to the next / previous
 table, and the arrow keys walk off a table's first or last row into its neighbour; ``s`` sorts the focused
-table by the column under its cursor. The focused table's title is highlighted.
+table by the column under its cursor, ``x`` exports it (CSV, Markdown, LaTeX) as shown. The focused table's
+title is highlighted.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from advtui.appcore.resultsdata import ExperimentTable, load_tables, metrics_signature
+from advtui.tui.screens.dialogs import export_view
 from advtui.tui.threads import deliver
 from advtui.tui.widgets.table import ResultsTable
 from advtui.tui.widgets.modebar import ModeBar
@@ -36,6 +38,7 @@ class ResultsScreen(Screen):
     CSS_PATH = "results.tcss"
     BINDINGS = [
         Binding("s", "sort", "Sort (again: reverse)"),
+        Binding("x", "export", "Export"),
         Binding("tab", "next_table(1)", "Next table"),
         Binding("shift+tab", "next_table(-1)", "Previous table", show=False),
         Binding("ctrl+r", "reload", "Reload", key_display="^r"),
@@ -75,6 +78,14 @@ class ResultsScreen(Screen):
         table = self.focused if isinstance(self.focused, ResultsTable) else self.query(ResultsTable).first(None)
         if table is not None:
             table.sort_by_cursor()
+
+    def action_export(self) -> None:
+        """Write the focused table, as shown (sorted), to a CSV, Markdown or LaTeX file."""
+        table = self.focused if isinstance(self.focused, ResultsTable) else self.query(ResultsTable).first(None)
+        if table is None:
+            self.notify("No table to export yet", severity="warning")
+            return
+        export_view(self, self.root, table.table.grid(table.shown_rows))
 
     def action_next_table(self, step: int) -> None:
         """Focus the table ``step`` places after (before, when negative) the focused one, wrapping around."""

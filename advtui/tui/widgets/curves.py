@@ -1,4 +1,5 @@
-"""A line plot of DVCLive series (textual-plotext), redrawn only when its data changed."""
+"""A line plot of DVCLive series (textual-plotext), redrawn only when its data changed; also any (label, xs, ys)
+lines, such as a metric against a param across experiments."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ Series = tuple[str, list[float], list[float]]
 class CurvePlot(PlotextPlot):
     """Loss or accuracy against the global step; an empty plot says what it waits for."""
 
-    def __init__(self, title: str, ylim: tuple[float, float] | None = None, **kwargs) -> None:
+    def __init__(self, title: str, ylim: tuple[float, float] | None = None, xlabel: str = "step", **kwargs) -> None:
         super().__init__(**kwargs)
         self.title = title
         self.ylim = ylim
+        self.xlabel = xlabel
         self.draws = 0  # how many times new data was drawn (the monitor's frame counter)
         self.series: list[Series] = []  # what is drawn now
         self.show([])
@@ -25,7 +27,7 @@ class CurvePlot(PlotextPlot):
         plt.clear_data()
         plt.clear_figure()
         plt.title(self.title)
-        plt.xlabel("step")
+        plt.xlabel(self.xlabel)
         drawn = self.series = [s for s in series if s[1]]
         for label, steps, values in drawn:
             plt.plot(steps, values, label=label, marker="braille")

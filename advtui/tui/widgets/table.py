@@ -83,10 +83,15 @@ class ResultsTable(DataTable):
         event.stop()
         self.sort_by(str(event.column_key.value))
 
+    @property
+    def shown_rows(self) -> list[dict]:
+        """The table's rows in the order shown (sorted by the sort column, if any)."""
+        by = next((c for c in self.table.shown_columns if c.key == self.sort_key), None)
+        return self.table.rows if by is None else sort_rows(self.table.rows, by, self.reverse)
+
     def _fill(self) -> None:
         cursor = self.cursor_coordinate
-        by = next((c for c in self.table.shown_columns if c.key == self.sort_key), None)
-        rows = self.table.rows if by is None else sort_rows(self.table.rows, by, self.reverse)
+        rows = self.shown_rows
         self.clear()
         for column in self.table.shown_columns:
             arrow = ""
