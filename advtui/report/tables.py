@@ -24,6 +24,7 @@ from advtui.catalog import paths
 from advtui.catalog.names import CURVE_MODELS, PARADIGMS, RECIPES, SOURCE_MODELS, run_name
 from advtui.catalog.paths import METRICS, metrics_path
 from advtui.catalog.published import E4_PUBLISHED, E5_PUBLISHED, E6A_PUBLISHED, E6B_PUBLISHED, LI_SOURCE
+from advtui.report.transfer import e7_rows, e8_rows
 from advtui.catalog.stages import stage_of
 from advtui.report.layout import CURVE_COLUMNS, curve_key, report_tables, row_name
 from advtui.report.usefulness import NATURAL, UNTRAINED, summarise
@@ -325,7 +326,7 @@ def collect(data_dir: Path = Path("data")) -> dict[str, list[dict[str, Any]]]:
     """The whole report from the metrics under ``data_dir``; a row that read an unusable file has ``invalid``."""
     metrics = _Metrics(data_dir / "metrics")
     report = {"E1": e1_rows(metrics), "E4": e4_rows(metrics), "curves": curve_rows(metrics), "E5": e5_rows(metrics),
-              "E6": e6_rows(metrics)}
+              "E6": e6_rows(metrics), "E7": e7_rows(metrics.read), "E8": e8_rows(metrics.read)}
     for experiment, rows in report.items():
         for row in rows:
             # an unusable file reads as absent, so it is among the files that leave its row not run; an E4
@@ -357,7 +358,9 @@ def missing_metrics(experiment: str, row: dict[str, Any]) -> list[str]:
     """The metrics files (relative to the metrics folder) whose absence leaves ``row`` of ``experiment`` not run,
     or partly not run: the app names the stages that write them."""
     missing = row.get("missing")
-    if isinstance(missing, list):  # E5 and Table 2b rows list the paradigms not run on their set
+    if isinstance(missing, list) and experiment == "E7":  # E7 rows list the encoders not attacked yet
+        names = list(missing)
+    elif isinstance(missing, list):  # E5 and Table 2b rows list the paradigms not run on their set
         names = [run_name(p, row["dataset"]) for p in missing]
     elif missing is not True:
         names = []
@@ -365,6 +368,8 @@ def missing_metrics(experiment: str, row: dict[str, Any]) -> list[str]:
         names = [run_name("SL", row["dataset"])]
     elif experiment == "curves":  # one file per experiment holds all its models' curves
         names = [row["run"].partition("-")[0]]
+    elif experiment == "E8":  # one file holds the whole matrix
+        names = ["matrix"]
     else:
         names = [row_name(row)]
     return [metrics_file(experiment, name) for name in names]
