@@ -35,7 +35,9 @@ from advtui.attacks.objectives import CrossEntropy, FeatureAlignment, Objective
 from advtui.catalog.attacks import autoattack_version
 from advtui.catalog.names import E7_OBJECTIVES
 from advtui.catalog.params import E7Params, E8Params
+from advtui.catalog.data import SyntheticConfig
 from advtui.catalog.training import SimCLRConfig
+from advtui.data.ground_truth import nonrobust_probe, robust_probe
 from advtui.data.imageset import ImageSet
 from advtui.data.store import tensors_checksum
 from advtui.experiments.linear_probe import LinearProbe
@@ -203,18 +205,23 @@ def transfer_matrix(
     seed: int,
     state_dir: Path | None = None,
     on_progress: ProgressFn | None = None,
+    synthetic: SyntheticConfig | None = None,
 ) -> dict[str, Any]:
     """E8: APGD-CE on each of ``models`` (AutoAttack's, 'rand' for a randomised encoder), and every model's
     accuracy on each source's adversarial images, on ``e8.test_size`` class-balanced images of ``test``.
 
     Returns ``models`` (names, in order), ``acc`` (source -> target -> accuracy; the diagonal is each model's
     white-box robust accuracy), ``clean`` (per model, its clean accuracy), ``autoattack_version`` (per source), ``n`` and settings.
+    With ``synthetic`` (the planted data's config), also ``ground_truth`` per source, over the images its attack
+    changed (``changed``, their share): ``pattern_moved``, the share whose planted-pattern probe no longer reads the
+    label, and ``shape_kept``, the share whose shape probe reads what it read on the clean image.
     """
     attacked = test.select(min(e8.test_size, len(test)), seed, key="e8.test_size") if e8.test_size else test
     x, y = attacked.float_images(), attacked.labels
     acc: dict[str, dict[str, float]] = {}
     clean: dict[str, float] = {}
     versions: dict[str, str] = {}
+    truth: dict[str, dict[str, float | None]] = {}
     for source, model in models.items():
         versions[source] = autoattack_version(model.randomised)
         result = run_autoattack(
@@ -229,8 +236,24 @@ def transfer_matrix(
                        for target, other in models.items()}
         # the source's own verdict on its images (AutoAttack's, on the draw it attacked, for a randomised one)
         acc[source][source] = result.robust_acc
+        if synthetic is not None:
+            truth[source] = _planted_reading(x, result.x_adv.cpu(), y, synthetic)
     return {"models": list(models), "acc": acc, "clean": clean, "autoattack_version": versions,
-            "n": len(attacked), "norm": e8.norm, "eps": e8.eps, "attack": "apgd-ce"}
+            "n": len(attacked), "norm": e8.norm, "eps": e8.eps, "attack": "apgd-ce",
+            **({"ground_truth": truth} if synthetic is not None else {})}
+
+
+def _planted_reading(x: Tensor, x_adv: Tensor, y: Tensor, cfg: SyntheticConfig) -> dict[str, float | None]:
+    """What an attack changed in the planted features (the ground truth of the synthetic data), over the images it
+    changed: the share whose pattern probe no longer reads the label, and whose shape probe still reads the clean
+    image's class; None where it changed none."""
+    changed = (x_adv != x).flatten(1).any(dim=1)
+    if not changed.any():
+        return {"changed": 0.0, "pattern_moved": None, "shape_kept": None}
+    xa, xc, yc = x_adv[changed], x[changed], y[changed]
+    return {"changed": changed.float().mean().item(),
+            "pattern_moved": (nonrobust_probe(xa, cfg) != yc).float().mean().item(),
+            "shape_kept": (robust_probe(xa, cfg) == robust_probe(xc, cfg)).float().mean().item()}
 
 
 def _accuracy(model: nn.Module, x: Tensor, y: Tensor, *, batch_size: int, device: torch.device) -> float:

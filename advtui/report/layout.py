@@ -390,7 +390,9 @@ E7 = TableSpec(
 
 def _e8_columns(rows: list[Row]) -> tuple[Column, ...]:
     targets = next((row["targets"] for row in rows if row.get("targets")), [])
-    return tuple(Column(f"to_{t}", f"→ {t}", "pct", value=at("acc", t)) for t in targets)
+    return (*(Column(f"to_{t}", f"→ {t}", "pct", value=at("acc", t)) for t in targets),
+            Column("pattern_moved", "pattern moved", "pct", optional=True),
+            Column("shape_kept", "shape kept", "pct", optional=True))
 
 
 def _e8_settings(rows: list[Row]) -> str:
@@ -411,7 +413,10 @@ E8 = TableSpec(
     legend=("rows: the attacked classifier (encoder + linear probe, natural images); columns: the classifier evaluated; "
             "the diagonal is white-box; SL-<arch>: the extra SL backbones (e8.backbones); paper: Li et al. Fig. 3 "
             "(a heatmap without numbers): low accuracy within SL, high across paradigms; heatmap: "
-            "data/figures/E8_transfer.{png,svg}"),
+            "data/figures/E8_transfer.{png,svg}; pattern moved / shape kept (synthetic data): of the source's "
+            "adversarial images it changed, the share whose planted pattern no longer reads the label / whose shape "
+            "still reads the clean image's class (ground truth: pattern-reading classifiers, SL, should fall on "
+            "images that moved the pattern, classifiers that ignore it should not)"),
     columns=(Column("source", "source", "text"), Column("clean_acc", "clean", "pct")),
     more_columns=_e8_columns, settings=_e8_settings,
 )

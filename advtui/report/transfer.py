@@ -59,8 +59,10 @@ def transfer_summary(acc: dict[str, dict[str, float]]) -> dict[str, float | None
 def e8_rows(read: Read) -> list[dict[str, Any]]:
     """Fig. 3's matrix as rows: ``source`` (the attacked classifier), ``targets`` (every classifier, in order), ``acc``
     (target -> accuracy on the source's adversarial images; the diagonal is white-box), ``clean_acc``,
-    ``autoattack_version``, ``missing``, the settings, ``transfer`` (:func:`transfer_summary` of the whole matrix) and
-    the published finding. Before the stage has run: one ``missing`` row per paradigm."""
+    ``autoattack_version``, ``missing``, the settings, ``transfer`` (:func:`transfer_summary` of the whole matrix),
+    the published finding and, on the synthetic data, the planted ground truth of the source's adversarial images
+    (``changed``, ``pattern_moved``, ``shape_kept``; see ``advtui.experiments.transfer``). Before the stage has run:
+    one ``missing`` row per paradigm."""
     result = read("E8", "matrix")
     if result is None:
         return [{"source": p, "missing": True, "published_finding": E8_PUBLISHED_FINDING} for p in PARADIGMS]
@@ -72,4 +74,5 @@ def e8_rows(read: Read) -> list[dict[str, Any]]:
         "autoattack_version": (result.get("autoattack_version") or {}).get(source), "n_test": result.get("n"),
         "eps": result.get("eps"), "norm": result.get("norm"), "attack": result.get("attack"), "transfer": summary,
         "published_finding": E8_PUBLISHED_FINDING, "published_source": f"{LI_SOURCE}, Fig. 3 (CIFAR-10)",
+        **((result.get("ground_truth") or {}).get(source) or {}),
     } for source in models]

@@ -28,7 +28,8 @@ def run(params: Params, name: str) -> dict:
         head = probe_path(run_name(model, "natural")) if model in PARADIGMS else backbone_probe_path(model)
         models[model] = load_probe(require(head), device=device)
     row = transfer_matrix(models, natural_split(params.data, "test", params.seed), params.e8, device=device,
-                          seed=params.seed, state_dir=attack_state_dir(stage), on_progress=progress.update)
+                          seed=params.seed, state_dir=attack_state_dir(stage), on_progress=progress.update,
+                          synthetic=params.data.synthetic if params.data.source == "synthetic" else None)
     row["backbones"] = [m.removeprefix(BACKBONE_PREFIX) for m in row["models"] if m not in PARADIGMS]
     write_json(metrics_path("E8", name), row)
     progress.finish()
