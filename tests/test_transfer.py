@@ -250,9 +250,9 @@ def test_transfer_figures_are_written_and_byte_reproducible(tmp_path: Path) -> N
     assert {p.name: p.read_bytes() for p in written} == first
 
 
-def test_planted_reading_sees_a_moved_pattern_and_a_kept_shape() -> None:
-    """Ground truth of E8's adversarial images on the planted data: adding another class's planted pattern (twice
-    the planted norm) moves the pattern probe off the label and leaves the shape probe where it was."""
+def test_planted_reading_sees_an_added_pattern_and_a_kept_shape() -> None:
+    """Ground truth of E8's adversarial images on the planted data: an attack that adds the planted pattern of the
+    class it makes the model predict (twice the planted norm) is read as such, and the shape stays where it was."""
     from advtui.catalog.data import SyntheticConfig
     from advtui.data.synthetic import make_synthetic, nonrobust_patterns
     from advtui.experiments.transfer import _planted_reading
@@ -260,10 +260,12 @@ def test_planted_reading_sees_a_moved_pattern_and_a_kept_shape() -> None:
     cfg = SyntheticConfig()
     data = make_synthetic(cfg, 20, seed=0, split="test")
     x, y = data.float_images(), data.labels
-    patterns = nonrobust_patterns(cfg)  # (C, 3, H, W), each of the planted norm
-    x_adv = (x + 2 * patterns[(y + 1) % cfg.num_classes]).clamp(0, 1)
+    target = (y + 1) % cfg.num_classes
+    x_adv = x + 2 * nonrobust_patterns(cfg)[target]  # (C, 3, H, W) patterns of the planted norm, unclipped
     x_adv[:5] = x[:5]  # five images the attack left alone: not counted
-    reading = _planted_reading(x, x_adv, y, cfg)
+    reading = _planted_reading(x, x_adv, target, cfg)
     assert reading["changed"] == 0.75
-    assert reading["pattern_moved"] == 1.0 and reading["shape_kept"] == 1.0
-    assert _planted_reading(x, x, y, cfg) == {"changed": 0.0, "pattern_moved": None, "shape_kept": None}
+    assert reading["pattern_added"] == 1.0 and reading["shape_kept"] == 1.0
+    # predictions the added patterns do not point to
+    assert _planted_reading(x, x_adv, (y + 2) % cfg.num_classes, cfg)["pattern_added"] == 0.0
+    assert _planted_reading(x, x, y, cfg) == {"changed": 0.0, "pattern_added": None, "shape_kept": None}

@@ -213,8 +213,9 @@ def transfer_matrix(
     Returns ``models`` (names, in order), ``acc`` (source -> target -> accuracy; the diagonal is each model's
     white-box robust accuracy), ``clean`` (per model, its clean accuracy), ``autoattack_version`` (per source), ``n`` and settings.
     With ``synthetic`` (the planted data's config), also ``ground_truth`` per source, over the images its attack
-    changed (``changed``, their share): ``pattern_moved``, the share whose planted-pattern probe no longer reads the
-    label, and ``shape_kept``, the share whose shape probe reads what it read on the clean image.
+    changed (``changed``, their share): ``pattern_added``, the share whose perturbation carries the planted pattern
+    of the class the source now predicts (chance about 1 / (classes - 1)), and ``shape_kept``, the share whose shape
+    probe reads what it read on the clean image.
     """
     attacked = test.select(min(e8.test_size, len(test)), seed, key="e8.test_size") if e8.test_size else test
     x, y = attacked.float_images(), attacked.labels
@@ -237,22 +238,27 @@ def transfer_matrix(
         # the source's own verdict on its images (AutoAttack's, on the draw it attacked, for a randomised one)
         acc[source][source] = result.robust_acc
         if synthetic is not None:
-            truth[source] = _planted_reading(x, result.x_adv.cpu(), y, synthetic)
+            x_adv = result.x_adv.cpu()
+            predicted = torch.cat([model(x_adv[i:i + e8.batch_size].to(device)).argmax(1).cpu()
+                                   for i in range(0, len(x_adv), e8.batch_size)])
+            truth[source] = _planted_reading(x, x_adv, predicted, synthetic)
     return {"models": list(models), "acc": acc, "clean": clean, "autoattack_version": versions,
             "n": len(attacked), "norm": e8.norm, "eps": e8.eps, "attack": "apgd-ce",
             **({"ground_truth": truth} if synthetic is not None else {})}
 
 
-def _planted_reading(x: Tensor, x_adv: Tensor, y: Tensor, cfg: SyntheticConfig) -> dict[str, float | None]:
+def _planted_reading(x: Tensor, x_adv: Tensor, predicted: Tensor, cfg: SyntheticConfig) -> dict[str, float | None]:
     """What an attack changed in the planted features (the ground truth of the synthetic data), over the images it
-    changed: the share whose pattern probe no longer reads the label, and whose shape probe still reads the clean
+    changed: the share whose perturbation carries the planted pattern of the class the attacked model now predicts
+    (``predicted``; the probe reads what the attack added, x_adv - x, since an eps-bounded attack adds a pattern
+    but cannot erase the image's own: DESIGN section 7), and the share whose shape probe still reads the clean
     image's class; None where it changed none."""
     changed = (x_adv != x).flatten(1).any(dim=1)
     if not changed.any():
-        return {"changed": 0.0, "pattern_moved": None, "shape_kept": None}
-    xa, xc, yc = x_adv[changed], x[changed], y[changed]
+        return {"changed": 0.0, "pattern_added": None, "shape_kept": None}
+    xa, xc = x_adv[changed], x[changed]
     return {"changed": changed.float().mean().item(),
-            "pattern_moved": (nonrobust_probe(xa, cfg) != yc).float().mean().item(),
+            "pattern_added": (nonrobust_probe(xa - xc, cfg) == predicted[changed]).float().mean().item(),
             "shape_kept": (robust_probe(xa, cfg) == robust_probe(xc, cfg)).float().mean().item()}
 
 

@@ -92,8 +92,9 @@ def e7_curves_figure(results: dict[str, dict[str, Any]]) -> plt.Figure:
     for ax, (paradigm, attack) in zip(axes.flat, E7_PANELS):
         curve = (results.get(paradigm) or {}).get("curves", {}).get(attack)
         ax.set_title(f"{paradigm} encoder, {_E7_TITLE[attack]}", fontsize=9)
-        if not curve:
-            ax.text(0.5, 0.5, "not run", ha="center", va="center", transform=ax.transAxes)
+        if not curve or not curve.get("ce"):  # not run, or no point to attack (none classified right clean)
+            ax.text(0.5, 0.5, "not run" if not curve else "no point attacked", ha="center", va="center",
+                    transform=ax.transAxes)
             continue
         ax.plot(curve["ce"], color="tab:blue", label="CE")
         ax.set(xlabel="APGD iteration", ylabel="CE loss")

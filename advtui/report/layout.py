@@ -379,7 +379,7 @@ E7 = TableSpec(
     legend=("ours (paper: Li et al. Table 7, CL only): accuracy of encoder + linear probe on adversarial images "
             "made by maximising each objective on the encoder; projector: SimCLR's projection head; augmentation: "
             "SimCLR's views differentiated with kornia; alignment: ||f(x) - f(x')||^2; CE: the probe's cross-entropy; "
-            "loss curves (Fig. 2): data/figures/E7_curves_*, `dvc plots show`; — = stage not run"),
+            "loss curves (Fig. 2): data/figures/E7_curves.{png,svg}, `dvc plots show`; — = stage not run"),
     columns=(
         Column("attack", "attack objective", "text"),
         *(Column(p, p, "pct", paper=at("published", p)) for p in ("SL", "CL")),
@@ -391,7 +391,7 @@ E7 = TableSpec(
 def _e8_columns(rows: list[Row]) -> tuple[Column, ...]:
     targets = next((row["targets"] for row in rows if row.get("targets")), [])
     return (*(Column(f"to_{t}", f"→ {t}", "pct", value=at("acc", t)) for t in targets),
-            Column("pattern_moved", "pattern moved", "pct", optional=True),
+            Column("pattern_added", "pattern added", "pct", optional=True),
             Column("shape_kept", "shape kept", "pct", optional=True))
 
 
@@ -413,10 +413,10 @@ E8 = TableSpec(
     legend=("rows: the attacked classifier (encoder + linear probe, natural images); columns: the classifier evaluated; "
             "the diagonal is white-box; SL-<arch>: the extra SL backbones (e8.backbones); paper: Li et al. Fig. 3 "
             "(a heatmap without numbers): low accuracy within SL, high across paradigms; heatmap: "
-            "data/figures/E8_transfer.{png,svg}; pattern moved / shape kept (synthetic data): of the source's "
-            "adversarial images it changed, the share whose planted pattern no longer reads the label / whose shape "
-            "still reads the clean image's class (ground truth: pattern-reading classifiers, SL, should fall on "
-            "images that moved the pattern, classifiers that ignore it should not)"),
+            "data/figures/E8_transfer.{png,svg}; pattern added / shape kept (synthetic data): of the source's "
+            "adversarial images it changed, the share whose perturbation carries the planted pattern of the class "
+            "the source now predicts (chance ~1/9) / whose shape still reads the clean image's class (ground "
+            "truth: images that add a pattern should fool the classifiers that read it, SL, and not the others)"),
     columns=(Column("source", "source", "text"), Column("clean_acc", "clean", "pct")),
     more_columns=_e8_columns, settings=_e8_settings,
 )

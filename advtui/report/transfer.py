@@ -61,7 +61,7 @@ def e8_rows(read: Read) -> list[dict[str, Any]]:
     (target -> accuracy on the source's adversarial images; the diagonal is white-box), ``clean_acc``,
     ``autoattack_version``, ``missing``, the settings, ``transfer`` (:func:`transfer_summary` of the whole matrix),
     the published finding and, on the synthetic data, the planted ground truth of the source's adversarial images
-    (``changed``, ``pattern_moved``, ``shape_kept``; see ``advtui.experiments.transfer``). Before the stage has run:
+    (``changed``, ``pattern_added``, ``shape_kept``; see ``advtui.experiments.transfer``). Before the stage has run:
     one ``missing`` row per paradigm."""
     result = read("E8", "matrix")
     if result is None:
