@@ -32,7 +32,7 @@ import torch
 from pyautoattack.autopgd_base import APGDAttack
 from torch import Tensor, nn
 
-from advtui.attacks.autoattack import _PACKAGE_NORM, _fork_rng
+from advtui.attacks.autoattack import PACKAGE_NORM, fork_rng
 from advtui.attacks.driver import ChunkFn, Run
 from advtui.attacks.objectives import Objective
 from advtui.attacks.pgd import attack_mode
@@ -124,10 +124,10 @@ def apgd_objective(
     if eot_iter < 1:
         raise ValueError(f"eot_iter: must be >= 1, got {eot_iter}; use 1 for a deterministic model")
     hook = _LossHook(classifier, setup, eot_iter)
-    apgd = APGDAttack(hook, n_iter=n_iter, norm=_PACKAGE_NORM[norm], eps=eps, seed=seed, eot_iter=eot_iter, rho=RHO,
+    apgd = APGDAttack(hook, n_iter=n_iter, norm=PACKAGE_NORM[norm], eps=eps, seed=seed, eot_iter=eot_iter, rho=RHO,
                       device=x.device, is_tf_model=True)
     apgd.init_hyperparam(x)
-    with _fork_rng(x.device):
+    with fork_rng(x.device):
         torch.manual_seed(seed)
         # attack_single_run is one restart of the package's perturb(); perturb() itself accepts only 'ce'/'dlr'
         _, robust, _, x_adv = apgd.attack_single_run(x.detach(), y)

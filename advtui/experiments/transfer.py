@@ -30,7 +30,7 @@ from torch import Tensor, nn
 
 from advtui.attacks.apgd import Monitor, ObjectiveApgd, Setup, SetupFn
 from advtui.attacks.autoattack import run_autoattack
-from advtui.attacks.driver import attack_standing
+from advtui.attacks.driver import attack_standing, clean_correct
 from advtui.attacks.objectives import CrossEntropy, FeatureAlignment, Objective
 from advtui.catalog.attacks import autoattack_version
 from advtui.catalog.names import E7_OBJECTIVES
@@ -233,8 +233,11 @@ def transfer_matrix(
             seed=seed, attacks=["apgd-ce"],
         )
         clean[source] = result.clean_acc
-        acc[source] = {target: _accuracy(other, result.x_adv, y, batch_size=e8.batch_size, device=device)
-                       for target, other in models.items()}
+        acc[source] = {}
+        for target, other in models.items():
+            other.eval()
+            correct, _ = clean_correct(other, result.x_adv, y, batch_size=e8.batch_size, device=device)
+            acc[source][target] = correct.float().mean().item()
         # the source's own verdict on its images (AutoAttack's, on the draw it attacked, for a randomised one)
         acc[source][source] = result.robust_acc
         if synthetic is not None:
@@ -260,16 +263,6 @@ def _planted_reading(x: Tensor, x_adv: Tensor, predicted: Tensor, cfg: Synthetic
     return {"changed": changed.float().mean().item(),
             "pattern_added": (nonrobust_probe(xa - xc, cfg) == predicted[changed]).float().mean().item(),
             "shape_kept": (robust_probe(xa, cfg) == robust_probe(xc, cfg)).float().mean().item()}
-
-
-def _accuracy(model: nn.Module, x: Tensor, y: Tensor, *, batch_size: int, device: torch.device) -> float:
-    """Share of ``x`` that ``model`` (in eval mode) classifies as ``y``."""
-    model.eval()
-    correct = 0
-    with torch.no_grad():
-        for i in range(0, x.shape[0], batch_size):
-            correct += int((model(x[i:i + batch_size].to(device)).argmax(1).cpu() == y[i:i + batch_size].cpu()).sum())
-    return correct / x.shape[0]
 
 
 def log_curves(live_dir: Path, curves: Mapping[str, Mapping[str, Any]]) -> None:
