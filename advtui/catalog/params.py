@@ -360,7 +360,7 @@ class E7Params:
     batch_size: int = 256
     norm: Literal["l2", "linf"] = "linf"
     eps: float = 8 / 255
-    projector: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=100, batch_size=512, optimizer="adam", lr=1e-3))
+    projector: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=100, batch_size=512, optimizer="adam", lr=1e-4))
 
     def __post_init__(self) -> None:
         if self.test_size is not None and self.test_size < 1:
