@@ -189,7 +189,8 @@ def test_editing_code_marks_exactly_the_stages_that_run_it_as_changed(tmp_path):
     subprocess.run(commit, cwd=project, env=env, check=True, capture_output=True)
     probe = project / "advtui" / "experiments" / "linear_probe.py"
     probe.write_text(probe.read_text() + "\n# edited\n")
-    # linear probing is code of the paradigm stages only (experiments/paradigm_runs imports it); E1-E4 and
-    # the gallery do not run it
+    # linear probing is code of the paradigm stages only (experiments/paradigm_runs imports it, and E7/E8 attack
+    # the probes); E1-E4 and the gallery do not run it
     changed = _changed_stages(project, env)
-    assert changed and all(n.split("@")[0] in ("pretrain", "source_cl", "probe", "attack", "attack_sl") for n in changed)
+    paradigm_families = ("pretrain", "source_cl", "probe", "attack", "attack_sl", "objectives", "backbones", "transfer")
+    assert changed and all(n.split("@")[0] in paradigm_families for n in changed)

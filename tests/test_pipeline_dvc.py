@@ -43,12 +43,17 @@ def tiny_params() -> dict:
     p["e6"].update(test_size=10, rand_test_size=2, batch_size=10)
     for threat in ("l2", "linf"):
         p["e6"][threat]["pgd"]["steps"] = 2
+    p["e7"].update(test_size=4, batch_size=4)
+    p["e7"]["projector"]["epochs"] = 1
+    p["e8"].update(test_size=4, batch_size=4)
     return p
 
 
 # E5/E6 repeat the same three stage families over paradigm x training set (56 stages, ~6 s of imports
-# each); one cell of each kind keeps every family and both AutoAttack versions in the test.
-E5_E6_CELLS = {"pretrain": {"SL-natural", "DM-D_R_CL"}, "probe": {"SL-natural", "DM-D_R_CL"},
+# each); one cell of each kind keeps every family and both AutoAttack versions in the test, and E7/E8 need
+# every paradigm's natural-image encoder and probe.
+_NATURAL = {"SL-natural", "CL-natural", "MIM-natural", "DM-natural"}
+E5_E6_CELLS = {"pretrain": {*_NATURAL, "DM-D_R_CL"}, "probe": {*_NATURAL, "DM-D_R_CL"},
                "attack": {"DM-D_R_CL"}, "attack_sl": {"SL-natural"}}
 
 

@@ -18,7 +18,9 @@ from advtui.pipeline.progress import DIED, liveness
 
 #: The curves the monitor draws: (title, [(series label, tsv path under the DVCLive folder)]).
 LOSS_SERIES = (("train loss", "plots/metrics/train/loss.tsv"),
-               ("epoch train loss", "plots/metrics/epoch/train_loss.tsv"))
+               ("epoch train loss", "plots/metrics/epoch/train_loss.tsv"),
+               # E7: both losses at each APGD iterate (one run per objective; the last written, CE's, is shown)
+               ("CE loss", "plots/metrics/loss/ce.tsv"), ("InfoNCE loss", "plots/metrics/loss/infonce.tsv"))
 _TAIL_BYTES = 256 * 1024  # how far back from the end a (re)started tail begins
 ACC_SERIES = (("train acc", "plots/metrics/train/acc.tsv"), ("test acc", "plots/metrics/epoch/test_acc.tsv"))
 

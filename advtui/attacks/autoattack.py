@@ -43,7 +43,8 @@ from advtui.attacks.driver import ChunkFn, RobustResult, Run, attack_standing, c
 from advtui.catalog.attacks import Version, check_attack_settings
 from advtui.progress import ProgressFn
 
-_PACKAGE_NORM = {"l2": "L2", "linf": "Linf"}
+#: The package's names of the norms (advtui's APGD on an objective, `advtui.attacks.apgd`, uses them too).
+PACKAGE_NORM = {"l2": "L2", "linf": "Linf"}
 # The package's targeted attacks try the 9 runner-up classes; DLR losses need 3 (untargeted) or
 # 4 (targeted) classes.
 _MAX_TARGETS = 9
@@ -53,7 +54,7 @@ CLEAN = "clean"
 
 
 @contextmanager
-def _fork_rng(device: torch.device) -> Iterator[None]:
+def fork_rng(device: torch.device) -> Iterator[None]:
     """Keep the caller's RNG state: the package reseeds torch's global RNG at every attack."""
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         yield
@@ -84,7 +85,7 @@ class AutoAttackChunks:
         check_attack_settings(norm=norm, eps=eps, version=version)
         self.model, self.name, self.norm, self.device = model, name, norm, device
         # The package's seed is the run's (known when it runs); until then the package has none.
-        self.adversary = AutoAttack(model, norm=_PACKAGE_NORM[norm], eps=eps, version=version, device=device)
+        self.adversary = AutoAttack(model, norm=PACKAGE_NORM[norm], eps=eps, version=version, device=device)
         full = tuple(self.adversary.attacks_to_run)
         if attacks is not None and (not attacks or set(attacks) - set(full)):
             raise ValueError(
@@ -126,7 +127,7 @@ class AutoAttackChunks:
     def running(self, run: Run) -> Iterator[ChunkFn]:
         """Configure the package for the run and yield the chunk attack, keeping the caller's RNG state."""
         self._configure(run)
-        with _fork_rng(self.device):
+        with fork_rng(self.device):
             yield self._attack_chunk
 
 
@@ -169,7 +170,7 @@ def run_autoattack(
         attacks=attacks, recheck_clean=False,
     )
     # Fork around the clean pass too: for a randomised model it draws from the global RNG as well.
-    with _fork_rng(x.device):
+    with fork_rng(x.device):
         result = attack_standing(
             model, x, y, [adapter], batch_size=batch_size, seed=seed, device=x.device, state_path=state_path,
             keep_images=True, on_progress=on_progress, phase="autoattack",

@@ -116,3 +116,29 @@ CURVE_MODELS: dict[str, tuple[str, ...]] = {"E1": SOURCE_MODELS, "E4": TRAINING_
 def curve_runs() -> list[str]:
     """Every curve's name, ``<experiment>-<model>`` (``E4-D_R``), in report order."""
     return [f"{e}-{m}" for e, models in CURVE_MODELS.items() for m in models]
+
+
+#: E7 (Li et al. section 5.1, Table 7): the encoders attacked with every objective, and the objectives in the
+#: table's row order with what each row says. InfoNCE's variants run with and without the projection head and the
+#: SimCLR views; "alignment" is Li's Eq. 15, ||f(x) - f(x')||^2; "ce" the cross-entropy of the linear probe.
+E7_PARADIGMS = ("SL", "CL")
+E7_OBJECTIVES: dict[str, str] = {
+    "infonce_proj_aug": "InfoNCE + projector + augmentation (default)",
+    "infonce_proj": "InfoNCE + projector",
+    "infonce_aug": "InfoNCE + augmentation",
+    "infonce": "InfoNCE",
+    "alignment": "alignment only, ||f(x) - f(x')||^2",
+    "ce": "CE (linear head)",
+}
+#: E8's extra supervised backbones (``e8.backbones``, trained by the ``backbones`` stage) go by ``SL-<arch>``.
+BACKBONE_PREFIX = "SL-"
+
+
+def backbone_name(arch: str) -> str:
+    """The name an E8 supervised backbone goes by in the transfer matrix (``SL-resnet50``)."""
+    return f"{BACKBONE_PREFIX}{arch}"
+
+
+def transfer_models(backbones: tuple[str, ...] | list[str]) -> list[str]:
+    """E8's classifiers, sources and targets alike: every paradigm's natural-image run, then the extra SL backbones."""
+    return [*PARADIGMS, *(backbone_name(a) for a in backbones)]

@@ -423,6 +423,51 @@ class FrequencyParams:
             raise ValueError(f"sigma: must be > 0 pixels, got {self.sigma}; use e.g. 1.0")
 
 
+@dataclass(frozen=True)
+class E7Params:
+    """E7, attack-objective transfer (Li et al. section 5.1, Fig. 2, Table 7): the package's APGD (default settings)
+    on each objective against the SL and the CL encoder + linear probe, at radius ``eps`` under ``norm`` (Li: Linf
+    8/255), on ``test_size`` class-balanced natural test images (null: all), ``batch_size`` points per chunk (also
+    InfoNCE's batch: a point's negatives are the other clean images of its chunk). ``projector``: the training of
+    the projection head on the frozen SL encoder (Li: "re-trained"; the CL encoder has its own), on the natural
+    images the encoders were pretrained on, with the CL paradigm's views, temperature and head sizes."""
+
+    test_size: int | None = 1000
+    batch_size: int = 256
+    norm: Literal["l2", "linf"] = "linf"
+    eps: float = 8 / 255
+    projector: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=100, batch_size=512, optimizer="adam", lr=1e-4))
+
+    def __post_init__(self) -> None:
+        if self.test_size is not None and self.test_size < 1:
+            raise ValueError(f"test_size: must be a positive count or null, got {self.test_size}")
+        if self.batch_size < 2:
+            raise ValueError(f"batch_size: must be >= 2 (InfoNCE needs negatives), got {self.batch_size}")
+        check_attack_settings(norm=self.norm, eps=self.eps)
+
+
+@dataclass(frozen=True)
+class E8Params:
+    """E8, the transfer matrix (Li et al. section 5.2, Fig. 3): APGD-CE (AutoAttack's, 'rand' for randomised
+    encoders) at ``eps`` under ``norm`` on every classifier (encoder + linear probe) of every paradigm trained on
+    natural images and of each SL ``backbones`` architecture (trained with the SL paradigm's recipe, then probed;
+    Li: ResNet-50, DenseNet-121, Inception-v3), and the accuracy of every classifier on every source's adversarial
+    images; ``test_size`` class-balanced natural test images (null: all), ``batch_size`` points per chunk."""
+
+    backbones: tuple[str, ...] = ("resnet50", "densenet121", "inception_v3")
+    test_size: int | None = 1000
+    batch_size: int = 256
+    norm: Literal["l2", "linf"] = "linf"
+    eps: float = 8 / 255
+
+    def __post_init__(self) -> None:
+        if self.test_size is not None and self.test_size < 1:
+            raise ValueError(f"test_size: must be a positive count or null, got {self.test_size}")
+        if len(set(self.backbones)) < len(self.backbones):
+            raise ValueError(f"backbones: {list(self.backbones)} repeats an architecture; list each once")
+        check_attack_settings(norm=self.norm, eps=self.eps, batch_size=self.batch_size)
+
+
 PARAMS_FILE = Path("params.yaml")
 PROFILES = ("smoke", "cifar-mini", "cpu", "paper", "gpu-fast")
 #: The forms ``device`` may take (``advtui.runtime.pick_device`` resolves them), and the rule they follow.
@@ -453,6 +498,8 @@ class Params:
     e14: LeakageParams = field(default_factory=LeakageParams)
     e16: MislabelledParams = field(default_factory=MislabelledParams)
     e18: FrequencyParams = field(default_factory=FrequencyParams)
+    e7: E7Params = field(default_factory=E7Params)
+    e8: E8Params = field(default_factory=E8Params)
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:

@@ -87,3 +87,17 @@ def seed_dir(folder: Path, index: int) -> Path:
 def progress_path(stage: str, folder: Path = PROGRESS) -> Path:
     """The progress file of ``stage`` (e.g. ``construct@D_R`` -> ``data/progress/construct-D_R.json``)."""
     return folder / f"{stage.replace('@', '-')}.json"
+
+
+#: E8's extra supervised backbones (``e8.backbones``): each one's encoder and linear probe, in one folder.
+BACKBONES = DATA / "backbones"
+
+
+def backbone_encoder_path(name: str) -> Path:
+    """The pretrained SL module of E8 backbone ``name`` (``SL-resnet50``)."""
+    return BACKBONES / f"{name}.safetensors"
+
+
+def backbone_probe_path(name: str) -> Path:
+    """The linear probe on E8 backbone ``name``'s encoder."""
+    return BACKBONES / f"{name}.probe.safetensors"

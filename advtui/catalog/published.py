@@ -56,3 +56,17 @@ E6B_PUBLISHED: dict[str, dict[str, Any]] = {
 #: accuracy relabels the training set; a fresh model trained on its 18,768 errors alone reaches 49.7% (fractions).
 E16_PUBLISHED: dict[str, Any] = {"weak": 0.63, "errors": 0.497, "n_errors": 18768,
                                  "source": "Wallace, Distill 2019 (CIFAR-10, ResNet-18)"}
+#: Li et al. Table 7 (Appendix B, CIFAR-10, CL ResNet-18 + linear probe, AutoAttack's APGD at Linf 8/255): accuracy (%)
+#: on the adversarial examples of each attack objective; "none" is the clean accuracy. Only the CL encoder is in it.
+E7_PUBLISHED: dict[str, dict[str, float | None]] = {
+    "none": {"CL": 78.51},
+    "infonce_proj_aug": {"CL": 70.31},
+    "infonce_proj": {"CL": 70.21},
+    "infonce_aug": {"CL": 71.09},
+    "infonce": {"CL": 59.76},
+    "alignment": {"CL": 33.20},
+    "ce": {"CL": 0.78},
+}
+#: Li et al. Fig. 3 prints its transfer matrix as a heatmap without numbers; what it shows, in words (section 5.2).
+E8_PUBLISHED_FINDING = ("adversarial examples transfer well between the SL backbones (low accuracy) and poorly "
+                        "between paradigms (high accuracy), even with the same architecture")

@@ -20,6 +20,7 @@ from advtui.catalog.names import (
     CURVE_MODELS, NATURAL_NOPATTERN, PARADIGMS, RECIPES, ROBUST_CL, SOURCE_MODELS, SPRINGER_SETS, TRAINING_SETS,
     attacked_runs, matrix_runs, run_name,
 )
+from advtui.catalog.names import E7_PARADIGMS
 
 DVC_YAML = Path("dvc.yaml")
 #: ``dvc.yaml`` templating: the foreach item's key and its fields.
@@ -40,11 +41,12 @@ EXPERIMENTS: dict[str, str] = {
     "gallery": "gallery",
     "curves": "robust accuracy against eps (E1, E4)",
     "E5/E6": "E5/E6 paradigms: pretrain, probe, attack",
-    "report": "report",
+    "E7/E8": "E7/E8 transfer: objectives, matrix",
     "E13": "E13 Gaussian model (Ilyas section 4)",
     "E14": "E14 robust feature leakage (Goh)",
     "E16": "E16 learning from mislabelled data (Wallace)",
     "E18": "E18 frequency control (Hendrycks and Gilmer)",
+    "report": "report",
 }
 
 
@@ -155,7 +157,8 @@ FAMILIES: tuple[Family, ...] = (
     ) for e, models in CURVE_MODELS.items()),
     Family(
         "figures", "curves", "Figure files (PNG, SVG) of the eps curves for papers", None, runner="figures",
-        deps=(str(paths.METRICS / "curves"), str(paths.metrics_path("E13", "gaussian"))),
+        deps=(str(paths.METRICS / "curves"), str(paths.METRICS / "E7"), str(paths.METRICS / "E8"),
+              str(paths.metrics_path("E13", "gaussian"))),
         outs=(str(paths.FIGURES),),
     ),
     Family(
@@ -210,9 +213,38 @@ FAMILIES: tuple[Family, ...] = (
     Family(
         "report", "report", "The report: every experiment's table from the metrics files, beside the published figures",
         None, cmd="advtui report --write",
-        deps=tuple(str(paths.METRICS / e) for e in ("E1", "construct", "E4", "curves", "E5", "E6", "E13", "E14", "E16", "E18")),
+        deps=tuple(str(paths.METRICS / e) for e in ("E1", "construct", "E4", "curves", "E5", "E6", "E7", "E8", "E13",
+                                                    "E14", "E16", "E18")),
         outs=(str(paths.REPORT_MD), str(paths.REPORT_JSON)),
         code=("advtui.cli.report",),
+    ),
+    Family(
+        "objectives", "E7/E8",
+        "E7 (Li Fig. 2, Table 7): the SL and CL encoder + probe under APGD on each attack objective (CE, InfoNCE and "
+        "its ablations, alignment)",
+        E7_PARADIGMS, runner="objectives",
+        deps=(str(paths.probe_path(run_name(KEY, "natural"))), str(paths.encoder_path(run_name(KEY, "natural"))),
+              NATURAL_DATA),
+        params=(*_COMMON, _NATURAL_SIZE, "e7", "paradigms.CL.config"),
+        outs=(str(paths.live_dir("E7", KEY)),),
+        metrics=(str(paths.metrics_path("E7", KEY)),),
+    ),
+    Family(
+        "backbones", "E7/E8", "E8: the extra SL backbones (e8.backbones), pretrained with SL's recipe and probed",
+        None, runner="backbones", single="E8",
+        deps=(NATURAL_DATA,),
+        params=(*_COMMON, _NATURAL_SIZE, "e8.backbones", "paradigms.SL", "probe"),
+        outs=(str(paths.BACKBONES), str(paths.DATA / "live" / "E8")),
+        metrics=(str(paths.metrics_path("E8", "backbones")),),
+    ),
+    Family(
+        "transfer", "E7/E8",
+        "E8 (Li Fig. 3): APGD-CE on every paradigm's and SL backbone's classifier, each evaluated on every other's images",
+        None, runner="transfer", single="matrix",
+        deps=(str(paths.BACKBONES), *(str(paths.probe_path(run_name(p, "natural"))) for p in PARADIGMS),
+              *(str(paths.encoder_path(run_name(p, "natural"))) for p in PARADIGMS)),
+        params=(*_COMMON, "e8"),
+        metrics=(str(paths.metrics_path("E8", "matrix")),),
     ),
     Family(
         "gaussian", "E13", "E13: Ilyas's Gaussian model, the closed-form robust MLE against a simulated one",
@@ -276,7 +308,13 @@ PLOTS: dict[str, Plot] = {
     **{f"E13 {label} against eps (closed form, simulated)": Plot(
         {str(paths.curve_tsv("E13", source, "l2")): column for source in ("analytic", "simulated")}, x="eps")
        for column, label in (("condition", "condition number of Sigma"), ("alignment", "gradient alignment"))},
+    # Li's Fig. 2: both losses at each APGD iterate, per encoder and attack (E7's DVCLive logs)
+    **{f"E7 {p} encoder under the {a} attack: CE and InfoNCE loss per APGD iteration": Plot({
+        f"{paths.live_dir('E7', p)}/{a}/plots/metrics/loss/{loss}.tsv": loss for loss in ("ce", "infonce")})
+       for p in E7_PARADIGMS for a in ("ce", "infonce_proj_aug")},
 }
+#: ``dvc plots show`` images: figure files drawn by the ``figures`` stage (Li's Fig. 3 as a heatmap).
+IMAGE_PLOTS: tuple[str, ...] = (str(paths.FIGURES / "E8_transfer.png"),)
 
 
 def runner_names(runner: str) -> list[str]:
@@ -414,6 +452,7 @@ def render_dvc_yaml() -> str:
     for title, plot in PLOTS.items():
         lines += [f"  - {_scalar(title)}:", "      template: linear", f"      x: {plot.x}", "      y:"]
         lines += [f"        {_scalar(path)}: {_scalar(column)}" for path, column in plot.files.items()]
+    lines += [f"  - {_scalar(path)}" for path in IMAGE_PLOTS]
     return "\n".join(lines) + "\n"
 
 

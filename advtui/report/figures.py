@@ -159,3 +159,64 @@ def write_image_grid(path: Path, title: str, tiles: list[tuple[str, np.ndarray, 
         return _write(fig, path, fmt)
     finally:
         plt.close(fig)
+#: Fig. 2's panels (Li et al. section 5.1): each encoder attacked with CE and with the default InfoNCE.
+E7_PANELS = (("SL", "ce"), ("SL", "infonce_proj_aug"), ("CL", "ce"), ("CL", "infonce_proj_aug"))
+_E7_TITLE = {"ce": "CE attack", "infonce_proj_aug": "InfoNCE attack"}
+
+
+def e7_curves_figure(results: dict[str, dict[str, Any]]) -> plt.Figure:
+    """Li's Fig. 2 from E7's metrics (encoder -> its E7 row): per encoder and attack (CE, InfoNCE), the mean CE
+    loss of the probe (left axis) and InfoNCE loss (right axis) at each APGD iterate; an encoder not run is left
+    blank."""
+    fig, axes = plt.subplots(2, 2, figsize=(7, 5), layout="constrained")
+    for ax, (paradigm, attack) in zip(axes.flat, E7_PANELS):
+        curve = (results.get(paradigm) or {}).get("curves", {}).get(attack)
+        ax.set_title(f"{paradigm} encoder, {_E7_TITLE[attack]}", fontsize=9)
+        if not curve or not curve.get("ce"):  # not run, or no point to attack (none classified right clean)
+            ax.text(0.5, 0.5, "not run" if not curve else "no point attacked", ha="center", va="center",
+                    transform=ax.transAxes)
+            continue
+        ax.plot(curve["ce"], color="tab:blue", label="CE")
+        ax.set(xlabel="APGD iteration", ylabel="CE loss")
+        ax.yaxis.label.set_color("tab:blue")
+        twin = ax.twinx()
+        twin.plot(curve["infonce"], color="tab:orange", label="InfoNCE")
+        twin.set_ylabel("InfoNCE loss", color="tab:orange")
+    n = {r.get("n") for r in results.values()}
+    fig.suptitle(f"E7: loss during the attack (mean over the attacked points of {'/'.join(map(str, sorted(n)))} "
+                 "test images)", fontsize=9)
+    return fig
+
+
+def e8_heatmap(matrix: dict[str, Any]) -> plt.Figure:
+    """Li's Fig. 3 from E8's metrics: the accuracy (%) of each target classifier (column) on each source's
+    adversarial images (row), darker for higher accuracy (worse transfer), each cell annotated."""
+    models = matrix["models"]
+    values = [[100 * matrix["acc"][s][t] for t in models] for s in models]
+    fig, ax = plt.subplots(figsize=(1.1 * len(models) + 2, 0.9 * len(models) + 1.5), layout="constrained")
+    image = ax.imshow(values, cmap="Blues", vmin=0, vmax=100)
+    for i, row in enumerate(values):
+        for j, value in enumerate(row):
+            ax.text(j, i, f"{value:.0f}", ha="center", va="center", fontsize=8,
+                    color="white" if value > 60 else "black")
+    clean = matrix.get("clean") or {}
+    ax.set_xticks(range(len(models)), [f"{t}\n(clean {100 * clean[t]:.0f})" if t in clean else t for t in models],
+                  rotation=30, ha="right", fontsize=8)
+    ax.set_yticks(range(len(models)), models, fontsize=8)
+    ax.set(xlabel="evaluated on", ylabel="adversarial examples from")
+    radius = f"{matrix['eps'] * 255:.3g}/255" if matrix.get("norm") == "linf" else f"{matrix.get('eps')}"
+    ax.set_title(f"E8: accuracy (%) on transferred APGD-CE examples, {matrix.get('norm')} {radius}, "
+                 f"{matrix.get('n')} images", fontsize=8)
+    fig.colorbar(image, ax=ax, label="accuracy (%)")
+    return fig
+
+
+def write_transfer_figures(metrics: Path, out: Path) -> list[Path]:
+    """Write ``E7_curves.{png,svg}`` (Fig. 2) and ``E8_transfer.{png,svg}`` (Fig. 3) under ``out`` from the E7 and
+    E8 metrics under ``metrics`` (``data/metrics``), each once its stages have written anything; the files."""
+    results = {p: json.loads(f.read_text()) for p in ("SL", "CL") if (f := metrics / "E7" / f"{p}.json").exists()}
+    written = _save(e7_curves_figure(results), out, "E7_curves") if results else []
+    matrix = metrics / "E8" / "matrix.json"
+    if matrix.exists():
+        written += _save(e8_heatmap(json.loads(matrix.read_text())), out, "E8_transfer")
+    return written

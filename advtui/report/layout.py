@@ -30,7 +30,7 @@ Kind = Literal["text", "pct", "ratio", "paper", "num", "threat"]
 MISSING = "—"
 NOT_RUN = "not run"
 #: Row keys a row goes by, in order of preference (E4 rows have a dataset, E1 rows a model, ...).
-NAME_KEYS = ("dataset", "model", "name", "set", "run")
+NAME_KEYS = ("dataset", "model", "name", "set", "run", "objective", "source")
 
 
 def at(*path: str) -> Callable[[Row], Any]:
@@ -157,6 +157,8 @@ class TableSpec:
     columns: tuple[Column, ...]
     keep: Callable[[Row], bool] = lambda row: True
     settings: Callable[[list[Row]], str] | None = None
+    #: columns that depend on the rows (E8: one per classifier the run had), after ``columns``
+    more_columns: Callable[[list[Row]], tuple[Column, ...]] | None = None
 
 
 def seeds_note(rows: list[Row], measured: str) -> str:
@@ -489,7 +491,64 @@ E18_WORLD1 = TableSpec(
 )
 
 #: Every known table, in the order the report and the app show them.
-TABLES: tuple[TableSpec, ...] = (E1, E4, CURVES, E5, E6A, E6B, E13, E14, E16, E18, E18_WORLD1)
+def _e7_settings(rows: list[Row]) -> str:
+    first = next((row for row in rows if row.get("n_test")), None)
+    if first is None:
+        return "no E7 stage has run yet"
+    radius = format_value("threat", {"norm": first.get("norm"), "eps": first.get("eps")})
+    return (f"APGD (pyautoattack, default settings: {first.get('n_iter')} iterations) at {radius} on each objective, "
+            f"{first['n_test']} test images; SL's InfoNCE uses a projection head trained on the frozen encoder")
+
+
+E7 = TableSpec(
+    id="E7", experiment="E7", title="E7 attack-objective transfer: accuracy (%) under each objective, ours (paper)",
+    legend=("ours (paper: Li et al. Table 7, CL only): accuracy of encoder + linear probe on adversarial images "
+            "made by maximising each objective on the encoder; projector: SimCLR's projection head; augmentation: "
+            "SimCLR's views differentiated with kornia; alignment: ||f(x) - f(x')||^2; CE: the probe's cross-entropy; "
+            "loss curves (Fig. 2): data/figures/E7_curves.{png,svg}, `dvc plots show`; — = stage not run"),
+    columns=(
+        Column("attack", "attack objective", "text"),
+        *(Column(p, p, "pct", paper=at("published", p)) for p in ("SL", "CL")),
+    ),
+    settings=_e7_settings,
+)
+
+
+def _e8_columns(rows: list[Row]) -> tuple[Column, ...]:
+    targets = next((row["targets"] for row in rows if row.get("targets")), [])
+    return (*(Column(f"to_{t}", f"→ {t}", "pct", value=at("acc", t)) for t in targets),
+            Column("pattern_added", "pattern added", "pct", optional=True),
+            Column("shape_kept", "shape kept", "pct", optional=True))
+
+
+def _e8_settings(rows: list[Row]) -> str:
+    first = next((row for row in rows if row.get("missing") is False), None)
+    if first is None:
+        return "the transfer stage has not run yet"
+    radius = format_value("threat", {"norm": first.get("norm"), "eps": first.get("eps")})
+    rand = [row["source"] for row in rows if row.get("autoattack_version") == "rand"]
+    summary = first.get("transfer") or {}
+    mean = " / ".join(format_value("pct", summary.get(k)) for k in ("within", "across"))
+    return (f"AutoAttack's APGD-CE at {radius} on each source ({', '.join(rand)}: 'rand', with EOT)" if rand else
+            f"AutoAttack's APGD-CE at {radius} on each source") + (
+        f", {first.get('n_test')} test images; mean accuracy on transferred images within SL / across paradigms: {mean}")
+
+
+E8 = TableSpec(
+    id="E8", experiment="E8", title="E8 transfer matrix: accuracy (%) of each classifier on each source's adversarial images",
+    legend=("rows: the attacked classifier (encoder + linear probe, natural images); columns: the classifier evaluated; "
+            "the diagonal is white-box; SL-<arch>: the extra SL backbones (e8.backbones); paper: Li et al. Fig. 3 "
+            "(a heatmap without numbers): low accuracy within SL, high across paradigms; heatmap: "
+            "data/figures/E8_transfer.{png,svg}; pattern added / shape kept (synthetic data): of the source's "
+            "adversarial images it changed, the share whose perturbation carries the planted pattern of the class "
+            "the source now predicts (chance ~1/9) / whose shape still reads the clean image's class (ground "
+            "truth: images that add a pattern should fool the classifiers that read it, SL, and not the others)"),
+    columns=(Column("source", "source", "text"), Column("clean_acc", "clean", "pct")),
+    more_columns=_e8_columns, settings=_e8_settings,
+)
+
+#: Every known table, in the order the report and the app show them.
+TABLES: tuple[TableSpec, ...] = (E1, E4, CURVES, E5, E6A, E6B, E7, E8, E13, E14, E16, E18, E18_WORLD1)
 
 
 def _is_scalar(value: Any) -> bool:
@@ -552,7 +611,8 @@ def _sources(rows: list[Row]) -> str:
 def lay_out(spec: TableSpec, rows: list[Row]) -> LaidOut:
     """``spec`` filled with ``rows``: optional columns no row has are left out; the caption is the settings the
     rows were measured with, the legend and the papers the published figures come from."""
-    columns = [c for c in spec.columns if not c.optional or any(c.get(row) is not None for row in rows)]
+    every = spec.columns + (spec.more_columns(rows) if spec.more_columns else ())
+    columns = [c for c in every if not c.optional or any(c.get(row) is not None for row in rows)]
     parts = [spec.settings(rows) if spec.settings else "", spec.legend, _sources(rows)]
     return LaidOut(spec, rows, columns, " ".join(f"{part}." for part in parts if part))
 

@@ -28,6 +28,7 @@ from advtui.catalog.stages import stage_of
 from advtui.report.distill import distill_rows
 from advtui.report.export import laid_out_grid, to_markdown
 from advtui.report.layout import CURVE_COLUMNS, curve_key, report_tables, row_name
+from advtui.report.transfer import e7_rows, e8_rows
 from advtui.report.usefulness import NATURAL, UNTRAINED, summarise
 
 
@@ -327,7 +328,7 @@ def collect(data_dir: Path = Path("data")) -> dict[str, list[dict[str, Any]]]:
     """The whole report from the metrics under ``data_dir``; a row that read an unusable file has ``invalid``."""
     metrics = _Metrics(data_dir / "metrics")
     report = {"E1": e1_rows(metrics), "E4": e4_rows(metrics), "curves": curve_rows(metrics), "E5": e5_rows(metrics),
-              "E6": e6_rows(metrics)}
+              "E6": e6_rows(metrics), "E7": e7_rows(metrics.read), "E8": e8_rows(metrics.read)}
     report.update(distill_rows(metrics.read))
     for experiment, rows in report.items():
         for row in rows:
@@ -360,7 +361,9 @@ def missing_metrics(experiment: str, row: dict[str, Any]) -> list[str]:
     """The metrics files (relative to the metrics folder) whose absence leaves ``row`` of ``experiment`` not run,
     or partly not run: the app names the stages that write them."""
     missing = row.get("missing")
-    if isinstance(missing, list):  # E5 and Table 2b rows list the paradigms not run on their set
+    if isinstance(missing, list) and experiment == "E7":  # E7 rows list the encoders not attacked yet
+        names = list(missing)
+    elif isinstance(missing, list):  # E5 and Table 2b rows list the paradigms not run on their set
         names = [run_name(p, row["dataset"]) for p in missing]
     elif missing is not True:
         names = []
@@ -368,6 +371,8 @@ def missing_metrics(experiment: str, row: dict[str, Any]) -> list[str]:
         names = [run_name("SL", row["dataset"])]
     elif experiment == "curves":  # one file per experiment holds all its models' curves
         names = [row["run"].partition("-")[0]]
+    elif experiment == "E8":  # one file holds the whole matrix
+        names = ["matrix"]
     else:
         names = [row_name(row)]
     return [metrics_file(experiment, name) for name in names]

@@ -121,12 +121,12 @@ async def test_a_stage_that_finishes_appears_without_a_key_press(fake_project):
 def test_unknown_experiments_get_columns_from_their_rows(fake_project, monkeypatch):
     rows = [{"model": "a", "missing": False, "clean_acc": 0.5, "published_clean_acc": 61.0, "eps": 0.5, "how": {"x": 1}},
             {"model": "b", "missing": True, "published_clean_acc": 70.0}]
-    monkeypatch.setattr("advtui.appcore.resultsdata.collect", lambda data: {"E4": [], "E7": rows})
-    (table,) = [t for t in load_tables(fake_project) if t.id == "E7"]
+    monkeypatch.setattr("advtui.appcore.resultsdata.collect", lambda data: {"E4": [], "E99": rows})
+    (table,) = [t for t in load_tables(fake_project) if t.id == "E99"]
     assert [(c.key, c.kind) for c in table.columns] == [
         ("model", "text"), ("clean_acc", "pct"), ("published_clean_acc", "paper"), ("eps", "num")]
     assert table.cells(rows[0]) == ["a", "50.0", "61", "0.5", ""]
-    assert table.cells(rows[1]) == ["b", "not run", "70", "—", "not run"]  # E7 has no stage in this dvc.yaml
+    assert table.cells(rows[1]) == ["b", "not run", "70", "—", "not run"]  # E99 has no stage in this dvc.yaml
 
 
 def test_missing_marks_come_from_dvc_yaml(fresh_project):
@@ -142,12 +142,15 @@ def test_the_screen_and_the_report_lay_out_the_same_tables(fake_project):
     """One description per table: the app's headers and cells are the report's, row for row (plus its note)."""
     report = markdown(collect(fake_project / "data"))
     tables = load_tables(fake_project)
-    assert [t.id for t in tables] == ["E1", "E4", "curves", "E5", "E6a", "E6b", "E13", "E14", "E16", "E18", "E18w"]
+    assert [t.id for t in tables] == ["E1", "E4", "curves", "E5", "E6a", "E6b", "E7", "E8", "E13", "E14", "E16", "E18",
+                                      "E18w"]
     for table in tables:
         assert f"## {table.title}" in report
         assert "| " + " | ".join(c.header for c in table.columns) + " |" in report
         for row in table.rows:
-            assert "| " + " | ".join(table.cells(row)[:len(table.columns)]) + " |" in report
+            # markdown escapes a cell's own "|" (E7's "||f(x) - f(x')||^2"), which would end the cell
+            cells = [cell.replace("|", r"\|") for cell in table.cells(row)[:len(table.columns)]]
+            assert "| " + " | ".join(cells) + " |" in report
 
 
 def test_missing_marks_follow_vars_and_matrix_as_dvc_does(tmp_path):
@@ -210,7 +213,8 @@ async def test_tab_and_arrows_move_focus_between_every_table(fake_project):
         await settle(pilot)
         screen = app.screen
         tables = list(screen.query(ResultsTable))
-        assert [t.id for t in tables] == [f"table-{i}" for i in ("E1", "E4", "curves", "E5", "E6a", "E6b", "E13", "E14", "E16", "E18", "E18w")]
+        assert [t.id for t in tables] == [f"table-{i}" for i in ("E1", "E4", "curves", "E5", "E6a", "E6b", "E7", "E8", "E13",
+                                                                 "E14", "E16", "E18", "E18w")]
         assert screen.focused is tables[0]
         for table in [*tables[1:], tables[0]]:  # tab walks every table, then wraps around
             await pilot.press("tab")

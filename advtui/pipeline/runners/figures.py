@@ -1,15 +1,17 @@
-"""Figure files for papers (``data/figures``) from the metrics files: the eps curves of E1 and E4, E13's model."""
+"""Figure files for papers (``data/figures``) from the metrics files: the eps curves of E1 and E4, E7's loss curves,
+E8's transfer heatmap and E13's model."""
 
 from __future__ import annotations
 
 from advtui.catalog import paths
 from advtui.catalog.params import Params
 from advtui.pipeline.inputs import require
-from advtui.report.figures import write_figures, write_theory_figures
+from advtui.report.figures import write_figures, write_theory_figures, write_transfer_figures
 
 
 def run(params: Params, name: str) -> dict:
     """Write every figure; returns how many files it wrote."""
     written = write_figures(require(paths.METRICS / "curves"), paths.FIGURES)
     written += write_theory_figures(paths.METRICS, paths.FIGURES)
+    written += write_transfer_figures(paths.METRICS, paths.FIGURES)
     return {"files": len(written)}
