@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from advtui.pipeline.parallel import FINISHED_STAGE, PARALLEL_RUN, repro
+from advtui.pipeline.parallel import FINISHED_STAGE, PARALLEL_RUN, repro, start_order
 
 DVC = str(Path(sys.executable).parent / "dvc")
 
@@ -185,3 +185,9 @@ def test_an_unknown_target_is_one_line(tmp_path: Path) -> None:
                           capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: repro:") and "nosuchstage" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_the_head_of_the_longest_chain_starts_first() -> None:
+    # w is first in dvc.yaml but alone; x heads x -> y -> z, which would otherwise run alone at the end
+    needs = {"w": set(), "x": set(), "y": {"x"}, "z": {"y"}, "v": set()}
+    assert start_order(["w", "x", "y", "z", "v"], needs) == ["x", "y", "w", "z", "v"]

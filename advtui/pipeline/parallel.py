@@ -103,6 +103,17 @@ def _upstream(repo: "Repo", stages: list["Stage"]) -> dict["Stage", set["Stage"]
     return {s: {d for d in graph.successors(s) if d in members} for s in stages}
 
 
+def start_order(stages: list["Stage"], needs: dict["Stage", set["Stage"]]) -> list["Stage"]:
+    """``stages`` (dependencies first) reordered so that, among stages ready at the same time, the one heading the
+    longest chain of dependants starts first (ties keep their order). Started last, a long chain (smoke's
+    source_cl -> construct -> pretrain -> probe -> attack) runs alone at the end while the other slot idles."""
+    height: dict = {}
+    for stage in reversed(stages):  # dependants come later in ``stages``, so theirs are known
+        height[stage] = 1 + max((height[d] for d in stages if stage in needs[d]), default=0)
+    position = {stage: i for i, stage in enumerate(stages)}
+    return sorted(stages, key=lambda s: (-height[s], position[s]))
+
+
 class ParallelRepro:
     """One run: stages of ``repo`` started up to ``jobs`` at a time, committed one by one as they finish.
 
@@ -184,7 +195,7 @@ class ParallelRepro:
         process group, so got it too) are waited for and left uncommitted: they run again next time.
         """
         needs = _upstream(self.repo, stages)
-        pending = list(stages)
+        pending = start_order(stages, needs)
         done: set = set()
         failed: set = set()
         failures: list[str] = []
