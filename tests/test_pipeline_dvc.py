@@ -46,6 +46,10 @@ def tiny_params() -> dict:
     p["e7"].update(test_size=4, batch_size=4)
     p["e7"]["projector"]["epochs"] = 1
     p["e8"].update(test_size=4, batch_size=4)
+    p["e13"].update(samples=200, fit_steps=20)
+    p["e16"]["weak_size"] = 100  # of the 200 training images
+    for section, key in (("e14", "linear"), ("e14", "restricted"), ("e16", "weak"), ("e16", "train"), ("e18", "train")):
+        p[section][key]["epochs"] = 1
     return p
 
 
@@ -116,8 +120,9 @@ def test_repro_rerun_push_pull(tmp_path):
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     out = run("dvc repro", repo)
     ran = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
+    # and what reads D_rand / D_det or their classifiers: E14's leakage, E18's World-1 control
     assert ran == {"construct@D_rand", "construct@D_det", "retrain@D_rand", "retrain@D_det", "curve_E4", "figures",
-                   "gallery", "report"}
+                   "gallery", "leakage", "world1", "report"}
     run("git add -A && git commit -qm steps", repo)
 
     run(f"dvc remote add -d local {remote} && git add -A && git commit -qm remote && dvc push", repo)

@@ -371,14 +371,18 @@ class GaussianParams:
             raise ValueError(f"dim: must be >= 2, got {self.dim}; a covariance needs two directions to be anisotropic")
         if self.samples <= self.dim:
             raise ValueError(f"samples: must exceed dim ({self.dim}), got {self.samples}; use e.g. 20000")
-        if not 0 < self.var_min <= self.var_max:
-            raise ValueError(f"var_min, var_max: need 0 < var_min <= var_max, got {self.var_min}, {self.var_max}")
+        if not self.var_min > 0:
+            raise ValueError(f"var_min: must be > 0 (an eigenvalue of Sigma*), got {self.var_min}; use e.g. 0.01")
+        if not self.var_max >= self.var_min:
+            raise ValueError(f"var_max: must be >= var_min ({self.var_min}), got {self.var_max}; use e.g. 1.0")
         if not self.mean_norm > 0:
             raise ValueError(f"mean_norm: must be > 0, got {self.mean_norm}; the classes need distinct means")
         if not self.eps or any(b <= a for a, b in zip(self.eps, self.eps[1:])) or self.eps[0] < 0:
             raise ValueError(f"eps: must be a non-empty list of ascending radii >= 0, got {list(self.eps)}")
-        if self.fit_steps < 1 or not self.lr > 0:
-            raise ValueError(f"fit_steps, lr: need >= 1 step of a positive rate, got {self.fit_steps}, {self.lr}")
+        if self.fit_steps < 1:
+            raise ValueError(f"fit_steps: must be >= 1, got {self.fit_steps}; use e.g. 300")
+        if not self.lr > 0:
+            raise ValueError(f"lr: must be > 0, got {self.lr}; use e.g. 0.02")
 
 
 @dataclass(frozen=True)
