@@ -127,15 +127,15 @@ class RepresentationDistance(Objective):
 
     def select(self, index: Tensor) -> RepresentationDistance:
         """The representation distance for the selected points only."""
-        return RepresentationDistance(self.feature_fn, _index(self.target_repr, index), modules=self.modules)
+        return type(self)(self.feature_fn, _index(self.target_repr, index), modules=self.modules)
 
 
-class FeatureAlignment(Objective):
+class FeatureAlignment(RepresentationDistance):
     """Li et al.'s alignment-only attack (Appendix B, Eq. 15): maximise ||feature_fn(x') - target_repr||_2^2.
 
     ``target_repr`` is the clean image's representation f(x), so the loss is 0 at x' = x and grows as the
     representation moves away; unlike InfoNCE it has no negatives and no normalisation, and no success notion.
-    ``modules`` as in :class:`RepresentationDistance`.
+    ``modules`` as in :class:`RepresentationDistance`, whose construction and selection it shares.
     """
 
     def __init__(
@@ -145,16 +145,10 @@ class FeatureAlignment(Objective):
         *,
         modules: Sequence[nn.Module] | None = None,
     ) -> None:
-        self.feature_fn = feature_fn
-        self.target_repr = target_repr.detach()
-        self.modules = tuple(modules) if modules is not None else _modules_of(feature_fn)
+        super().__init__(feature_fn, target_repr.detach(), modules=modules)
 
     def evaluate(self, x_adv: Tensor) -> Evaluation:
         """Squared L2 distance between the representation of x_adv and the clean one."""
         rep = self.feature_fn(x_adv).flatten(1)
         target = self.target_repr.to(rep.device).flatten(1)
         return Evaluation((rep - target).pow(2).sum(1), None)
-
-    def select(self, index: Tensor) -> FeatureAlignment:
-        """The alignment loss for the selected points only."""
-        return FeatureAlignment(self.feature_fn, _index(self.target_repr, index), modules=self.modules)
