@@ -4,8 +4,9 @@
 large kernels run, and idles them through Python start-up, data loading and small ops. Here DVC still decides
 everything it decides in ``dvc repro`` (which stages a target needs, whether a stage changed, the run cache,
 what ``dvc.lock`` records), in this one process, through the same ``Stage`` methods ``dvc repro`` calls. Only
-the stage commands run concurrently, each as its own process with ``threads`` torch threads, as soon as
-every stage it depends on has finished. Nothing else writes ``dvc.lock``: the commits happen here, one at a
+the stage commands run concurrently, each with ``threads`` torch threads, as soon as every stage it depends on
+has finished; a plain ``advtui ...`` command is forked from a process that has already imported torch and the
+stage code (:mod:`advtui.pipeline.warmstart`), any other runs in its own process as in ``dvc repro``. Nothing else writes ``dvc.lock``: the commits happen here, one at a
 time, under DVC's repository lock.
 
 The announcements follow DVC's (``Running stage 'x':``, ``Stage 'x' didn't change, skipping``), plus a
@@ -26,7 +27,9 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Protocol
+
+from advtui.pipeline.warmstart import WarmStarter, can_fork_here, warm_argv
 
 if TYPE_CHECKING:
     from dvc.repo import Repo
@@ -71,10 +74,20 @@ def default_threads(jobs: int) -> int:
     return max(1, (os.cpu_count() or 1) // jobs)
 
 
+class _Process(Protocol):
+    """What a run needs of a stage command's process: a ``subprocess.Popen`` or a ``WarmProcess``."""
+
+    returncode: int | None
+
+    def poll(self) -> int | None: ...
+
+    def wait(self) -> int: ...
+
+
 @dataclass
 class _Running:
     stage: "Stage"
-    proc: subprocess.Popen
+    proc: _Process
     started: float
     tail: deque = field(default_factory=lambda: deque(maxlen=_TAIL_LINES))
     reader: threading.Thread | None = None
@@ -120,7 +133,8 @@ class ParallelRepro:
     ``echo`` receives every line meant for the user (the announcements and the stages' prefixed output).
     """
 
-    def __init__(self, repo: "Repo", jobs: int, threads: int, echo: Callable[[str], None] = print) -> None:
+    def __init__(self, repo: "Repo", jobs: int, threads: int, echo: Callable[[str], None] = print,
+                 warm: bool = True) -> None:
         if jobs < 1:
             raise ValueError(f"repro: --jobs must be at least 1, not {jobs}")
         if threads < 1:
@@ -128,6 +142,7 @@ class ParallelRepro:
         self.repo, self.jobs, self.threads, self._echo = repo, jobs, threads, echo
         self._out_lock = threading.Lock()
         self._running: list[_Running] = []
+        self._warm = WarmStarter() if warm and can_fork_here() else None
 
     def say(self, line: str) -> None:
         """Write one line for the user, never interleaved with another stage's line."""
@@ -169,23 +184,32 @@ class ParallelRepro:
     def _start(self, stage: "Stage") -> _Running:
         self.say(f"Running stage '{stage.addressing}':")
         self.say(f"> {stage.cmd}")
-        # The stage shares this process group, so a Ctrl-C or the app's stop reaches it directly, as in dvc repro.
-        proc = subprocess.Popen(
-            stage.cmd, shell=True, cwd=stage.wdir, env=self._env(stage), stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace", bufsize=1,
-        )
+        # The stage shares this process group (so does the fork server), so a Ctrl-C or the app's stop reaches it
+        # directly, as in dvc repro.
+        argv = warm_argv(stage.cmd) if self._warm else None
+        proc: _Process
+        if argv and self._warm:
+            proc, stream = self._warm.start(argv, stage.wdir, self._env(stage), self.threads)
+        else:
+            proc = popen = subprocess.Popen(
+                stage.cmd, shell=True, cwd=stage.wdir, env=self._env(stage), stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace", bufsize=1,
+            )
+            assert popen.stdout is not None
+            stream = popen.stdout
         run = _Running(stage, proc, time.monotonic())
-        run.reader = threading.Thread(target=self._pump, args=(run, proc.stdout), daemon=True)
+        run.reader = threading.Thread(target=self._pump, args=(run, stream), daemon=True)
         run.reader.start()
         return run
 
     def _pump(self, run: _Running, stream: IO[str]) -> None:
         name = run.stage.addressing
-        for line in stream:
-            line = line.rstrip("\n")
-            run.tail.append(line)
-            # A progress bar redraws with carriage returns: show only its latest state.
-            self.say(f"[{name}] {line.rsplit(chr(13), 1)[-1]}")
+        with stream:
+            for line in stream:
+                line = line.rstrip("\n")
+                run.tail.append(line)
+                # A progress bar redraws with carriage returns: show only its latest state.
+                self.say(f"[{name}] {line.rsplit(chr(13), 1)[-1]}")
 
     def run(self, stages: list["Stage"], keep_going: bool = False) -> list[str]:
         """Run ``stages`` (dependencies first, as :func:`plan` orders them); returns the failed stages' messages.
@@ -266,13 +290,14 @@ class ParallelRepro:
 
 
 def repro(root: Path, targets: Iterable[str] = (), jobs: int = 2, threads: int | None = None,
-          keep_going: bool = False, echo: Callable[[str], None] = print) -> int:
+          keep_going: bool = False, echo: Callable[[str], None] = print, warm: bool = True) -> int:
     """``dvc repro TARGETS`` with up to ``jobs`` stage commands at a time in project ``root``; the exit code
-    (0 when every stage ran or was up to date)."""
+    (0 when every stage ran or was up to date). ``warm``: fork ``advtui ...`` commands from a process that
+    has imported torch (:mod:`advtui.pipeline.warmstart`) rather than start each as a new interpreter."""
     from dvc.repo import Repo
 
     with Repo(str(root)) as repo:
-        runner = ParallelRepro(repo, jobs, threads or default_threads(jobs), echo)
+        runner = ParallelRepro(repo, jobs, threads or default_threads(jobs), echo, warm=warm)
         with repo_lock(repo, runner.say):
             stages = plan(repo, targets)
         try:
