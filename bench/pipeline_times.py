@@ -8,6 +8,7 @@ total, and the 1-minute load average at start and end (a busy machine inflates e
     .venv/bin/python bench/pipeline_times.py                       # the smoke profile, ~25 min on 2 idle cores
     .venv/bin/python bench/pipeline_times.py --json times.json --keep /tmp/smoke-run
     .venv/bin/python bench/pipeline_times.py --jobs 2              # `advtui repro --jobs 2`: stages two at a time
+    .venv/bin/python bench/pipeline_times.py --jobs 2 --cold       # ... each stage a new process, as dvc repro
 """
 import argparse
 import json
@@ -22,17 +23,19 @@ from pathlib import Path
 from advtui.appcore.runwrap import RUNNING_STAGE
 from advtui.pipeline.parallel import FINISHED_STAGE
 
-def run_timed(clone: Path, jobs: int = 0) -> tuple[list[tuple[str, float]], float, int]:
-    """Run `dvc repro` (``jobs`` 0) or `advtui repro --jobs JOBS` in `clone`; return (stage, seconds) in start
-    order, the total seconds and the exit code. Under `dvc repro` a stage lasts until the next one is announced
-    (so it includes DVC's bookkeeping); under `advtui repro` from its start to its `Finished stage` line."""
+def run_timed(clone: Path, jobs: int = 0, cold: bool = False) -> tuple[list[tuple[str, float]], dict[str, float], float, int]:
+    """Run `dvc repro` (``jobs`` 0) or `advtui repro --jobs JOBS [--cold]` in `clone`; return (stage, seconds) in
+    start order, each stage's CPU seconds where `advtui repro` reports them (forked stages), the total seconds
+    and the exit code. Under `dvc repro` a stage lasts until the next one is announced (so it includes DVC's
+    bookkeeping); under `advtui repro` from its start to its `Finished stage` line."""
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
     env["PYTHONPATH"] = str(clone)
-    cmd = ["advtui", "repro", "--jobs", str(jobs)] if jobs else ["dvc", "repro"]
+    cmd = ["advtui", "repro", "--jobs", str(jobs), *(["--cold"] if cold else [])] if jobs else ["dvc", "repro"]
     start = time.perf_counter()
     started: dict[str, float] = {}
     times: dict[str, float] = {}
+    cpu: dict[str, float] = {}
     current = None
     proc = subprocess.Popen(cmd, cwd=clone, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, bufsize=1)
@@ -46,11 +49,13 @@ def run_timed(clone: Path, jobs: int = 0) -> tuple[list[tuple[str, float]], floa
             started[current] = now
         elif (match := FINISHED_STAGE.match(line)) and match.group(1) in started:
             times[match.group(1)] = now - started[match.group(1)]
+            if match.group(3):
+                cpu[match.group(1)] = float(match.group(3))
     code = proc.wait()
     end = time.perf_counter()
     if current is not None and current not in times:
         times[current] = end - started[current]
-    return [(stage, times[stage]) for stage in started if stage in times], end - start, code
+    return [(stage, times[stage]) for stage in started if stage in times], cpu, end - start, code
 
 
 def main() -> None:
@@ -61,6 +66,8 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=0,
                         help="run `advtui repro --jobs N` instead of `dvc repro` (stages overlap, so the per-stage "
                              "seconds add up to more than the total)")
+    parser.add_argument("--cold", action="store_true",
+                        help="with --jobs: `advtui repro --cold`, every stage its own new process (imports included)")
     args = parser.parse_args()
     clone = args.keep or Path(tempfile.mkdtemp(prefix="advtui-times-"))
     if clone.exists() and any(clone.iterdir()):
@@ -69,23 +76,24 @@ def main() -> None:
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=clone, text=True,
                           capture_output=True, check=True).stdout.strip()
     load_start = os.getloadavg()[0]
-    times, total, code = run_timed(clone, args.jobs)
+    times, cpu, total, code = run_timed(clone, args.jobs, args.cold)
     load_end = os.getloadavg()[0]
     families: dict[str, float] = {}
     for stage, seconds in times:
         family = stage.split("@")[0]
         families[family] = families.get(family, 0.0) + seconds
     print(f"commit {head}, {len(times)} stages, exit {code}, total {total / 60:.1f} min, "
-          f"load {load_start:.1f} -> {load_end:.1f}")
+          f"load {load_start:.1f} -> {load_end:.1f}"
+          + (f", stage CPU {sum(cpu.values()) / 60:.1f} min" if cpu else ""))
     print("\nper family (s):")
     for family, seconds in sorted(families.items(), key=lambda kv: -kv[1]):
         print(f"  {family:28s} {seconds:7.1f}")
     print("\nper stage (s):")
     for stage, seconds in sorted(times, key=lambda kv: -kv[1]):
-        print(f"  {stage:40s} {seconds:7.1f}")
+        print(f"  {stage:40s} {seconds:7.1f}" + (f"  CPU {cpu[stage]:7.1f}" if stage in cpu else ""))
     if args.json:
         args.json.write_text(json.dumps({"commit": head, "jobs": args.jobs, "exit": code, "total_s": total,
-                                         "load": [load_start, load_end], "stages": times}, indent=1))
+                                         "load": [load_start, load_end], "stages": times, "cpu": cpu}, indent=1))
     if args.keep is None:
         shutil.rmtree(clone, ignore_errors=True)
     sys.exit(code)

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from advtui.catalog.params import profile_path
-from advtui.pipeline.parallel import repro
+from advtui.pipeline.parallel import FINISHED_STAGE, repro
 from advtui.pipeline.warmstart import WarmStarter, warm_argv
 
 ADVTUI = str(Path(sys.executable).parent / "advtui")
@@ -86,6 +86,9 @@ def test_repro_records_a_forked_stage_as_dvc_repro_does(tmp_path: Path) -> None:
     finally:
         os.chdir(cwd)
     assert "[gaussian] gaussian gaussian done dim 10, n_samples 200, mean_norm 1, condition_true 100" in lines
+    finished = [m for line in lines if (m := FINISHED_STAGE.match(line))]
+    assert [m.group(1) for m in finished] == ["gaussian"]
+    assert 0 < float(finished[0].group(3)) < 600  # the fork's own CPU, imports not counted
     status = subprocess.run([DVC, "status", "--json"], cwd=root, capture_output=True, text=True, check=True).stdout
     assert status.strip() in ("{}", "")
     reference = _project(tmp_path / "cold")

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from dvc.stage import Stage
 
 #: The line announcing that a stage's command finished and was committed (``dvc repro`` has none).
-FINISHED_STAGE = re.compile(r"^Finished stage '([^']+)'")
+FINISHED_STAGE = re.compile(r"^Finished stage '([^']+)' in ([0-9.]+) s(?:, CPU ([0-9.]+) s)?")
 #: The line announcing that a stage's command failed (its dependants do not start).
 FAILED_STAGE = re.compile(r"^ERROR: stage '([^']+)' failed")
 #: The first line of a run with several stages at once (tells the app that stages overlap).
@@ -272,7 +272,8 @@ class ParallelRepro:
             return False
         with repo_lock(self.repo, self.say):
             self._commit(run.stage)
-        self.say(f"Finished stage '{run.stage.addressing}' in {seconds:.1f} s")
+        cpu = getattr(run.proc, "cpu_seconds", None)
+        self.say(f"Finished stage '{run.stage.addressing}' in {seconds:.1f} s" + (f", CPU {cpu:.1f} s" if cpu else ""))
         return True
 
     @staticmethod

@@ -19,10 +19,14 @@ from __future__ import annotations
 import atexit
 import multiprocessing
 import os
+import resource
 import shlex
 import sys
 from multiprocessing.connection import Connection
-from typing import IO
+from typing import IO, TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from multiprocessing.sharedctypes import Synchronized
 
 #: The module the fork server imports before forking anything.
 PRELOAD = "advtui.pipeline.preload"
@@ -44,9 +48,15 @@ def warm_argv(cmd: str) -> list[str] | None:
 class WarmProcess:
     """A forked stage command, with the part of :class:`subprocess.Popen`'s interface a run uses."""
 
-    def __init__(self, process: multiprocessing.process.BaseProcess) -> None:
+    def __init__(self, process: multiprocessing.process.BaseProcess, cpu: "Synchronized[float]") -> None:
         self._process = process
+        self._cpu = cpu
         self.pid = process.pid
+
+    @property
+    def cpu_seconds(self) -> float | None:
+        """CPU time (user + system) the command used, once it has ended; None if it died before saying."""
+        return self._cpu.value if self._cpu.value >= 0 else None
 
     @property
     def returncode(self) -> int | None:
@@ -87,16 +97,18 @@ class WarmStarter:
         """Run ``argv`` (``advtui ...``) in ``cwd`` with exactly ``env`` and ``threads`` torch threads; the process
         and a text stream of its merged stdout and stderr (read it to the end)."""
         reader, writer = self._context.Pipe(duplex=False)
-        process = self._context.Process(target=_run_command, args=(argv, cwd, env, threads, writer),
+        cpu = self._context.Value("d", -1.0)
+        process = self._context.Process(target=_run_command, args=(argv, cwd, env, threads, writer, cpu),
                                         name=" ".join(argv))
         process.start()
         writer.close()  # the child holds its own copy: the stream ends when the child does
         stream = open(os.dup(reader.fileno()), encoding="utf-8", errors="replace")  # noqa: SIM115 (the caller reads it)
         reader.close()
-        return WarmProcess(process), stream
+        return WarmProcess(process, cpu), stream
 
 
-def _run_command(argv: list[str], cwd: str, env: dict[str, str], threads: int, out: Connection) -> None:
+def _run_command(argv: list[str], cwd: str, env: dict[str, str], threads: int, out: Connection,
+                 cpu: "Synchronized[float]") -> None:
     # In the forked child: become the command a fresh process would have been, then run the CLI on argv.
     os.dup2(out.fileno(), 1)
     os.dup2(out.fileno(), 2)
@@ -119,3 +131,5 @@ def _run_command(argv: list[str], cwd: str, env: dict[str, str], threads: int, o
     finally:
         # A child of multiprocessing leaves through os._exit: run what an interpreter runs at exit (flushes).
         atexit._run_exitfuncs()
+        usage = resource.getrusage(resource.RUSAGE_SELF)  # a forked child's count starts at zero
+        cpu.value = usage.ru_utime + usage.ru_stime
