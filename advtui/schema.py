@@ -49,7 +49,8 @@ def _convert(value: Any, tp: Any, path: str) -> Any:
     if origin is Literal:
         if value in get_args(tp):
             return value
-        raise ParamsError(f"{path}: must be one of {', '.join(map(repr, get_args(tp)))}, got {value!r}")
+        hint = "; quote it: YAML reads a bare on/off/yes/no as true/false" if isinstance(value, bool) else ""
+        raise ParamsError(f"{path}: must be one of {', '.join(map(repr, get_args(tp)))}, got {value!r}{hint}")
     if dataclasses.is_dataclass(tp):
         return build(tp, value, path)
     if origin is tuple:

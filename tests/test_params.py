@@ -40,6 +40,8 @@ def test_smoke_profile_matches_design_prototype():
         (lambda p: p.update(profile="huge"), r"profile: unknown profile 'huge'; use one of smoke, cifar-mini, cpu, paper"),
         (lambda p: p["data"].update(source="imagefolder", root=None), r"data\.root: source 'imagefolder' needs root"),
         (lambda p: p.update(data=[1, 2]), r"data: expected a mapping"),
+        # `channels_last: on` unquoted: YAML's boolean, so the error says to quote it
+        (lambda p: p["attack"]["speed"].update(channels_last=True), r"attack\.speed\.channels_last: .*got True; quote it"),
     ],
 )
 def test_bad_values_fail_with_one_line_naming_the_key(tmp_path, edit, message):

@@ -11,8 +11,8 @@ the model to attack, construct or train with while the body runs (the evaluation
 - CUDA: channels_last for every convolutional model (cuDNN's fast kernels are NHWC); compile for models
   of at least 1M parameters (below that, compiling takes longer than the evaluation it speeds up).
 - CPU: both for models of at least 1M parameters (ResNet-18 and up). Small nets gain per step too
-  (bench/README.md), but compiling costs 20 s to 2 min per process, and the smoke profile's models stay
-  plain so that its numbers stay bit for bit the same.
+  (bench/README.md), but compiling costs 20 s to 2 min per process; the smoke profile turns channels_last
+  on itself where it measured a gain (small_cnn).
 - Other devices (MPS): neither.
 
 The compiled code is cached on disk in ``<advtui cache>/inductor`` (``$TORCHINDUCTOR_CACHE_DIR`` when that is
