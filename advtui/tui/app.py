@@ -109,7 +109,7 @@ class AdvtuiApp(App):
         return sections
 
     def start_run(self, targets: list[str]) -> None:
-        """Start ``dvc repro TARGETS`` (everything when empty) detached, unless a run is live already or none can
+        """Start ``advtui repro TARGETS`` (everything when empty) detached, unless a run is live already or none can
         start here (outside a project, or with a params.yaml the stages would reject: the notice says why)."""
         if self.current_run is not None and runs.is_alive(self.current_run):
             self.notify("A run is live already; stop it first (s on the Pipeline screen)", severity="warning")
@@ -119,7 +119,7 @@ class AdvtuiApp(App):
             self.notify(problem, title="Not started", severity="error", timeout=15)
             return
         self.current_run = runs.start_run(self.root, targets)
-        self.notify(f"Started dvc repro {' '.join(targets) or '(whole pipeline)'}")
+        self.notify(f"Started advtui repro {' '.join(targets) or '(whole pipeline)'}")
 
     @work(thread=True, exclusive=True, group="stop")
     def stop_run(self) -> str | None:

@@ -95,9 +95,13 @@ from advtui.tui.app import AdvtuiApp
 run = AdvtuiApp.run
 
 async def visit(pilot):
+    from textual.worker import WorkerCancelled
     for key in "pmrge?":
         await pilot.press(key)
-        await pilot.app.workers.wait_for_complete()
+        try:
+            await pilot.app.workers.wait_for_complete()
+        except WorkerCancelled:  # a screen's read replaced by the next screen's: the modules loaded all the same
+            pass
     pilot.app.exit()
 
 AdvtuiApp.run = lambda self, **kwargs: run(self, headless=True, size=(80, 24), auto_pilot=visit)

@@ -215,17 +215,28 @@ async def test_the_monitor_draws_new_rows_and_slows_down_once_they_stop(fake_pro
 
 
 def _notices(app: AdvtuiApp) -> list[str]:
-    return [notice.message for notice in app._notifications]
+    """Every notice the app posts from now on. Recorded, not read from the app's notification list, which drops
+    a notice once its few seconds on screen are over: on a loaded machine, before the test looks."""
+    notes: list[str] = []
+    post = app.notify
+
+    def record(message: str, *args, **kwargs):
+        notes.append(str(message))
+        return post(message, *args, **kwargs)
+
+    app.notify = record  # type: ignore[method-assign]
+    return notes
 
 
 async def test_no_run_starts_outside_a_project(tmp_path: Path) -> None:
     app = AdvtuiApp(tmp_path)
+    notices = _notices(app)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         await pilot.press("a")
         await settle(pilot)
         assert app.current_run is None and not (tmp_path / ".advtui").exists()
-        assert any(n.startswith(f"no dvc.yaml in {tmp_path}: nothing to run") for n in _notices(app))
+        assert any(n.startswith(f"no dvc.yaml in {tmp_path}: nothing to run") for n in notices)
 
 
 async def test_a_broken_params_file_is_reported_before_any_run(fresh_project: Path) -> None:
@@ -233,12 +244,13 @@ async def test_a_broken_params_file_is_reported_before_any_run(fresh_project: Pa
     params = fresh_project / "params.yaml"
     params.write_text(params.read_text().replace("  seeds: 3 ", "  seeds: three "))
     app = AdvtuiApp(fresh_project)
+    notices = _notices(app)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         await pilot.press("a")
         await settle(pilot)
         assert app.current_run is None and not (fresh_project / ".advtui" / "runs").exists()
-        assert f"{params}: retrain.seeds: expected an integer, got 'three'; fix the value in params.yaml" in _notices(app)
+        assert f"{params}: retrain.seeds: expected an integer, got 'three'; fix the value in params.yaml" in notices
 
 
 async def test_the_monitor_exports_the_curves_shown_as_data_and_figures(fake_project: Path) -> None:
