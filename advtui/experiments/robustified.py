@@ -33,7 +33,7 @@ from advtui.attacks.inversion import invert, pick_starts
 from advtui.catalog.data import DataParams, ModelParams, SyntheticConfig
 from advtui.catalog.names import sweep_name
 from advtui.catalog.params import RobustifiedParams, SourceModel, SourceModels
-from advtui.data.ground_truth import nonrobust_probe, robust_probe
+from advtui.data.ground_truth import colour_probe, nonrobust_probe, robust_probe
 from advtui.data.imageset import ImageSet
 from advtui.data.store import params_digest, read_header
 from advtui.experiments.common import image_size, monitor_split, natural_split, save_classifier
@@ -191,9 +191,10 @@ def predictions(model: torch.nn.Module, images: Tensor, *, batch_size: int, devi
 
 def seed_cell(models: Sequence[torch.nn.Module], images: Tensor, labels: Tensor, *, batch_size: int,
               device: torch.device | str) -> dict[str, Any]:
-    """Accuracy of each of ``models`` (one per seed) on ``images``: ``acc`` (their mean), ``per_seed``, ``ci95``."""
+    """Accuracy of each of ``models`` (one per seed) on ``images``: ``acc`` (their mean), ``per_seed.acc`` (each
+    one's), ``ci95.acc`` (the mean's 95% interval; None for one model)."""
     values = [(predictions(m, images, batch_size=batch_size, device=device) == labels).float().mean().item() for m in models]
-    return {"acc": sum(values) / len(values), "per_seed": values, "ci95": interval95(values)}
+    return {"acc": sum(values) / len(values), "per_seed": {"acc": values}, "ci95": {"acc": interval95(values)}}
 
 
 def wilson95(successes: int, n: int) -> list[float] | None:
@@ -209,7 +210,8 @@ def wilson95(successes: int, n: int) -> list[float] | None:
 def leak_reading(robustified: Tensor, starts: Tensor, labels: Tensor, cfg: SyntheticConfig,
                  projector: Projector | None) -> dict[str, float | None]:
     """What R_eps carries of the planted truth (synthetic data): ``shape_agreement``, the share whose shape probe
-    reads the label (robust features drawn); ``pattern_agreement``, the share whose added part (R_eps minus its
+    reads the label (robust features drawn), and with class colours ``colour_agreement``, the colour probe's;
+    ``pattern_agreement``, the share whose added part (R_eps minus its
     start) carries the label's planted pattern at any shift (the leak; chance 1/C); ``pattern_fraction``, the mean
     share of the added part's energy inside the planted subspace (None where there is none to remove)."""
     added = robustified - starts
@@ -218,6 +220,8 @@ def leak_reading(robustified: Tensor, starts: Tensor, labels: Tensor, cfg: Synth
         "pattern_agreement": (nonrobust_probe(added, cfg) == labels).float().mean().item(),
         "pattern_fraction": None,
     }
+    if cfg.colour == "class":  # colour is a robust feature there too, and inverted images draw it before the outline
+        row["colour_agreement"] = (colour_probe(robustified, cfg) == labels).float().mean().item()
     if projector is not None:
         kept = projector(added).flatten(1).square().sum(1)
         total = added.flatten(1).square().sum(1).clamp_min(1e-12)
@@ -262,7 +266,7 @@ def robustified_experiment(
         model = load(src.path)
         correct = int((predictions(model, full_x, **batch) == full_y).sum())
         sources[src.name] = {"eps": src.eps, "origin": src.origin, "clean_acc": correct / len(full_y),
-                             "ci95": wilson95(correct, len(full_y)), "n_test": len(full_y)}
+                             "ci95": {"clean_acc": wilson95(correct, len(full_y))}, "n_test": len(full_y)}
         cached = state_dir / f"{src.name}.pt" if state_dir is not None else None
         key = {"source": str(src.path), "mtime": src.path.stat().st_mtime_ns, "n": len(x), "seed": seed,
                "steps": params.steps, "step_size": params.step_size, "start": params.start}
@@ -289,7 +293,7 @@ def robustified_experiment(
         if synthetic is not None:
             leak[src.name] = leak_reading(robust_x, starts, y, synthetic, planted_projector(synthetic))
     return {
-        "eps": [s.eps for s in sweep], "names": [s.name for s in sweep], "sources": sources,
+        "sweep_eps": [s.eps for s in sweep], "names": [s.name for s in sweep], "sources": sources,
         "classifiers": {name: {"n_seeds": len(ms)} for name, ms in models.items()}, "cells": cells,
         "leak": leak, "control": control, "n_test": len(x), "chance": 1 / picked.num_classes,
         "start": params.start, "steps": params.steps, "step_size": params.step_size,

@@ -34,7 +34,7 @@ def other_targets(labels: Tensor, num_classes: int, seed: int) -> Tensor:
 
 def _rate(hits: Tensor) -> dict[str, Any]:
     count, n = int(hits.sum()), len(hits)
-    return {"rate": count / n, "ci95": wilson95(count, n)}
+    return {"rate": count / n, "ci95": {"rate": wilson95(count, n)}}
 
 
 def transfer_from_sources(
@@ -74,6 +74,6 @@ def transfer_from_sources(
             cell.update({name: _rate(score(predictions(v, x_adv, **batch))) for name, v in victims.items()})
             row[mode] = cell
         rows[src.name] = row
-    return {"names": [s.name for s in sweep], "eps": [s.eps for s in sweep], "victims": list(victims),
+    return {"names": [s.name for s in sweep], "sweep_eps": [s.eps for s in sweep], "victims": list(victims),
             "sources": rows, "baseline": baseline, "n": len(x), "norm": "l2", "attack_eps": params.eps,
             "steps": params.steps, "step_size": params.step_size, "chance_target": 1 / (picked.num_classes - 1)}

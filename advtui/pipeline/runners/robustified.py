@@ -45,9 +45,9 @@ def run(params: Params, name: str) -> dict:
     write_json(metrics_path("E9", name), result)
     # E10's curves (dvc plots): the standard classifiers' mean accuracy on R_eps, each source's clean accuracy
     rows = ["eps\tacc"] + [f"{e:g}\t{result['cells']['standard']['R'][n]['acc']:.6f}"
-                           for e, n in zip(result["eps"], result["names"])]
+                           for e, n in zip(result["sweep_eps"], result["names"])]
     write_text(CURVES / "E10" / "standard_on_R.tsv", "\n".join(rows) + "\n")
-    rows = ["eps\tacc"] + [f"{e:g}\t{result['sources'][n]['clean_acc']:.6f}" for e, n in zip(result["eps"], result["names"])]
+    rows = ["eps\tacc"] + [f"{e:g}\t{result['sources'][n]['clean_acc']:.6f}" for e, n in zip(result["sweep_eps"], result["names"])]
     write_text(CURVES / "E10" / "source_clean.tsv", "\n".join(rows) + "\n")
     progress.finish()
     return {"sources": len(sweep)}
