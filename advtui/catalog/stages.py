@@ -159,7 +159,8 @@ FAMILIES: tuple[Family, ...] = (
     Family(
         "figures", "curves", "Figure files (PNG, SVG) of the eps curves for papers", None, runner="figures",
         deps=(str(paths.METRICS / "curves"), str(paths.METRICS / "E7"), str(paths.METRICS / "E8"),
-              str(paths.metrics_path("E13", "gaussian"))),
+              str(paths.metrics_path("E13", "gaussian")), str(paths.metrics_path("E9", "robustified")),
+              str(paths.metrics_path("E11", "slight_transfer"))),
         outs=(str(paths.FIGURES),),
     ),
     Family(
@@ -344,8 +345,10 @@ PLOTS: dict[str, Plot] = {
         str(paths.CURVES / "E11" / f"{mode}-{v}.tsv"): "rate" for v in ("white_box", "other_arch", "same_arch")},
         x="eps") for mode, label in (("untargeted", "untargeted error rate"), ("targeted", "targeted hit rate"))},
 }
-#: ``dvc plots show`` images: figure files drawn by the ``figures`` stage (Li's Fig. 3 as a heatmap).
-IMAGE_PLOTS: tuple[str, ...] = (str(paths.FIGURES / "E8_transfer.png"),)
+#: ``dvc plots show`` images: figure files drawn by the ``figures`` stage (Li's Fig. 3 as a heatmap; Springer's Figs.
+#: 3-6 with their intervals, which dvc's line plots cannot draw).
+IMAGE_PLOTS: tuple[str, ...] = (str(paths.FIGURES / "E8_transfer.png"), str(paths.FIGURES / "E10_universality.png"),
+                                str(paths.FIGURES / "E11_transfer.png"))
 
 
 def runner_names(runner: str) -> list[str]:
