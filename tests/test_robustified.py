@@ -151,3 +151,16 @@ def test_params_refuse_a_noise_start_and_unsorted_radii() -> None:
     with pytest.raises(ValueError, match="eps"):
         RobustifiedParams(eps=(1.0, 0.5))
     assert nonrobust_tiles(CFG).shape[0] == CFG.num_classes
+
+
+def test_a_single_tile_copy_survives_the_projection_and_the_local_probe_reads_it() -> None:
+    from advtui.experiments.robustified import local_tile_probe
+
+    tiles = nonrobust_tiles(CFG)
+    canvas = torch.zeros(CFG.num_classes, 3, 32, 32)
+    for c in range(CFG.num_classes):  # one copy of class c's tile, at a position that differs per class
+        y0, x0 = (3 * c) % 16, (5 * c) % 16
+        canvas[c, :, y0:y0 + 16, x0:x0 + 16] = tiles[c] * 4
+    projected = remove_periodic(canvas, CFG.tile)
+    assert projected.flatten(1).norm(dim=1).min() > 0.5 * canvas.flatten(1).norm(dim=1).min()  # most of it stays
+    assert torch.equal(local_tile_probe(projected, CFG), torch.arange(CFG.num_classes))

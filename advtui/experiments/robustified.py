@@ -34,7 +34,7 @@ from advtui.catalog.data import DataParams, ModelParams, SyntheticConfig
 from advtui.catalog.names import sweep_name
 from advtui.catalog.params import RobustifiedParams, SourceModel, SourceModels
 from advtui.data.ground_truth import colour_probe, nonrobust_probe, robust_probe
-from advtui.data.imageset import ImageSet
+from advtui.data.synthetic import high_pass, nonrobust_tiles
 from advtui.data.store import params_digest, read_header
 from advtui.experiments.common import image_size, monitor_split, natural_split, save_classifier
 from advtui.experiments.source_models import source_recipe
@@ -207,13 +207,26 @@ def wilson95(successes: int, n: int) -> list[float] | None:
     return [centre - half, centre + half]
 
 
+def local_tile_probe(delta: Tensor, cfg: SyntheticConfig) -> Tensor:
+    """Class (N,) of the planted tile that the best-matching single ``cfg.tile``-pixel window of the high-passed
+    ``delta`` carries (any position, wrapping at the borders): a copy of the tile in one place, which the periodic
+    subspace (and :func:`~advtui.data.ground_truth.nonrobust_probe`, which folds the image) misses."""
+    tiles = nonrobust_tiles(cfg)
+    kernels = tiles / tiles.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
+    pad = cfg.tile - 1
+    x = F.pad(high_pass(delta.to(torch.float32)), (0, pad, 0, pad), mode="circular")
+    return F.conv2d(x, kernels).flatten(2).amax(dim=2).argmax(dim=1)
+
+
 def leak_reading(robustified: Tensor, starts: Tensor, labels: Tensor, cfg: SyntheticConfig,
                  projector: Projector | None) -> dict[str, float | None]:
     """What R_eps carries of the planted truth (synthetic data): ``shape_agreement``, the share whose shape probe
     reads the label (robust features drawn), and with class colours ``colour_agreement``, the colour probe's;
     ``pattern_agreement``, the share whose added part (R_eps minus its
     start) carries the label's planted pattern at any shift (the leak; chance 1/C); ``pattern_fraction``, the mean
-    share of the added part's energy inside the planted subspace (None where there is none to remove)."""
+    share of the added part's energy inside the planted subspace, and ``local_pattern_agreement``, the share whose
+    added part, projected, still holds a local copy of the label's tile (:func:`local_tile_probe`; None where there
+    is no subspace to remove)."""
     added = robustified - starts
     row: dict[str, float | None] = {
         "shape_agreement": (robust_probe(robustified, cfg) == labels).float().mean().item(),
@@ -223,6 +236,8 @@ def leak_reading(robustified: Tensor, starts: Tensor, labels: Tensor, cfg: Synth
     if cfg.colour == "class":  # colour is a robust feature there too, and inverted images draw it before the outline
         row["colour_agreement"] = (colour_probe(robustified, cfg) == labels).float().mean().item()
     if projector is not None:
+        # what the projection leaves of the leak: local (non-repeating) copies of the label's tile
+        row["local_pattern_agreement"] = (local_tile_probe(projector(added), cfg) == labels).float().mean().item()
         kept = projector(added).flatten(1).square().sum(1)
         total = added.flatten(1).square().sum(1).clamp_min(1e-12)
         row["pattern_fraction"] = (1 - kept / total).mean().item()

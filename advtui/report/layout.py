@@ -580,13 +580,16 @@ E9_LEAK = TableSpec(
     legend=("shape / colour: share of R_eps whose shape / colour probe reads the test label (robust features drawn); "
             "pattern: share "
             "whose added part (R_eps minus its start) carries the label's planted pattern at any shift (the leak; "
-            "chance 10%); in subspace: share of the added energy inside the planted subspace; repr error: relative "
+            "chance 10%); in subspace: share of the added energy inside the planted subspace; local copy left: share whose "
+            "projected added part still holds a single, non-repeating copy of the label's tile somewhere (what the "
+            "periodic projection misses); repr error: relative "
             "distance of R_eps's representation from the test image's"),
     columns=(Column("leak", "source", "text"), Column("origin", "from", "text"),
              Column("shape_agreement", "shape", "pct", optional=True),
              Column("colour_agreement", "colour", "pct", optional=True),
              Column("pattern_agreement", "pattern", "pct", optional=True),
              Column("pattern_fraction", "in subspace", "pct", optional=True),
+             Column("local_pattern_agreement", "local copy left", "pct", optional=True),
              Column("repr_error", "repr error", "ratio")),
     keep=lambda row: "leak" in row or row.get("missing") is True,  # before the stage runs: its "not run" row
 )
