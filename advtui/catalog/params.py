@@ -498,8 +498,10 @@ class RobustifiedParams:
             raise ValueError(f"test_size: must be >= 2 (a start is another image) or null, got {self.test_size}")
         if self.start == "noise":
             raise ValueError("start: 'noise' has no start image to report; use 'image' (Springer) or 'other'")
-        if self.steps < 1 or not self.step_size > 0:
-            raise ValueError(f"steps, step_size: must be >= 1 and > 0, got {self.steps}, {self.step_size}; e.g. 400 and 0.05")
+        if self.steps < 1:
+            raise ValueError(f"steps: must be >= 1, got {self.steps}; e.g. 400 (Springer CIFAR)")
+        if not self.step_size > 0:
+            raise ValueError(f"step_size: must be > 0, got {self.step_size}; e.g. 0.05 (Springer CIFAR)")
         if self.batch_size < 1:
             raise ValueError(f"batch_size: must be >= 1, got {self.batch_size}")
         if self.subspace_rank < 1:
