@@ -46,7 +46,7 @@ EXPERIMENTS: dict[str, str] = {
     "E14": "E14 robust feature leakage (Goh)",
     "E16": "E16 learning from mislabelled data (Wallace)",
     "E18": "E18 frequency control (Hendrycks and Gilmer)",
-    "E9-E11": "E9-E11 entanglement (Springer): robustified test sets, transfer",
+    "E9-E11": "E9-E11 entanglement (Springer)",
     "report": "report",
 }
 
