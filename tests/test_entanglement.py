@@ -44,10 +44,10 @@ def _shapes_only(cfg: SyntheticConfig) -> ImageSet:
 def test_a_model_of_the_entangled_pattern_alone_reads_shapes_and_of_the_tiles_does_not(tmp_path: Path) -> None:
     entangled = SyntheticConfig(variant="entangled", colour="random")
     model = _pattern_only_model(entangled, 1500, 6, tmp_path / "entangled.ckpt")
-    assert accuracy(model, _shapes_only(entangled)) > 0.4  # chance 0.1; measured 0.6-0.7
+    assert accuracy(model, _shapes_only(entangled)) > 0.4  # chance 0.1; measured 0.53
 
     default = SyntheticConfig(variant="default", colour="random")
     model = _pattern_only_model(default, 600, 2, tmp_path / "default.ckpt")
     own = make_synthetic(replace(default, robust_amplitude=0.0, nonrobust_norm=2.0), 300, seed=1, split="test")
     assert accuracy(model, own) > 0.95  # it did learn the tiles
-    assert accuracy(model, _shapes_only(default)) < 0.2  # and they say nothing about shapes (Type C)
+    assert accuracy(model, _shapes_only(default)) < 0.2  # and they say nothing about shapes (Type C); measured 0.11
