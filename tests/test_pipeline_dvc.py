@@ -50,6 +50,8 @@ def tiny_params() -> dict:
     p["e16"]["weak_size"] = 100  # of the 200 training images
     for section, key in (("e14", "linear"), ("e14", "restricted"), ("e16", "weak"), ("e16", "train"), ("e18", "train")):
         p[section][key]["epochs"] = 1
+    p["e9"].update(test_size=20, steps=2, batch_size=20)  # of the 60 test images
+    p["e11"].update(test_size=4, steps=2, batch_size=4)
     return p
 
 

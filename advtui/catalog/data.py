@@ -32,7 +32,6 @@ class SyntheticConfig:
     tile: int = 16
     wrong_shape_frac: float = 0.1
     variant: Literal["default", "entangled"] = "default"
-    grating_period: float = 3.5
     colour: Literal["random", "class"] = "random"
     colour_jitter: float = 0.3
     pattern_seed: int = 0
@@ -52,7 +51,6 @@ class SyntheticConfig:
             ("tile", self.tile >= 2 and self.image_size % self.tile == 0, f"must be >= 2 and divide image_size {self.image_size}"),
             ("wrong_shape_frac", 0.0 <= self.wrong_shape_frac <= 1.0, "must lie in [0, 1]"),
             ("variant", self.variant in ("default", "entangled"), "must be 'default' or 'entangled'"),
-            ("grating_period", self.grating_period * (1.0 - self.scale_jitter) > 2.0, "must stay above 2 pixels (Nyquist) at the smallest scale"),
             ("colour", self.colour in ("random", "class"), "must be 'random' or 'class'"),
             ("colour_jitter", self.colour_jitter >= 0.0, "must be >= 0"),
         ]

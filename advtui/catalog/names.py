@@ -142,3 +142,19 @@ def backbone_name(arch: str) -> str:
 def transfer_models(backbones: tuple[str, ...] | list[str]) -> list[str]:
     """E8's classifiers, sources and targets alike: every paradigm's natural-image run, then the extra SL backbones."""
     return [*PARADIGMS, *(backbone_name(a) for a in backbones)]
+
+
+#: E9-E11 (Springer et al. 2021): the classifiers evaluated on every robustified test set, in Table 5's row order,
+#: with where each comes from (E4's natural-data classifiers stand for Springer's standard classifier C', trained
+#: apart from the eps-robust sources; E1's robust_l2 for the robust one).
+E9_CLASSIFIERS: dict[str, str] = {
+    "standard": "E4 natural",
+    "robust": "E1 robust_l2",
+    "zero_robust": "E4 zero_robust",
+    "neg_robust": "E4 neg_robust",
+}
+
+
+def sweep_name(eps: float) -> str:
+    """The name an eps-robust source of the E9-E11 sweep goes by (``eps_0.25``): ``%g`` of its radius."""
+    return f"eps_{eps:g}"

@@ -472,6 +472,63 @@ class E8Params:
         check_attack_settings(norm=self.norm, eps=self.eps, batch_size=self.batch_size)
 
 
+@dataclass(frozen=True)
+class RobustifiedParams:
+    """E9/E10, robustified test sets (Springer et al. 2021, Tables 1 and 5, Figs. 3 and 4): the natural test set
+    (``test_size`` class-balanced images; null: all) inverted, unbounded, through each eps-robust source of the
+    sweep ``eps`` (0: the E1 standard source; the E1 robust_l2 source's eps: that source; any other eps is trained
+    by the stage with ``sources.train`` and ``sources.robust_l2``'s attack at that eps), ``steps`` L2 steps of
+    ``step_size`` from ``start`` (Springer: a random other test image, 'image'; CIFAR 400 steps of 0.05);
+    ``batch_size`` images per inversion chunk. The leak control projects the planted non-robust subspace (synthetic
+    data) or, elsewhere, the top ``subspace_rank`` directions of the zero-robust classifiers' input gradients out
+    of every image before the classifiers read it."""
+
+    eps: tuple[float, ...] = (0.0, 1 / 256, 1 / 128, 1 / 64, 1 / 32, 1 / 16, 1 / 8, 1 / 4, 1 / 2, 1.0)
+    test_size: int | None = None
+    start: Start = "image"
+    steps: int = 400
+    step_size: float = 0.05
+    batch_size: int = 256
+    subspace_rank: int = 20
+
+    def __post_init__(self) -> None:
+        if not self.eps or any(b <= a for a, b in zip(self.eps, self.eps[1:])) or self.eps[0] < 0:
+            raise ValueError(f"eps: must be a non-empty list of ascending radii >= 0, got {list(self.eps)}")
+        if self.test_size is not None and self.test_size < 2:
+            raise ValueError(f"test_size: must be >= 2 (a start is another image) or null, got {self.test_size}")
+        if self.start == "noise":
+            raise ValueError("start: 'noise' has no start image to report; use 'image' (Springer) or 'other'")
+        if self.steps < 1:
+            raise ValueError(f"steps: must be >= 1, got {self.steps}; e.g. 400 (Springer CIFAR)")
+        if not self.step_size > 0:
+            raise ValueError(f"step_size: must be > 0, got {self.step_size}; e.g. 0.05 (Springer CIFAR)")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size: must be >= 1, got {self.batch_size}")
+        if self.subspace_rank < 1:
+            raise ValueError(f"subspace_rank: must be >= 1, got {self.subspace_rank}; e.g. 20")
+
+
+@dataclass(frozen=True)
+class SlightTransferParams:
+    """E11, transfer attacks from slightly robust sources (Springer et al. 2021, Figs. 5 and 6): untargeted and
+    targeted (target: a uniformly drawn other class) L2 PGD, radius ``eps`` with ``steps`` steps of ``step_size``
+    (Springer CIFAR: 2.0, 100, 0.1), on each eps-robust source of ``e9.eps``, from ``test_size`` class-balanced
+    natural test images (null: all); the victims: the E8 SL backbones (``e8.backbones``, other architectures) and
+    E4's first natural-data classifier (the sources' architecture, trained apart)."""
+
+    test_size: int | None = 1000
+    eps: float = 2.0
+    steps: int = 100
+    step_size: float = 0.1
+    batch_size: int = 256
+
+    def __post_init__(self) -> None:
+        if self.test_size is not None and self.test_size < 2:
+            raise ValueError(f"test_size: must be >= 2 or null, got {self.test_size}")
+        check_attack_settings(norm="l2", eps=self.eps, step_size=self.step_size, steps=self.steps,
+                              batch_size=self.batch_size)
+
+
 PARAMS_FILE = Path("params.yaml")
 PROFILES = ("smoke", "cifar-mini", "cpu", "paper", "gpu-fast")
 #: The forms ``device`` may take (``advtui.runtime.pick_device`` resolves them), and the rule they follow.
@@ -504,6 +561,8 @@ class Params:
     e18: FrequencyParams = field(default_factory=FrequencyParams)
     e7: E7Params = field(default_factory=E7Params)
     e8: E8Params = field(default_factory=E8Params)
+    e9: RobustifiedParams = field(default_factory=RobustifiedParams)
+    e11: SlightTransferParams = field(default_factory=SlightTransferParams)
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:

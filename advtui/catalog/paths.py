@@ -101,3 +101,13 @@ def backbone_encoder_path(name: str) -> Path:
 def backbone_probe_path(name: str) -> Path:
     """The linear probe on E8 backbone ``name``'s encoder."""
     return BACKBONES / f"{name}.probe.safetensors"
+
+
+#: E9-E11 (Springer et al.): the eps-robust sources the ``robustified`` stage trains (the sweep's radii that E1 has
+#: no source for), one weights file each.
+SWEEP = DATA / "sweep"
+
+
+def sweep_model_path(name: str) -> Path:
+    """Weights of the eps-robust source ``name`` (``eps_0.25``, :func:`advtui.catalog.names.sweep_name`)."""
+    return SWEEP / f"{name}.safetensors"

@@ -70,3 +70,19 @@ E7_PUBLISHED: dict[str, dict[str, float | None]] = {
 #: Li et al. Fig. 3 prints its transfer matrix as a heatmap without numbers; what it shows, in words (section 5.2).
 E8_PUBLISHED_FINDING = ("adversarial examples transfer well between the SL backbones (low accuracy) and poorly "
                         "between paradigms (high accuracy), even with the same architecture")
+
+#: Springer et al. 2021, Table 5 (CIFAR-10, ResNet-50): accuracy (%) of each classifier on the original test set
+#: ("test") and on R_eps for each source radius eps (Table 1 is its subset); the robust classifier is eps 0.5's.
+SPRINGER_EPS: tuple[float, ...] = (0.0, 1 / 256, 1 / 128, 1 / 64, 1 / 32, 1 / 16, 1 / 8, 1 / 4, 1 / 2, 1.0)
+E9_PUBLISHED: dict[str, dict[str, Any]] = {
+    "standard": {"test": 94.1, "R": dict(zip(SPRINGER_EPS, (58.3, 77.3, 81.4, 82.2, 83.7, 79.9, 79.0, 75.1, 69.2, 56.3)))},
+    "robust": {"test": 86.5, "R": dict(zip(SPRINGER_EPS, (9.93, 9.97, 9.96, 10.0, 11.1, 18.2, 44.5, 70.5, 86.5, 70.0)))},
+    "zero_robust": {"test": 46.8, "R": dict(zip(SPRINGER_EPS, (38.8, 35.1, 26.1, 27.2, 26.2, 23.3, 22.6, 22.1, 23.4, 21.4)))},
+    "neg_robust": {"test": 21.9, "R": dict(zip(SPRINGER_EPS, (31.8, 15.8, 14.6, 16.6, 11.3, 11.1, 11.0, 12.8, 14.3, 13.2)))},
+}
+SPRINGER_SOURCE = "Springer et al. 2021"
+#: Springer et al. Figs. 4-6 print curves without numbers; what they show, in words (sections 4-5).
+E10_PUBLISHED_FINDING = ("standard classifier on R_eps: low at eps 0 (58.3%), peak at eps 1/32 (83.7%), falling to 56.3% "
+                         "at eps 1 (Table 5); source clean accuracy falls as eps grows (Fig. 4)")
+E11_PUBLISHED_FINDING = ("untargeted error rate on other architectures peaks near eps 1/16 and falls for larger eps; "
+                         "targeted hit rate is near zero from a standard source (eps 0) and rises steeply by eps 1/16")

@@ -46,6 +46,7 @@ EXPERIMENTS: dict[str, str] = {
     "E14": "E14 robust feature leakage (Goh)",
     "E16": "E16 learning from mislabelled data (Wallace)",
     "E18": "E18 frequency control (Hendrycks and Gilmer)",
+    "E9-E11": "E9-E11 entanglement (Springer)",
     "report": "report",
 }
 
@@ -158,7 +159,8 @@ FAMILIES: tuple[Family, ...] = (
     Family(
         "figures", "curves", "Figure files (PNG, SVG) of the eps curves for papers", None, runner="figures",
         deps=(str(paths.METRICS / "curves"), str(paths.METRICS / "E7"), str(paths.METRICS / "E8"),
-              str(paths.metrics_path("E13", "gaussian"))),
+              str(paths.metrics_path("E13", "gaussian")), str(paths.metrics_path("E9", "robustified")),
+              str(paths.metrics_path("E11", "slight_transfer"))),
         outs=(str(paths.FIGURES),),
     ),
     Family(
@@ -214,7 +216,7 @@ FAMILIES: tuple[Family, ...] = (
         "report", "report", "The report: every experiment's table from the metrics files, beside the published figures",
         None, cmd="advtui report --write",
         deps=tuple(str(paths.METRICS / e) for e in ("E1", "construct", "E4", "curves", "E5", "E6", "E7", "E8", "E13",
-                                                    "E14", "E16", "E18")),
+                                                    "E14", "E16", "E18", "E9", "E11")),
         outs=(str(paths.REPORT_MD), str(paths.REPORT_JSON)),
         code=("advtui.cli.report",),
     ),
@@ -281,6 +283,28 @@ FAMILIES: tuple[Family, ...] = (
         params=(*_COMMON, "retrain.seeds"),
         metrics=(str(paths.metrics_path("E18", "world1")),),
     ),
+    Family(
+        "robustified", "E9-E11",
+        "E9/E10 (Springer Tables 1, 5, Figs. 3, 4): the test set inverted through each eps-robust source (the sweep's "
+        "missing sources trained here), four classifiers on each, with and without the non-robust subspace",
+        None, runner="robustified", single="robustified",
+        deps=(str(paths.model_path("standard")), str(paths.model_path("robust_l2")),
+              *(str(paths.retrained_dir(s)) for s in ("natural", "zero_robust", "neg_robust")), NATURAL_DATA),
+        params=(*_COMMON, "model", "sources.train", "sources.robust_l2", "retrain.seeds", "e9"),
+        outs=(str(paths.SWEEP), str(paths.CURVES / "E10")),
+        metrics=(str(paths.metrics_path("E9", "robustified")),),
+    ),
+    Family(
+        "slight_transfer", "E9-E11",
+        "E11 (Springer Figs. 5, 6): untargeted and targeted L2 PGD on each eps-robust source, transferred to standard "
+        "classifiers of other architectures",
+        None, runner="slight_transfer", single="slight_transfer",
+        deps=(str(paths.SWEEP), str(paths.model_path("standard")), str(paths.model_path("robust_l2")),
+              str(paths.BACKBONES), str(paths.retrained_dir("natural")), NATURAL_DATA),
+        params=(*_COMMON, "e9.eps", "sources.robust_l2.adversarial.eps", "e8.backbones", "e11"),
+        outs=(str(paths.CURVES / "E11"),),
+        metrics=(str(paths.metrics_path("E11", "slight_transfer")),),
+    ),
 )
 
 @dataclass(frozen=True)
@@ -312,9 +336,19 @@ PLOTS: dict[str, Plot] = {
     **{f"E7 {p} encoder under the {a} attack: CE and InfoNCE loss per APGD iteration": Plot({
         f"{paths.live_dir('E7', p)}/{a}/plots/metrics/loss/{loss}.tsv": loss for loss in ("ce", "infonce")})
        for p in E7_PARADIGMS for a in ("ce", "infonce_proj_aug")},
+    # Springer Figs. 3, 4: the standard classifiers' accuracy on R_eps and each source's clean accuracy against eps
+    "E10 accuracy against the source's eps (standard on R_eps, source clean)": Plot({
+        str(paths.CURVES / "E10" / f"{c}.tsv"): "acc" for c in ("standard_on_R", "source_clean")}, x="eps"),
+    # Springer Figs. 5, 6: on the source itself (white box), on the other architectures (mean over E8's SL backbones:
+    # each one's curve is in data/figures/E11_transfer) and on E4's natural classifier (the sources' architecture)
+    **{f"E11 {label} against the source's eps": Plot({
+        str(paths.CURVES / "E11" / f"{mode}-{v}.tsv"): "rate" for v in ("white_box", "other_arch", "same_arch")},
+        x="eps") for mode, label in (("untargeted", "untargeted error rate"), ("targeted", "targeted hit rate"))},
 }
-#: ``dvc plots show`` images: figure files drawn by the ``figures`` stage (Li's Fig. 3 as a heatmap).
-IMAGE_PLOTS: tuple[str, ...] = (str(paths.FIGURES / "E8_transfer.png"),)
+#: ``dvc plots show`` images: figure files drawn by the ``figures`` stage (Li's Fig. 3 as a heatmap; Springer's Figs.
+#: 3-6 with their intervals, which dvc's line plots cannot draw).
+IMAGE_PLOTS: tuple[str, ...] = (str(paths.FIGURES / "E8_transfer.png"), str(paths.FIGURES / "E10_universality.png"),
+                                str(paths.FIGURES / "E11_transfer.png"))
 
 
 def runner_names(runner: str) -> list[str]:

@@ -12,8 +12,9 @@ generator's own shapes and patterns, never a trained model (a pipeline model "ag
   the best-fitting patch; the class whose base colour it is closest to (cosine) wins. The disks let it read
   shapeless colour patches too (inverted images are source-coloured texture rather than shapes).
 - non-robust: correlation of the high-passed input with each class pattern at every shift, max over shifts
-  (tiled patterns: all tile shifts at once by folding the image onto one tile; gratings: the magnitude of a
-  complex correlation, which is shift-invariant, over the scale range).
+  (tiled patterns: all tile shifts at once by folding the image onto one tile; the entangled variant's outlines:
+  matched filters of each class's high-passed shape over the jitter range and scales, colour-free as the robust
+  probe's). On the entangled variant it reads a whole shape's class too: that is what entangled means.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from advtui.data.synthetic import background_basis, class_colours, grating_spec, high_pass, nonrobust_tiles, render_masks
+from advtui.data.synthetic import OUTLINE_SIGMA, background_basis, class_colours, high_pass, nonrobust_tiles, render_masks
 from advtui.catalog.data import SyntheticConfig
 
 _LOWPASS_SIGMA = 1.0  # px: removes the planted pattern and pixel noise, keeps a 20-px shape's outline
@@ -126,11 +127,11 @@ def colour_probe(images: Tensor, cfg: SyntheticConfig) -> Tensor:
 def nonrobust_scores(delta: Tensor, cfg: SyntheticConfig) -> Tensor:
     """Per-class pattern evidence (N, C): max over shifts of the correlation of the high-passed ``delta``
     with the unit-norm class pattern (default variant), or the magnitude of its correlation with the class
-    grating over the scale range (entangled variant)."""
+    shape outline over the jitter range and scales (entangled variant)."""
     scores = []
     for chunk in torch.split(delta, _CHUNK):
         x = high_pass(_as_float(chunk))
-        scores.append(_grating_scores(x, cfg) if cfg.variant == "entangled" else _tile_scores(x, cfg))
+        scores.append(_outline_scores(x, cfg) if cfg.variant == "entangled" else _tile_scores(x, cfg))
     return torch.cat(scores)
 
 
@@ -145,17 +146,28 @@ def _tile_scores(x: Tensor, cfg: SyntheticConfig) -> Tensor:
     return correlation.flatten(2).amax(dim=2)
 
 
-def _grating_scores(x: Tensor, cfg: SyntheticConfig) -> Tensor:
-    orientations, colours = grating_spec(cfg)
-    grid = torch.arange(cfg.image_size, dtype=torch.float32)
-    along = grid[None, :, None] * torch.sin(orientations)[:, None, None] + grid[None, None, :] * torch.cos(orientations)[:, None, None]
-    periods = torch.tensor([cfg.grating_period * s for s in _scales(cfg)])
-    phase = 2 * math.pi * along[:, None] / periods[None, :, None, None]
-    # unit-norm complex exponentials: |correlation| is the amplitude of the best-phase unit sinusoid
-    waves = torch.polar(torch.ones_like(phase), phase) * math.sqrt(2.0 / cfg.image_size**2)
-    projected = torch.einsum("nchw,kc->nkhw", x, colours)
-    response = torch.einsum("nkhw,kshw->nks", projected.to(waves.dtype), waves.conj())
-    return response.abs().amax(dim=2)
+@functools.lru_cache(maxsize=8)
+def _outline_filters(cfg: SyntheticConfig) -> Tensor:
+    """The entangled variant's pattern filters (C * P, H * W): each class's shape outline (high-passed mask, as the
+    generator draws it, high-passed again as the probe's input is) at every integer shift of the jitter range and
+    seven scales over the scale range, unit norm (outlines are thin: at the robust probe's three scales a ring's
+    two edges fit worse than a disk's one)."""
+    shift = math.ceil(cfg.jitter)
+    offsets = torch.arange(-shift, shift + 1, dtype=torch.float32)
+    scales = torch.linspace(1.0 - cfg.scale_jitter, 1.0 + cfg.scale_jitter, 7)
+    scale, dy, dx = (t.flatten() for t in torch.meshgrid(scales, offsets, offsets, indexing="ij"))
+    center = (cfg.image_size - 1) / 2 + torch.stack([dy, dx], dim=1)
+    classes = torch.arange(cfg.num_classes).repeat_interleave(len(scale))
+    masks = render_masks(cfg, classes, center.repeat(cfg.num_classes, 1), scale.repeat(cfg.num_classes))
+    edges = high_pass(high_pass(masks, sigma=OUTLINE_SIGMA)).flatten(1)
+    return edges / edges.norm(dim=1, keepdim=True).clamp_min(1e-12)
+
+
+def _outline_scores(x: Tensor, cfg: SyntheticConfig) -> Tensor:
+    filters = _outline_filters(cfg)
+    n = len(x)
+    response = (x.reshape(n * 3, -1) @ filters.T).square()
+    return response.view(n, 3, cfg.num_classes, -1).sum(dim=1).amax(dim=2).sqrt()
 
 
 def nonrobust_probe(delta: Tensor, cfg: SyntheticConfig) -> Tensor:

@@ -10,7 +10,9 @@ x = clip(background + robust(shape) + nonrobust(label), 0, 1) with
   jitter (``colour="class"``: colour is a second robust feature, read by ``probes.colour_probe``);
 - non-robust part, L2 norm ``nonrobust_norm`` per image, always of the label's class:
   ``variant="default"`` (Springer's Type C): a fixed high-passed sign tile repeated over the whole image;
-  ``variant="entangled"`` (Type B): a class colour sine grating inside the drawn shape, moving and scaling with it.
+  ``variant="entangled"`` (Springer's Type B): a faint copy of the label's shape outline (the high-passed mask, in
+  the image's shape colour) at the drawn shape's place and scale: a small component of the robust pattern itself
+  (for the 90% of images whose shape is the label's, of their own shape), so a model that learned it reads shapes.
 
 The class shapes and patterns depend only on the config (``pattern_seed``), never on the image seed: they
 define the classes. Every random draw is made whatever the amplitudes, so two configs that differ only in
@@ -173,38 +175,31 @@ def nonrobust_tiles(cfg: SyntheticConfig) -> Tensor:
     return tiles / norms * cfg.nonrobust_norm
 
 
-def grating_spec(cfg: SyntheticConfig) -> tuple[Tensor, Tensor]:
-    """The entangled variant's class gratings: orientations (C,) in radians and unit colour vectors (C, 3)."""
-    generator = torch.Generator().manual_seed(derive_seed(cfg.pattern_seed, "gratings"))
-    offset = torch.rand((), generator=generator) * math.pi / cfg.num_classes
-    orientations = torch.arange(cfg.num_classes) * math.pi / cfg.num_classes + offset
-    colours = torch.randn(cfg.num_classes, 3, generator=generator)
-    return orientations, colours / colours.norm(dim=1, keepdim=True)
+#: px: the Gaussian blur the entangled variant's outline is high-passed with (the ground-truth probe's own).
+OUTLINE_SIGMA = 1.0
 
 
-def _gratings(cfg: SyntheticConfig, classes: Tensor, center: Tensor, scale: Tensor, masks: Tensor) -> Tensor:
-    """Class gratings inside ``masks``, phase-locked to the shape centre, period scaled with the shape;
-    each image's grating has L2 norm ``nonrobust_norm``."""
-    orientations, colours = grating_spec(cfg)
-    grid = torch.arange(cfg.image_size, dtype=torch.float32)
-    theta = orientations[classes][:, None, None]
-    along = (grid[None, :, None] - center[:, 0, None, None]) * torch.sin(theta) + (
-        grid[None, None, :] - center[:, 1, None, None]
-    ) * torch.cos(theta)
-    wave = torch.sin(2 * math.pi * along / (cfg.grating_period * scale[:, None, None])) * masks
-    pattern = colours[classes][:, :, None, None] * wave[:, None]
+def outline_patterns(cfg: SyntheticConfig, classes: Tensor, center: Tensor, scale: Tensor, colour: Tensor) -> Tensor:
+    """The entangled variant's non-robust parts (N, 3, H, W): the high-passed outline of class ``classes``' shape
+    at ``center`` / ``scale``, in ``colour`` (N, 3), each of L2 norm ``nonrobust_norm``. The high-pass of a shape is
+    the fine part of the shape itself, so where ``classes`` is the drawn shape's class the pattern points exactly
+    along the robust part's own high frequencies (Type B: entangled), at a fraction of their energy."""
+    edges = high_pass(render_masks(cfg, classes, center, scale), sigma=OUTLINE_SIGMA)
+    pattern = edges[:, None] * colour[:, :, None, None]
     norms = pattern.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, 1, 1, 1)
     return pattern / norms * cfg.nonrobust_norm
 
 
 def nonrobust_patterns(cfg: SyntheticConfig) -> Tensor:
     """Each class's non-robust pattern (C, 3, H, W), L2 norm ``nonrobust_norm``: the tiled sign tile
-    (default variant), or the class grating inside the class's own shape at the centre, scale 1 (entangled)."""
+    (default variant), or the class's shape outline at the centre, scale 1, in the class's base colour
+    (``colour="class"``) or grey (entangled)."""
     if cfg.variant == "entangled":
         classes = torch.arange(cfg.num_classes)
         center = torch.full((cfg.num_classes, 2), (cfg.image_size - 1) / 2)
         scale = torch.ones(cfg.num_classes)
-        return _gratings(cfg, classes, center, scale, shape_templates(cfg))
+        colour = class_colours(cfg) if cfg.colour == "class" else torch.ones(cfg.num_classes, 3)
+        return outline_patterns(cfg, classes, center, scale, colour)
     repeats = cfg.image_size // cfg.tile
     return nonrobust_tiles(cfg).repeat(1, 1, repeats, repeats)
 
@@ -212,7 +207,7 @@ def nonrobust_patterns(cfg: SyntheticConfig) -> Tensor:
 def without_pattern(cfg: SyntheticConfig) -> SyntheticConfig:
     """``cfg`` with no planted non-robust pattern (``nonrobust_norm`` 0). Every random draw is made whatever the
     amplitudes, so image i of a set made with it is image i of ``cfg``'s set drawn without its pattern: the
-    same background, shape, colour and label, for either variant (the entangled one's gratings move with each
+    same background, shape, colour and label, for either variant (the entangled one's outlines move with each
     image's shape, so no fixed pattern could be subtracted)."""
     return replace(cfg, nonrobust_norm=0.0)
 
@@ -249,7 +244,7 @@ def make_synthetic(cfg: SyntheticConfig, n: int, seed: int, split: str = "train"
     masks = render_masks(cfg, shape_class, center, scale)
     robust = cfg.robust_amplitude * masks[:, None] * colour[:, :, None, None]
     if cfg.variant == "entangled":
-        nonrobust = _gratings(cfg, labels, center, scale, masks)
+        nonrobust = outline_patterns(cfg, labels, center, scale, colour)
     else:
         nonrobust = nonrobust_patterns(cfg)[labels]
     images = (background + robust + nonrobust).clamp_(0.0, 1.0)

@@ -547,8 +547,100 @@ E8 = TableSpec(
     more_columns=_e8_columns, settings=_e8_settings,
 )
 
+def _sweep(rows: list[Row]) -> dict[str, float]:
+    return next((row["sweep"] for row in rows if row.get("sweep")), {})
+
+
+def _e9_columns(rows: list[Row]) -> tuple[Column, ...]:
+    return tuple(Column(f"R:{name}", f"R_{eps:g}", "pct", interval=True, paper=at(f"published_R:{name}"))
+                 for name, eps in _sweep(rows).items())
+
+
+def _e9_settings(rows: list[Row]) -> str:
+    first = next((row for row in rows if row.get("missing") is False), None)
+    if first is None:
+        return "the robustified stage has not run yet (it needs source@standard, source@robust_l2 and E4's natural, zero_robust, neg_robust)"
+    return (f"R_eps: {first.get('n_test')} test images, each inverted (unbounded, {first.get('steps')} L2 steps of "
+            f"{first.get('step_size')}, from a random {'other-class ' if first.get('start') == 'other' else ''}image) "
+            f"through the eps-robust source; chance {100 * first['chance']:.1f}%; leak control: {first.get('control')}")
+
+
+E9 = TableSpec(
+    id="E9", experiment="E9", title="E9 robustified test sets: accuracy (%) on R_eps, ours (Springer Table 5)",
+    legend=("rows: standard = E4's natural-data classifiers, robust = E1 robust_l2 (paper: eps 0.5), zero-/negative-"
+            "robust = E4's (mean ±95% interval over seeds); ', projected': the same images with the non-robust subspace "
+            "projected out (synthetic: the planted tiles at every shift; real data: the zero-robust classifiers' top "
+            "input-gradient directions), the leak control the paper lacks: zero-robust above chance on R_eps is "
+            "Springer's evidence of Type B (entangled) features only where it survives the projection"),
+    columns=(Column("name", "classifier", "text"), Column("test", "test", "pct", interval=True, paper=at("published_test"))),
+    more_columns=_e9_columns, settings=_e9_settings, keep=lambda row: "leak" not in row,
+)
+E9_LEAK = TableSpec(
+    id="E9leak", experiment="E9", title="E9 leak: what each R_eps carries of the planted truth",
+    legend=("shape / colour: share of R_eps whose shape / colour probe reads the test label (robust features drawn); "
+            "pattern: share "
+            "whose added part (R_eps minus its start) carries the label's planted pattern at any shift (the leak; "
+            "chance 10%); in subspace: share of the added energy inside the planted subspace; local copy left: share whose "
+            "projected added part still holds a single, non-repeating copy of the label's tile somewhere (what the "
+            "periodic projection misses); repr error: relative "
+            "distance of R_eps's representation from the test image's"),
+    columns=(Column("leak", "source", "text"), Column("origin", "from", "text"),
+             Column("shape_agreement", "shape", "pct", optional=True),
+             Column("colour_agreement", "colour", "pct", optional=True),
+             Column("pattern_agreement", "pattern", "pct", optional=True),
+             Column("pattern_fraction", "in subspace", "pct", optional=True),
+             Column("local_pattern_agreement", "local copy left", "pct", optional=True),
+             Column("repr_error", "repr error", "ratio")),
+    keep=lambda row: "leak" in row or row.get("missing") is True,  # before the stage runs: its "not run" row
+)
+
+
+def _e10_settings(rows: list[Row]) -> str:
+    first = next((row for row in rows if row.get("missing") is False), None)
+    if first is None:
+        return "the robustified stage has not run yet"
+    return (f"standard on R_eps: mean ±95% interval over {first.get('n_seeds')} seeds on {first.get('n_test')} images; "
+            f"source clean: one model on {first.get('n_clean')} test images, Wilson 95% interval; figure: "
+            f"data/figures/E10_universality.{{png,svg}}; Springer: {first.get('published_finding')}")
+
+
+E10 = TableSpec(
+    id="E10", experiment="E10", title="E10 universality: the standard classifier on R_eps, each source's clean accuracy (%)",
+    legend="paper: Table 5's standard row (Fig. 3); Fig. 4 prints no numbers",
+    columns=(Column("source", "source", "text"), Column("origin", "from", "text"),
+             Column("standard_on_R", "standard on R_eps", "pct", interval=True, paper=at("published_standard_on_R")),
+             Column("source_clean", "source clean", "pct", interval=True)),
+    settings=_e10_settings,
+)
+
+
+def _e11_columns(rows: list[Row]) -> tuple[Column, ...]:
+    victims = next((row["victims"] for row in rows if row.get("victims")), [])
+    return tuple(Column(f"{mode}:{v}", f"{label} {v.replace('white_box', 'source')}", "pct", interval=True)
+                 for mode, label in (("untargeted", "error"), ("targeted", "hit")) for v in victims)
+
+
+def _e11_settings(rows: list[Row]) -> str:
+    first = next((row for row in rows if row.get("missing") is False), None)
+    if first is None:
+        return "the slight_transfer stage has not run yet (it needs the robustified stage's sources and E8's backbones)"
+    return (f"L2 PGD eps {first.get('attack_eps'):g}, {first.get('steps')} steps of {first.get('step_size'):g}, on "
+            f"{first.get('n_test')} test images (Wilson 95% intervals); targets: a uniformly drawn other class; "
+            f"curves: data/figures/E11_transfer.{{png,svg}}; Springer: {first.get('published_finding')}")
+
+
+E11 = TableSpec(
+    id="E11", experiment="E11", title="E11 transfer from slightly robust sources: error / target hit rate (%)",
+    legend=("rows: the eps-robust source attacked; error: untargeted error rate on the true label; hit: targeted "
+            "attacks' target hit rate; source: white box; SL-<arch>: E8's SL backbones (other architectures); "
+            "E4-natural: E4's first natural-data classifier (the sources' architecture, trained apart)"),
+    columns=(Column("source", "source", "text"),),
+    more_columns=_e11_columns, settings=_e11_settings,
+)
+
 #: Every known table, in the order the report and the app show them.
-TABLES: tuple[TableSpec, ...] = (E1, E4, CURVES, E5, E6A, E6B, E7, E8, E13, E14, E16, E18, E18_WORLD1)
+TABLES: tuple[TableSpec, ...] = (E1, E4, CURVES, E5, E6A, E6B, E7, E8, E13, E14, E16, E18, E18_WORLD1, E9, E9_LEAK,
+                                E10, E11)
 
 
 def _is_scalar(value: Any) -> bool:

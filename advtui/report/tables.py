@@ -26,6 +26,7 @@ from advtui.catalog.paths import METRICS, metrics_path
 from advtui.catalog.published import E4_PUBLISHED, E5_PUBLISHED, E6A_PUBLISHED, E6B_PUBLISHED, LI_SOURCE
 from advtui.catalog.stages import stage_of
 from advtui.report.distill import distill_rows
+from advtui.report.springer import springer_rows
 from advtui.report.export import laid_out_grid, to_markdown
 from advtui.report.layout import CURVE_COLUMNS, curve_key, report_tables, row_name
 from advtui.report.transfer import e7_rows, e8_rows
@@ -330,6 +331,7 @@ def collect(data_dir: Path = Path("data")) -> dict[str, list[dict[str, Any]]]:
     report = {"E1": e1_rows(metrics), "E4": e4_rows(metrics), "curves": curve_rows(metrics), "E5": e5_rows(metrics),
               "E6": e6_rows(metrics), "E7": e7_rows(metrics.read), "E8": e8_rows(metrics.read)}
     report.update(distill_rows(metrics.read))
+    report.update(springer_rows(metrics.read))
     for experiment, rows in report.items():
         for row in rows:
             # an unusable file reads as absent, so it is among the files that leave its row not run; an E4
@@ -373,6 +375,8 @@ def missing_metrics(experiment: str, row: dict[str, Any]) -> list[str]:
         names = [row["run"].partition("-")[0]]
     elif experiment == "E8":  # one file holds the whole matrix
         names = ["matrix"]
+    elif experiment == "E10":  # E10's rows come from E9's metrics file
+        return [metrics_file("E9", row_name(row))]
     else:
         names = [row_name(row)]
     return [metrics_file(experiment, name) for name in names]

@@ -7,6 +7,7 @@ from advtui.catalog import paths
 from advtui.catalog.params import Params
 from advtui.pipeline.inputs import require
 from advtui.report.figures import write_figures, write_theory_figures, write_transfer_figures
+from advtui.report.springer_figures import write_springer_figures
 
 
 def run(params: Params, name: str) -> dict:
@@ -14,4 +15,5 @@ def run(params: Params, name: str) -> dict:
     written = write_figures(require(paths.METRICS / "curves"), paths.FIGURES)
     written += write_theory_figures(paths.METRICS, paths.FIGURES)
     written += write_transfer_figures(paths.METRICS, paths.FIGURES)
+    written += write_springer_figures(paths.METRICS, paths.FIGURES)
     return {"files": len(written)}
