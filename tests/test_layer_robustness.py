@@ -67,3 +67,20 @@ def test_every_block_of_every_model_gets_a_row() -> None:
 def test_params_refuse_an_unknown_model() -> None:
     with pytest.raises(ValueError, match="models"):
         LayerRobustnessParams(models=("vgg",))
+
+
+def test_report_marks_blocks_where_the_robust_model_is_not_lower(tmp_path) -> None:
+    from advtui.files import write_json
+    from advtui.report.figures import write_distill_figures
+    from advtui.report.tables import collect, markdown
+
+    rows = lambda ratios: [{"block": b, "dim": 1, "max_change": r, "pair_distance": 1.0, "ratio": r}  # noqa: E731
+                           for b, r in zip(("backbone.0", "head"), ratios)]
+    write_json(tmp_path / "data/metrics/E17/layers.json",
+               {"models": {"standard": rows((0.3, 0.9)), "robust_l2": rows((0.4, 0.2))}, "n": 100, "eps": 0.5,
+                "steps": 10, "step_size": 0.25, "model_order": ["standard", "robust_l2"], "compared": ["standard", "robust_l2"],
+                "robust_lower": {"backbone.0": False, "head": True}})
+    text = markdown(collect(tmp_path / "data"))
+    assert "| backbone.0 | 0.300 | 0.400 | NO |" in text and "| head | 0.900 | 0.200 | yes |" in text
+    assert [p.name for p in write_distill_figures(tmp_path / "data/metrics", tmp_path)] == [
+        "E17_layers.png", "E17_layers.svg"]

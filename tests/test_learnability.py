@@ -55,3 +55,30 @@ def test_pattern_readers_learn_from_d_det_and_are_fooled(tmp_path) -> None:
     assert reads["pattern_free_acc"] < reads["natural_acc"] - 0.2  # it reads the pattern
     assert reads["det_acc"] > 0.5  # the pattern -> y+1 rule generalises to natural test data
     assert reads["ci95"]["det_acc"] is None and reads["per_model"]["det_acc"] == [reads["det_acc"]]
+
+
+def test_report_and_figure_put_e15_on_e12s_plot(tmp_path) -> None:
+    from advtui.files import write_json
+    from advtui.report.figures import write_distill_figures
+    from advtui.report.tables import collect, markdown
+
+    arch = {"arch": "small_cnn", "det_from": "E4 retrain@D_det", "natural_from": "E4 retrain@natural",
+            "n_det_models": 3, "n_natural_models": 3, "det_acc": 0.9, "transfer_success": 0.8, "natural_acc": 0.9,
+            "pattern_free_acc": 0.3, "per_model": {}, "ci95": {"det_acc": [0.8, 1.0], "transfer_success": [0.7, 0.9]}}
+    write_json(tmp_path / "data/metrics/E12/learnability.json",
+               {"n": 200, "n_test": 1000, "chance": 0.1, "source_hit": 1.0, "pattern_added": 0.85, "attack": {},
+                "archs": {"small_cnn": arch}})
+    write_json(tmp_path / "data/metrics/E15/bugs_only.json",
+               {"n": 500, "references": 2, "chance": 0.1, "attack": {"eps": 0.5, "steps": 30, "step_size": 0.1},
+                "joint_success": 0.9, "source_hit": 0.95, "reference_hit": 0.0, "transfer_success": 0.05,
+                "pattern_added": 0.1, "shape_kept": 1.0, "clean_acc": 0.12, "next_class_rate": 0.2})
+    report = collect(tmp_path / "data")
+    rows = {row["arch"]: row for row in report["E12"]}
+    assert rows["E15 bugs-only set"]["det_acc"] == 0.12 and rows["E15 bugs-only set"]["transfer_success"] == 0.05
+    text = markdown(report)
+    assert "| small_cnn | 90.0 ±10.0 | 80.0 ±10.0 | 90.0 | 30.0 |" in text
+    assert "| bugs_only | 90.0 | 95.0 | 0.0 | 5.0 | 10.0 | 100.0 | 12.0 | 20.0 |" in text
+    assert report["E17"] == [{"name": "layers", "missing": True}]
+    first = [p.read_bytes() for p in write_distill_figures(tmp_path / "data/metrics", tmp_path / "a")]
+    again = [p.read_bytes() for p in write_distill_figures(tmp_path / "data/metrics", tmp_path / "b")]
+    assert len(first) == 2 and first == again  # E12_learnability.{png,svg}, byte-reproducible

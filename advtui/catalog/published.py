@@ -70,3 +70,16 @@ E7_PUBLISHED: dict[str, dict[str, float | None]] = {
 #: Li et al. Fig. 3 prints its transfer matrix as a heatmap without numbers; what it shows, in words (section 5.2).
 E8_PUBLISHED_FINDING = ("adversarial examples transfer well between the SL backbones (low accuracy) and poorly "
                         "between paradigms (high accuracy), even with the same architecture")
+#: Ilyas et al. Fig. 3 (CIFAR-10) plots, per architecture, the test accuracy of a model trained on D_det against the
+#: transfer success of the source's adversarial examples to it, without a table; what it shows, in words.
+E12_PUBLISHED_FINDING = ("the architectures that learn more from D_det are the ones the source's adversarial examples "
+                         "transfer to more: accuracy rises with transfer success")
+E12_SOURCE = "Ilyas et al. 2019, Fig. 3 (CIFAR-10)"
+#: Nakkiran's comment in the Distill discussion: bugs-only (non-transferable) examples make a set nothing is learnt from.
+E15_PUBLISHED_FINDING = ("a model trained on the relabelled bugs-only examples generalises poorly (near chance), a point "
+                         "on Fig. 3's trend line at low transfer")
+E15_SOURCE = "Nakkiran, Distill 2019 (CIFAR-10)"
+#: Nakano's comment in the Distill discussion: the robustness ratio of the first layers of several networks (a figure).
+E17_PUBLISHED_FINDING = ("the first layers of VGG and AlexNet are almost as robust as a robust ResNet's, a standard "
+                         "ResNet's much less")
+E17_SOURCE = "Nakano, Distill 2019 (ImageNet models)"

@@ -123,12 +123,13 @@ def layer_ratios(model: Classifier, images: ImageSet, params: LayerRobustnessPar
 def layer_robustness(models: dict[str, Classifier], test: ImageSet, params: LayerRobustnessParams, *, seed: int,
                      device: torch.device) -> dict:
     """E17's metrics: per model of ``models`` (name -> classifier) its blocks' rows (:func:`layer_ratios`) on
-    ``params.test_size`` class-balanced images of ``test``; ``robust_lower``: per block of the first two models,
+    ``params.test_size`` class-balanced images of ``test`` (``model_order``: their order, as JSON files sort keys);
+    ``robust_lower``: per block of the first two models,
     whether the second's ratio is the lower (the planted truth for standard vs robust_l2)."""
     images = test.select(min(params.test_size, len(test)), seed, key="e17.test_size")
     result: dict = {"models": {name: layer_ratios(model, images, params, seed=seed, device=device)
                                for name, model in models.items()},
-                    "n": len(images), "eps": params.eps, "steps": params.steps,
+                    "model_order": list(models), "n": len(images), "eps": params.eps, "steps": params.steps,
                     "step_size": params.effective_step_size}
     names = list(models)
     if len(names) >= 2:
