@@ -46,7 +46,7 @@ EXPERIMENTS: dict[str, str] = {
     "E14": "E14 robust feature leakage (Goh)",
     "E16": "E16 learning from mislabelled data (Wallace)",
     "E18": "E18 frequency control (Hendrycks and Gilmer)",
-    "E12": "E12 learnability vs transferability (Ilyas Fig. 3)",
+    "E12": "E12 learnability vs transfer (Ilyas Fig. 3)",  # <= 44 characters: the app's stage column
     "E15": "E15 bugs-only examples (Nakkiran)",
     "E17": "E17 layer robustness (Nakano)",
     "report": "report",
