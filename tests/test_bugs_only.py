@@ -74,6 +74,7 @@ def test_experiment_reports_transfer_and_learnability(models, tmp_path) -> None:
     assert 0 <= result["transfer_success"] < 0.3  # the held-out natural model is barely fooled either
     assert 0 <= result["clean_acc"] <= 1 and 0 <= result["pattern_added"] <= 1
     assert result["shape_kept"] == 1.0  # an L2-0.5 attack cannot redraw a shape
+    assert result["pattern_projection"] < 0.5  # less than the whole planted pattern (norm 0.5)
 
 
 def test_params_need_a_reference() -> None:

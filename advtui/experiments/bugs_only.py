@@ -25,7 +25,7 @@ from advtui.attacks.objectives import Evaluation, Objective, _index
 from advtui.attacks.pgd import pgd
 from advtui.catalog.data import DataParams, ModelParams
 from advtui.catalog.params import BugsOnlyParams
-from advtui.data.ground_truth import nonrobust_probe, robust_probe
+from advtui.data.ground_truth import nonrobust_probe, nonrobust_scores, robust_probe
 from advtui.data.imageset import ImageSet
 from advtui.experiments.common import image_size
 from advtui.experiments.mislabelled import predict
@@ -109,6 +109,9 @@ def bugs_only_experiment(
         delta = bugs.float_images() - start.float_images()
         # what the attack added: does it carry the target's planted pattern (D_det's does, E8: 84%)?
         result["pattern_added"] = (nonrobust_probe(delta, data.synthetic) == bugs.labels).float().mean().item()
+        # and how much of it: the L2 projection on the target's unit pattern (compare E12's, D_det's attack)
+        scores = nonrobust_scores(delta, data.synthetic)
+        result["pattern_projection"] = scores[torch.arange(len(delta)), bugs.labels].mean().item()
         result["shape_kept"] = (robust_probe(bugs.float_images(), data.synthetic)
                                 == robust_probe(start.float_images(), data.synthetic)).float().mean().item()
     seed_everything(seed)

@@ -32,7 +32,7 @@ from advtui.attacks.pgd import pgd_attack
 from advtui.catalog.data import DataParams
 from advtui.catalog.params import RelabelConfig
 from advtui.catalog.training import TrainConfig
-from advtui.data.ground_truth import nonrobust_probe
+from advtui.data.ground_truth import nonrobust_probe, nonrobust_scores
 from advtui.data.imageset import ImageSet
 from advtui.data.synthetic import without_pattern
 from advtui.experiments.common import image_size, natural_split
@@ -106,6 +106,9 @@ def learnability_transfer(
     if pattern_free is not None:
         delta = x_adv[hit] - attacked.float_images()[hit]
         result["pattern_added"] = (nonrobust_probe(delta, data.synthetic) == target[hit]).float().mean().item()
+        # how much of it (L2 projection on the target's unit pattern; the planted one has data.synthetic's norm)
+        scores = nonrobust_scores(delta, data.synthetic)
+        result["pattern_projection"] = scores[torch.arange(len(delta)), target[hit]].mean().item()
     for arch, det in det_models.items():
         det_acc = [accuracy(m, test, device=device) for m in det]
         natural = natural_models[arch]

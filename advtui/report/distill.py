@@ -112,7 +112,8 @@ def e12_rows(read: Read) -> list[dict[str, Any]]:
     if result is None:
         return _not_run("E12")
     shared = {"n": result.get("n"), "chance": result.get("chance"), "source_hit": result.get("source_hit"),
-              "pattern_added": result.get("pattern_added"), "published_finding": E12_PUBLISHED_FINDING,
+              "pattern_added": result.get("pattern_added"), "pattern_projection": result.get("pattern_projection"),
+              "published_finding": E12_PUBLISHED_FINDING,
               "published_source": E12_SOURCE}
     rows = [{"missing": False, **row, **shared} for row in (result.get("archs") or {}).values()]
     bugs = read("E15", FILES["E15"])

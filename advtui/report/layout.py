@@ -553,7 +553,9 @@ def _e12_settings(rows: list[Row]) -> str:
     first = next((row for row in rows if row.get("missing") is False and row.get("source_hit") is not None), None)
     if first is None:
         return "the learnability stage has not run yet (it needs construct@D_det, E4's natural and D_det classifiers, E8's backbones)"
+    projection = first.get("pattern_projection")
     pattern = (f"; {100 * first['pattern_added']:.1f}% of them carry the target's planted pattern"
+               + (f" (L2 projection {projection:.2f})" if projection is not None else "")
                if first.get("pattern_added") is not None else "")
     return (f"the standard source's targeted (y+1) examples of {first.get('n')} test images, made as D_det's; it hits "
             f"the target on {100 * first['source_hit']:.1f}%{pattern}; chance {100 * first['chance']:.1f}%")
@@ -591,13 +593,15 @@ E15 = TableSpec(
     id="E15", experiment="E15", title="E15 bugs-only examples (Nakkiran): non-transferable, and what a model learns from them",
     legend=("joint: share (%) where the source says y+1 and every reference y; source / references / held-out: share "
             "labelled y+1 by the source, the references (mean) and a held-out natural model (transfer); pattern added: "
-            "the planted probe on what the attack added reads y+1 (D_det's attack: most); shape kept: the shape still "
+            "the planted probe on what the attack added reads y+1 (D_det's attack: most); pattern L2: how much of the y+1 "
+            "pattern it added (L2 projection; E12's settings give D_det's attack's); shape kept: the shape still "
             "reads y; clean: natural test accuracy (%) of a model trained on the set relabelled y+1; y+1: share of "
             "natural test images it labels y+1 (what robust features would give); expected: the planted truth"),
     columns=(
         Column("name", "set", "text"), Column("joint_success", "joint", "pct"), Column("source_hit", "source", "pct"),
         Column("reference_hit", "references", "pct"), Column("transfer_success", "held-out", "pct"),
         Column("pattern_added", "pattern added", "pct", optional=True),
+        Column("pattern_projection", "pattern L2", "ratio", optional=True),
         Column("shape_kept", "shape kept", "pct", optional=True), Column("clean_acc", "clean", "pct"),
         Column("next_class_rate", "y+1", "pct"), Column("expected", "expected", "text", optional=True),
     ),
