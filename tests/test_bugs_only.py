@@ -1,6 +1,7 @@
 """E15, bugs-only examples (Nakkiran): a targeted attack on the source that keeps independently trained reference
 models on the true label. Ground truth: the references read the planted pattern, so a plain targeted attack (D_det's)
-adds the target's pattern and fools them too, while the reference-consistent one must not add it."""
+adds the target's pattern and fools them too, while the reference-consistent one must add less of it (with these
+weak references, so little that the probe rarely reads it)."""
 
 from __future__ import annotations
 

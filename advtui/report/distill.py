@@ -129,7 +129,7 @@ def e15_rows(read: Read) -> list[dict[str, Any]]:
     result = read("E15", FILES["E15"])
     if result is None:
         return _not_run("E15")
-    return [{"name": FILES["E15"], "missing": False, **result, "expected": "near chance; pattern added ~chance",
+    return [{"name": FILES["E15"], "missing": False, **result, "expected": "clean ~chance",
              "published_finding": E15_PUBLISHED_FINDING, "published_source": E15_SOURCE}]
 
 

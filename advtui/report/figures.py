@@ -228,7 +228,8 @@ def learnability_figure(e12: dict[str, Any] | None, e15: dict[str, Any] | None) 
     intervals over seeds where there are several), with E15's bugs-only set as its own marker; chance as a line."""
     fig, ax = plt.subplots(figsize=(4.5, 3.4), layout="constrained")
     for arch, row in ((e12 or {}).get("archs") or {}).items():
-        ci = row.get("ci95") or {}
+        # a Student-t interval over 3 seeds can reach past 0 or 1: a rate's bar stops there
+        ci = {k: [max(0.0, v[0]), min(1.0, v[1])] for k, v in (row.get("ci95") or {}).items() if v}
         xerr = [[100 * (row["transfer_success"] - ci["transfer_success"][0])],
                 [100 * (ci["transfer_success"][1] - row["transfer_success"])]] if ci.get("transfer_success") else None
         yerr = [[100 * (row["det_acc"] - ci["det_acc"][0])], [100 * (ci["det_acc"][1] - row["det_acc"])]] \
