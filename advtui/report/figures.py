@@ -259,7 +259,7 @@ def layers_figure(e17: dict[str, Any]) -> plt.Figure:
         ax.plot(range(len(rows)), [row["ratio"] for row in rows], marker="o", markersize=4, label=model)
     blocks = [row["block"] for row in e17["models"][order[0]]]
     ax.set_xticks(range(len(blocks)), blocks, rotation=30, ha="right", fontsize=7)
-    ax.set(ylabel="r = E max ||f(x+d)-f(x)|| / E ||f(x)-f(x')||", ylim=(0, None))
+    ax.set(ylabel="ratio r (lower: a more robust block)", ylim=(0, None))
     ax.set_title(f"E17: layer robustness, L2 eps {e17['eps']}, {e17['n']} images", fontsize=9)
     ax.legend(fontsize=7)
     return fig
