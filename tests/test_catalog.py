@@ -190,8 +190,9 @@ def test_editing_code_marks_exactly_the_stages_that_run_it_as_changed(tmp_path):
     probe = project / "advtui" / "experiments" / "linear_probe.py"
     probe.write_text(probe.read_text() + "\n# edited\n")
     # linear probing is code of the paradigm stages only (experiments/paradigm_runs imports it, and E7/E8 attack
-    # the probes; E11 attacks E8's SL backbones' probes); E1-E4 and the gallery do not run it
+    # the probes; E11 attacks E8's SL backbones' probes, E12 reads E8's backbone through its probe); E1-E4 and the
+    # gallery do not run it
     changed = _changed_stages(project, env)
     paradigm_families = ("pretrain", "source_cl", "probe", "attack", "attack_sl", "objectives", "backbones", "transfer",
-                         "slight_transfer")
+                         "slight_transfer", "learnability")
     assert changed and all(n.split("@")[0] in paradigm_families for n in changed)

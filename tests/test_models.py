@@ -11,10 +11,10 @@ from advtui.models import Classifier, create_model, list_models, register_model
 from advtui.models.normalise import Normalise
 from advtui.paradigms.trainer import model_state
 
-ARCHS = ["densenet121", "inception_v3", "mobilenetv2", "resnet18", "resnet50", "small_cnn", "small_resnet", "vgg16"]
+ARCHS = ["densenet121", "inception_v3", "mobilenetv2", "resnet18", "resnet50", "small_cnn", "small_mlp", "small_resnet", "vgg16"]
 FEATURE_DIMS = {
     "densenet121": 1024, "inception_v3": 2048, "mobilenetv2": 1280, "resnet18": 512,
-    "resnet50": 2048, "small_cnn": 128, "small_resnet": 128, "vgg16": 512,
+    "resnet50": 2048, "small_cnn": 128, "small_mlp": 256, "small_resnet": 128, "vgg16": 512,
 }
 
 

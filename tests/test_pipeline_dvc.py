@@ -52,6 +52,12 @@ def tiny_params() -> dict:
         p[section][key]["epochs"] = 1
     p["e9"].update(test_size=20, steps=2, batch_size=20)  # of the 60 test images
     p["e11"].update(test_size=4, steps=2, batch_size=4)
+    p["e12"]["test_size"] = 10  # of the 60 test images
+    p["e15"].update(size=10)  # of the 20 images D_det starts from
+    p["e17"].update(test_size=10, steps=2)
+    p["e15"]["attack"]["steps"] = 2
+    for section in ("e12", "e15"):
+        p[section]["train"]["epochs"] = 1
     return p
 
 
@@ -122,9 +128,10 @@ def test_repro_rerun_push_pull(tmp_path):
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     out = run("dvc repro", repo)
     ran = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
-    # and what reads D_rand / D_det or their classifiers: E14's leakage, E18's World-1 control
+    # and what reads D_rand / D_det or their classifiers: E14's leakage, E18's World-1 control, E12 (which also makes
+    # its source examples with D_det's settings)
     assert ran == {"construct@D_rand", "construct@D_det", "retrain@D_rand", "retrain@D_det", "curve_E4", "figures",
-                   "gallery", "leakage", "world1", "report"}
+                   "gallery", "leakage", "world1", "learnability", "report"}
     run("git add -A && git commit -qm steps", repo)
 
     run(f"dvc remote add -d local {remote} && git add -A && git commit -qm remote && dvc push", repo)

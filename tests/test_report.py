@@ -65,7 +65,8 @@ def test_cli_json_and_write(tmp_path, monkeypatch):
     result = CliRunner().invoke(app, ["report", "--json", "--write"])
     assert result.exit_code == 0, result.output
     parsed = json.loads(result.output)
-    assert set(parsed) == {"E1", "E4", "curves", "E5", "E6", "E7", "E8", "E13", "E14", "E16", "E18", "E9", "E10", "E11"}
+    assert set(parsed) == {"E1", "E4", "curves", "E5", "E6", "E7", "E8", "E13", "E14", "E16", "E18", "E9", "E10", "E11",
+                           "E12", "E15", "E17"}
     assert (tmp_path / "data/report/report.md").exists()
     assert json.loads((tmp_path / "data/report/report.json").read_text()) == parsed
 

@@ -529,6 +529,81 @@ class SlightTransferParams:
                               batch_size=self.batch_size)
 
 
+@dataclass(frozen=True)
+class LearnabilityParams:
+    """E12, learnability vs transferability (Ilyas et al. Fig. 3): each of ``archs`` trained on D_det with ``train``
+    (``model.arch``: E4's D_det classifiers, every seed, instead), tested on natural data; and the target-hit rate, on
+    a naturally trained model of that architecture (``model.arch``: E4's natural classifiers; an ``e8.backbones``
+    architecture: E8's backbone; any other: trained here with ``train`` on the natural images D_det starts from), of
+    the standard source's targeted (y+1) PGD examples of ``test_size`` class-balanced test images (null: all), made
+    with D_det's settings (``construct.relabel``)."""
+
+    archs: tuple[str, ...] = ("small_cnn", "small_resnet", "mobilenetv2", "vgg16", "resnet18")
+    test_size: int | None = 1000
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        if not self.archs or len(set(self.archs)) < len(self.archs):
+            raise ValueError(f"archs: {list(self.archs)} is empty or repeats an architecture; list each once")
+        if self.test_size is not None and self.test_size < 1:
+            raise ValueError(f"test_size: must be a positive count or null (all images), got {self.test_size}")
+
+
+@dataclass(frozen=True)
+class BugsOnlyParams:
+    """E15, non-transferable "bugs-only" examples (Nakkiran, Distill): targeted (y+1) PGD on the standard source with
+    ``attack``'s settings that also keeps the first ``references`` of E4's natural classifiers (independently trained,
+    other seeds) on the true label, on the first ``size`` natural images D_det starts from; a fresh ``model.arch``
+    classifier trained with ``train`` on the images relabelled y+1 is tested on natural data. ``ref_weight``: the
+    weight of the references' cross-entropy beside the source's targeted one. The next E4 natural classifier (if
+    ``retrain.seeds`` has one more) is the held-out model transfer is measured on."""
+
+    size: int = 1000
+    references: int = 2
+    ref_weight: float = 1.0
+    attack: RelabelConfig = field(default_factory=lambda: RelabelConfig(steps=100))
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        if self.size < 1:
+            raise ValueError(f"size: must be a positive count, got {self.size}; use e.g. 500")
+        if self.references < 1:
+            raise ValueError(f"references: must be >= 1, got {self.references}; Nakkiran kept 2-3 reference models")
+        if not (math.isfinite(self.ref_weight) and self.ref_weight >= 0):
+            raise ValueError(f"ref_weight: must be >= 0, got {self.ref_weight}; use e.g. 1.0")
+
+
+@dataclass(frozen=True)
+class LayerRobustnessParams:
+    """E17, layer robustness (Nakano, Distill): per block f of each ``models`` E1 source, r = E max over ||d||_2 <=
+    ``eps`` of ||f(x+d) - f(x)|| / E ||f(x) - f(x')|| (x' another test image), the max by ``steps`` L2 PGD steps of
+    ``step_size`` (null: 2.5 eps / steps) from a random start, on ``test_size`` class-balanced test images."""
+
+    models: tuple[str, ...] = ("standard", "robust_l2")
+    eps: float = 0.5
+    steps: int = 20
+    step_size: float | None = None
+    test_size: int = 1000
+
+    def __post_init__(self) -> None:
+        unknown = [m for m in self.models if m not in SOURCE_MODELS]
+        if not self.models or unknown:
+            raise ValueError(f"models: {list(self.models)} names no model or unknown ones; use E1's {', '.join(SOURCE_MODELS)}")
+        if not (math.isfinite(self.eps) and self.eps > 0):
+            raise ValueError(f"eps: must be > 0, got {self.eps}; use e.g. 0.5")
+        if self.steps < 1:
+            raise ValueError(f"steps: must be >= 1, got {self.steps}; use e.g. 10")
+        if self.step_size is not None and not (math.isfinite(self.step_size) and self.step_size > 0):
+            raise ValueError(f"step_size: must be > 0 or null (2.5 eps / steps), got {self.step_size}")
+        if self.test_size < 2:
+            raise ValueError(f"test_size: must be >= 2 (pairs of images), got {self.test_size}")
+
+    @property
+    def effective_step_size(self) -> float:
+        """``step_size``, or 2.5 * eps / steps when it is None."""
+        return self.step_size if self.step_size is not None else 2.5 * self.eps / self.steps
+
+
 PARAMS_FILE = Path("params.yaml")
 PROFILES = ("smoke", "cifar-mini", "cpu", "paper", "gpu-fast")
 #: The forms ``device`` may take (``advtui.runtime.pick_device`` resolves them), and the rule they follow.
@@ -563,6 +638,9 @@ class Params:
     e8: E8Params = field(default_factory=E8Params)
     e9: RobustifiedParams = field(default_factory=RobustifiedParams)
     e11: SlightTransferParams = field(default_factory=SlightTransferParams)
+    e12: LearnabilityParams = field(default_factory=LearnabilityParams)
+    e15: BugsOnlyParams = field(default_factory=BugsOnlyParams)
+    e17: LayerRobustnessParams = field(default_factory=LayerRobustnessParams)
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:

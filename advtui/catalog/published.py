@@ -86,3 +86,17 @@ E10_PUBLISHED_FINDING = ("standard classifier on R_eps: low at eps 0 (58.3%), pe
                          "at eps 1 (Table 5); source clean accuracy falls as eps grows (Fig. 4)")
 E11_PUBLISHED_FINDING = ("untargeted error rate on other architectures peaks near eps 1/16 and falls for larger eps; "
                          "targeted hit rate is near zero from a standard source (eps 0) and rises steeply by eps 1/16")
+
+#: Ilyas et al. Fig. 3 (CIFAR-10) plots, per architecture, the test accuracy of a model trained on D_det against the
+#: transfer success of the source's adversarial examples to it, without a table; what it shows, in words.
+E12_PUBLISHED_FINDING = ("the architectures that learn more from D_det are the ones the source's adversarial examples "
+                         "transfer to more: accuracy rises with transfer success")
+E12_SOURCE = "Ilyas et al. 2019, Fig. 3 (CIFAR-10)"
+#: Nakkiran's comment in the Distill discussion: bugs-only (non-transferable) examples make a set nothing is learnt from.
+E15_PUBLISHED_FINDING = ("a model trained on the relabelled bugs-only examples generalises poorly (near chance), a point "
+                         "on Fig. 3's trend line at low transfer")
+E15_SOURCE = "Nakkiran, Distill 2019 (CIFAR-10)"
+#: Nakano's comment in the Distill discussion: the robustness ratio of the first layers of several networks (a figure).
+E17_PUBLISHED_FINDING = ("the first layers of VGG and AlexNet are almost as robust as a robust ResNet's, a standard "
+                         "ResNet's much less")
+E17_SOURCE = "Nakano, Distill 2019 (ImageNet models)"

@@ -47,6 +47,9 @@ EXPERIMENTS: dict[str, str] = {
     "E16": "E16 learning from mislabelled data (Wallace)",
     "E18": "E18 frequency control (Hendrycks and Gilmer)",
     "E9-E11": "E9-E11 entanglement (Springer)",
+    "E12": "E12 learnability vs transfer (Ilyas Fig. 3)",  # <= 44 characters: the app's stage column
+    "E15": "E15 bugs-only examples (Nakkiran)",
+    "E17": "E17 layer robustness (Nakano)",
     "report": "report",
 }
 
@@ -160,7 +163,8 @@ FAMILIES: tuple[Family, ...] = (
         "figures", "curves", "Figure files (PNG, SVG) of the eps curves for papers", None, runner="figures",
         deps=(str(paths.METRICS / "curves"), str(paths.METRICS / "E7"), str(paths.METRICS / "E8"),
               str(paths.metrics_path("E13", "gaussian")), str(paths.metrics_path("E9", "robustified")),
-              str(paths.metrics_path("E11", "slight_transfer"))),
+              str(paths.metrics_path("E11", "slight_transfer")), str(paths.metrics_path("E12", "learnability")),
+              str(paths.metrics_path("E15", "bugs_only")), str(paths.metrics_path("E17", "layers"))),
         outs=(str(paths.FIGURES),),
     ),
     Family(
@@ -216,7 +220,7 @@ FAMILIES: tuple[Family, ...] = (
         "report", "report", "The report: every experiment's table from the metrics files, beside the published figures",
         None, cmd="advtui report --write",
         deps=tuple(str(paths.METRICS / e) for e in ("E1", "construct", "E4", "curves", "E5", "E6", "E7", "E8", "E13",
-                                                    "E14", "E16", "E18", "E9", "E11")),
+                                                    "E14", "E16", "E18", "E9", "E11", "E12", "E15", "E17")),
         outs=(str(paths.REPORT_MD), str(paths.REPORT_JSON)),
         code=("advtui.cli.report",),
     ),
@@ -305,6 +309,33 @@ FAMILIES: tuple[Family, ...] = (
         outs=(str(paths.CURVES / "E11"),),
         metrics=(str(paths.metrics_path("E11", "slight_transfer")),),
     ),
+    Family(
+        "learnability", "E12",
+        "E12 (Ilyas Fig. 3): e12.archs trained on D_det; transfer of the standard source's targeted examples to each",
+        None, runner="learnability", single="learnability",
+        deps=(str(paths.dataset_path("D_det")), str(paths.model_path("standard")), str(paths.retrained_dir("natural")),
+              str(paths.retrained_dir("D_det")), str(paths.BACKBONES), NATURAL_DATA),
+        params=(*_COMMON, "model", _NATURAL_SIZE, "construct.relabel", "retrain.seeds", "e8.backbones", "e12"),
+        outs=(str(paths.CURVES / "E12"),),
+        metrics=(str(paths.metrics_path("E12", "learnability")),),
+    ),
+    Family(
+        "bugs_only", "E15",
+        "E15 (Nakkiran): targeted PGD on the source keeping E4's natural models on the true label; a model trained on it",
+        None, runner="bugs_only", single="bugs_only",
+        deps=(str(paths.model_path("standard")), str(paths.retrained_dir("natural")), NATURAL_DATA),
+        params=(*_COMMON, "model", _NATURAL_SIZE, "retrain.seeds", "e15"),
+        outs=(str(paths.CURVES / "E15"),),
+        metrics=(str(paths.metrics_path("E15", "bugs_only")),),
+    ),
+    Family(
+        "layers", "E17", "E17 (Nakano): the robustness ratio of every block of the standard and robust E1 sources",
+        None, runner="layers", single="layers",
+        deps=tuple(str(paths.model_path(m)) for m in SOURCE_MODELS),
+        params=(*_COMMON, "e17"),
+        outs=(str(paths.CURVES / "E17"),),
+        metrics=(str(paths.metrics_path("E17", "layers")),),
+    ),
 )
 
 @dataclass(frozen=True)
@@ -313,6 +344,7 @@ class Plot:
 
     files: dict[str, str]
     x: str = "step"
+    template: str = "linear"
 
 
 def _curve_plot(experiment: str, models: tuple[str, ...], norm: str) -> Plot:
@@ -344,6 +376,12 @@ PLOTS: dict[str, Plot] = {
     **{f"E11 {label} against the source's eps": Plot({
         str(paths.CURVES / "E11" / f"{mode}-{v}.tsv"): "rate" for v in ("white_box", "other_arch", "same_arch")},
         x="eps") for mode, label in (("untargeted", "untargeted error rate"), ("targeted", "targeted hit rate"))},
+    # Ilyas's Fig. 3: one point per architecture, and E15's bugs-only set
+    "E12 D_det test accuracy against transfer success (E15: the bugs-only set)": Plot({
+        str(paths.curve_tsv("E12", "archs", "l2")): "det_acc", str(paths.curve_tsv("E15", "bugs_only", "l2")): "det_acc"},
+        x="transfer_success", template="scatter"),
+    "E17 layer robustness ratio per block (standard, robust_l2)": Plot({
+        str(paths.curve_tsv("E17", m, "l2")): "ratio" for m in ("standard", "robust_l2")}, x="block"),
 }
 #: ``dvc plots show`` images: figure files drawn by the ``figures`` stage (Li's Fig. 3 as a heatmap; Springer's Figs.
 #: 3-6 with their intervals, which dvc's line plots cannot draw).
@@ -484,7 +522,7 @@ def render_dvc_yaml() -> str:
         lines.append("")
     lines.append("plots:")
     for title, plot in PLOTS.items():
-        lines += [f"  - {_scalar(title)}:", "      template: linear", f"      x: {plot.x}", "      y:"]
+        lines += [f"  - {_scalar(title)}:", f"      template: {plot.template}", f"      x: {plot.x}", "      y:"]
         lines += [f"        {_scalar(path)}: {_scalar(column)}" for path, column in plot.files.items()]
     lines += [f"  - {_scalar(path)}" for path in IMAGE_PLOTS]
     return "\n".join(lines) + "\n"

@@ -63,3 +63,18 @@ def small_resnet(img_size: int) -> tuple[nn.Module, int]:
         nn.Flatten(),
     )
     return backbone, 128
+
+
+@register_model("small_mlp")
+def small_mlp(img_size: int) -> tuple[nn.Module, int]:
+    """Two hidden layers of 256 units on the flattened pixels (no convolution, no pooling): an architecture with
+    another inductive bias for E12's learnability-vs-transferability plot, cheap on a CPU. It sees every pixel at
+    its position, so a fixed (not shifted) planted pattern is as easy for it to read as for a CNN."""
+    backbone = nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(3 * img_size * img_size, 256),
+        nn.ReLU(inplace=True),
+        nn.Linear(256, 256),
+        nn.ReLU(inplace=True),
+    )
+    return backbone, 256

@@ -220,3 +220,60 @@ def write_transfer_figures(metrics: Path, out: Path) -> list[Path]:
     if matrix.exists():
         written += _save(e8_heatmap(json.loads(matrix.read_text())), out, "E8_transfer")
     return written
+
+
+def learnability_figure(e12: dict[str, Any] | None, e15: dict[str, Any] | None) -> plt.Figure:
+    """Ilyas's Fig. 3 from E12's metrics: per architecture, the natural test accuracy of its D_det classifiers
+    against the transfer success of the source's targeted examples to its natural classifiers (error bars: the 95%
+    intervals over seeds where there are several), with E15's bugs-only set as its own marker; chance as a line."""
+    fig, ax = plt.subplots(figsize=(4.5, 3.4), layout="constrained")
+    for arch, row in ((e12 or {}).get("archs") or {}).items():
+        # a Student-t interval over 3 seeds can reach past 0 or 1: a rate's bar stops there
+        ci = {k: [max(0.0, v[0]), min(1.0, v[1])] for k, v in (row.get("ci95") or {}).items() if v}
+        xerr = [[100 * (row["transfer_success"] - ci["transfer_success"][0])],
+                [100 * (ci["transfer_success"][1] - row["transfer_success"])]] if ci.get("transfer_success") else None
+        yerr = [[100 * (row["det_acc"] - ci["det_acc"][0])], [100 * (ci["det_acc"][1] - row["det_acc"])]] \
+            if ci.get("det_acc") else None
+        ax.errorbar([100 * row["transfer_success"]], [100 * row["det_acc"]], xerr=xerr, yerr=yerr, fmt="o",
+                    markersize=5, capsize=2, label=arch)
+    if e15 is not None and e15.get("transfer_success") is not None:
+        ax.plot([100 * e15["transfer_success"]], [100 * e15["clean_acc"]], "X", color="black", markersize=8,
+                label="E15 bugs-only set")
+    chance = (e12 or e15 or {}).get("chance")
+    if chance:
+        ax.axhline(100 * chance, color="grey", linestyle=":", linewidth=1, label="chance")
+    ax.set(xlabel="transfer success of the source's examples (%)", ylabel="test accuracy, trained on D_det (%)",
+           xlim=(-2, 102), ylim=(-2, 102))
+    ax.legend(fontsize=6)
+    ax.set_title("E12: learnability vs transferability (Ilyas Fig. 3)", fontsize=9)
+    return fig
+
+
+def layers_figure(e17: dict[str, Any]) -> plt.Figure:
+    """Nakano's layer robustness from E17's metrics: the ratio r of every block, one line per model (lower: a more
+    robust block)."""
+    fig, ax = plt.subplots(figsize=(4.5, 3.2), layout="constrained")
+    order = e17.get("model_order") or sorted(e17["models"])  # JSON files sort their keys
+    for model in order:
+        rows = e17["models"][model]
+        ax.plot(range(len(rows)), [row["ratio"] for row in rows], marker="o", markersize=4, label=model)
+    blocks = [row["block"] for row in e17["models"][order[0]]]
+    ax.set_xticks(range(len(blocks)), blocks, rotation=30, ha="right", fontsize=7)
+    ax.set(ylabel="ratio r (lower: a more robust block)", ylim=(0, None))
+    ax.set_title(f"E17: layer robustness, L2 eps {e17['eps']}, {e17['n']} images", fontsize=9)
+    ax.legend(fontsize=7)
+    return fig
+
+
+def write_distill_figures(metrics: Path, out: Path) -> list[Path]:
+    """``E12_learnability.{png,svg}`` (with E15's point) and ``E17_layers.{png,svg}`` under ``out`` from the metrics
+    under ``metrics`` (``data/metrics``), each once its stage has written anything; the files."""
+    read = {e: json.loads(f.read_text()) for e, f in (("E12", metrics / "E12" / "learnability.json"),
+                                                       ("E15", metrics / "E15" / "bugs_only.json"),
+                                                       ("E17", metrics / "E17" / "layers.json")) if f.exists()}
+    written = []
+    if "E12" in read or "E15" in read:
+        written += _save(learnability_figure(read.get("E12"), read.get("E15")), out, "E12_learnability")
+    if "E17" in read:
+        written += _save(layers_figure(read["E17"]), out, "E17_layers")
+    return written

@@ -638,9 +638,96 @@ E11 = TableSpec(
     more_columns=_e11_columns, settings=_e11_settings,
 )
 
+
+
+
+def _e12_settings(rows: list[Row]) -> str:
+    first = next((row for row in rows if row.get("missing") is False and row.get("source_hit") is not None), None)
+    if first is None:
+        return "the learnability stage has not run yet (it needs construct@D_det, E4's natural and D_det classifiers, E8's backbones)"
+    projection = first.get("pattern_projection")
+    pattern = (f"; {100 * first['pattern_added']:.1f}% of them carry the target's planted pattern"
+               + (f" (L2 projection {projection:.2f})" if projection is not None else "")
+               if first.get("pattern_added") is not None else "")
+    return (f"the standard source's targeted (y+1) examples of {first.get('n')} test images, made as D_det's; it hits "
+            f"the target on {100 * first['source_hit']:.1f}%{pattern}; chance {100 * first['chance']:.1f}%")
+
+
+E12 = TableSpec(
+    id="E12", experiment="E12", title="E12 learnability vs transferability (Ilyas Fig. 3): per architecture",
+    legend=("D_det acc: natural test accuracy (%) of the architecture trained on D_det (E4's seeds for model.arch, "
+            "mean ±95% interval); transfer: share (%) of the source's successful examples its naturally trained model "
+            "labels as the target; natural / no pattern: that model's accuracy on the natural test set and (synthetic "
+            "data) on the same images without the planted pattern (a drop: it reads the pattern); the E15 row: the "
+            "bugs-only set's model and its examples' transfer to a held-out model; figure: "
+            "data/figures/E12_learnability.{png,svg}; paper: accuracy rises with transfer"),
+    columns=(
+        Column("arch", "architecture", "text"), Column("det_acc", "D_det acc", "pct", interval=True),
+        Column("transfer_success", "transfer", "pct", interval=True), Column("natural_acc", "natural", "pct"),
+        Column("pattern_free_acc", "no pattern", "pct", optional=True), Column("det_from", "D_det model", "text"),
+        Column("natural_from", "natural model", "text"),
+    ),
+    settings=_e12_settings,
+)
+
+
+def _e15_settings(rows: list[Row]) -> str:
+    first = next((row for row in rows if row.get("missing") is False), None)
+    if first is None:
+        return "the bugs_only stage has not run yet (it needs the standard source and E4's natural classifiers)"
+    attack = first.get("attack") or {}
+    return (f"targeted (y+1) L2 PGD, eps {attack.get('eps')}, {attack.get('steps')} steps of {attack.get('step_size')}, "
+            f"on {first.get('n')} training images, keeping {first.get('references')} E4 natural classifiers on the true "
+            f"label; chance {100 * first['chance']:.1f}%")
+
+
+E15 = TableSpec(
+    id="E15", experiment="E15", title="E15 bugs-only examples (Nakkiran): non-transferable, and what a model learns from them",
+    legend=("joint: share (%) where the source says y+1 and every reference y; source / references / held-out: share "
+            "labelled y+1 by the source, the references (mean) and a held-out natural model (transfer); pattern added: "
+            "the planted probe on what the attack added reads y+1 (D_det's attack: most); pattern L2: how much of the y+1 "
+            "pattern it added (L2 projection; E12's settings give D_det's attack's); shape kept: the shape still "
+            "reads y; clean: natural test accuracy (%) of a model trained on the set relabelled y+1; y+1: share of "
+            "natural test images it labels y+1 (what robust features would give); expected: the planted truth"),
+    columns=(
+        Column("name", "set", "text"), Column("joint_success", "joint", "pct"), Column("source_hit", "source", "pct"),
+        Column("reference_hit", "references", "pct"), Column("transfer_success", "held-out", "pct"),
+        Column("pattern_added", "pattern added", "pct", optional=True),
+        Column("pattern_projection", "pattern L2", "ratio", optional=True),
+        Column("shape_kept", "shape kept", "pct", optional=True), Column("clean_acc", "clean", "pct"),
+        Column("next_class_rate", "y+1", "pct"), Column("expected", "expected", "text", optional=True),
+    ),
+    settings=_e15_settings,
+)
+
+
+def _e17_columns(rows: list[Row]) -> tuple[Column, ...]:
+    models = next((row["models"] for row in rows if row.get("models")), [])
+    return (*(Column(f"ratio_{m}", m, "ratio", value=at("ratio", m)) for m in models),
+            Column("robust_lower", "robust lower", "text",
+                   value=lambda row: None if row.get("robust_lower") is None else ("yes" if row["robust_lower"] else "NO")))
+
+
+def _e17_settings(rows: list[Row]) -> str:
+    first = next((row for row in rows if row.get("missing") is False), None)
+    if first is None:
+        return "the layers stage has not run yet (it needs E1's source models)"
+    return (f"r = E max over ||d||_2 <= {first.get('eps')} of ||f(x+d) - f(x)|| / E ||f(x) - f(x')||, the max by "
+            f"{first.get('steps')} L2 PGD steps, on {first.get('n')} test images, x' another of them")
+
+
+E17 = TableSpec(
+    id="E17", experiment="E17", title="E17 layer robustness (Nakano): ratio r per block",
+    legend=("one row per block of the E1 sources, in forward order (backbone.i: the output after the backbone's i-th "
+            "child; head: the logits); lower r = a more robust layer; robust lower: the second model's r is below the "
+            "first's, as the planted truth expects at every block; figure: data/figures/E17_layers.{png,svg}"),
+    columns=(Column("block", "block", "text"),),
+    more_columns=_e17_columns, settings=_e17_settings,
+)
+
 #: Every known table, in the order the report and the app show them.
 TABLES: tuple[TableSpec, ...] = (E1, E4, CURVES, E5, E6A, E6B, E7, E8, E13, E14, E16, E18, E18_WORLD1, E9, E9_LEAK,
-                                E10, E11)
+                                E10, E11, E12, E15, E17)
 
 
 def _is_scalar(value: Any) -> bool:

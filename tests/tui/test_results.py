@@ -143,7 +143,7 @@ def test_the_screen_and_the_report_lay_out_the_same_tables(fake_project):
     report = markdown(collect(fake_project / "data"))
     tables = load_tables(fake_project)
     assert [t.id for t in tables] == ["E1", "E4", "curves", "E5", "E6a", "E6b", "E7", "E8", "E13", "E14", "E16", "E18",
-                                      "E18w", "E9", "E9leak", "E10", "E11"]
+                                      "E18w", "E9", "E9leak", "E10", "E11", "E12", "E15", "E17"]
     for table in tables:
         assert f"## {table.title}" in report
         assert "| " + " | ".join(c.header for c in table.columns) + " |" in report
@@ -215,7 +215,7 @@ async def test_tab_and_arrows_move_focus_between_every_table(fake_project):
         tables = list(screen.query(ResultsTable))
         assert [t.id for t in tables] == [f"table-{i}" for i in ("E1", "E4", "curves", "E5", "E6a", "E6b", "E7", "E8", "E13",
                                                                  "E14", "E16", "E18", "E18w", "E9", "E9leak", "E10",
-                                                                 "E11")]
+                                                                 "E11", "E12", "E15", "E17")]
         assert screen.focused is tables[0]
         for table in [*tables[1:], tables[0]]:  # tab walks every table, then wraps around
             await pilot.press("tab")
