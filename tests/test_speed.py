@@ -34,14 +34,21 @@ def _large_cnn() -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.Linear(4 * 6 * 6, 8000))
 
 
+def _grouped_cnn() -> nn.Sequential:
+    """Convolutions with GroupNorm, as in the DDPM UNet."""
+    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.GroupNorm(4, 8), nn.SiLU(), nn.Conv2d(8, 8, 3)).eval()
+
+
 AUTO = SpeedConfig()
 
 
 @pytest.mark.parametrize(
     ("model", "device", "expected"),
     [
-        (_small_cnn, "cpu", Speedups(channels_last=False, compile=False)),  # smoke's models stay plain
-        (_large_cnn, "cpu", Speedups(channels_last=True, compile=True)),
+        (_small_cnn, "cpu", Speedups(channels_last=True, compile=False)),  # compiling would outlast the evaluation
+        (_large_cnn, "cpu", Speedups(channels_last=False, compile=True)),  # its parameters are the Linear's
+        (_grouped_cnn, "cpu", Speedups(channels_last=False, compile=False)),  # GroupNorm is slower NHWC on a CPU
+        (_grouped_cnn, "cuda", Speedups(channels_last=True, compile=False)),
         (_small_cnn, "cuda", Speedups(channels_last=True, compile=False)),  # compiling would outlast the evaluation
         (_large_cnn, "cuda", Speedups(channels_last=True, compile=True)),
         (lambda: nn.Sequential(nn.Flatten(), nn.Linear(2000, 1000)), "cuda", Speedups(channels_last=False, compile=True)),
@@ -147,8 +154,8 @@ def _natural_and_constructed() -> tuple[ImageSet, ImageSet]:
 
 def test_smoke_runs_small_cnn_channels_last_and_nothing_else_on_a_cpu() -> None:
     """Smoke on a CPU: every recipe trains fp32 and nothing compiles (a compile costs more than smoke's runs);
-    small_cnn's recipes and every evaluation and construction run NHWC (1.2x training, 1.36x attack steps
-    here, bench/README), but not the DDPM UNet's or the ViT's training, which NHWC slows."""
+    small_cnn's recipes and its evaluations and constructions run NHWC (1.2x training, 1.36x attack steps
+    here, bench/README), but not the DDPM UNet or the ViT, which NHWC slows."""
     params = load_params(profile_path("smoke"))
     natural, constructed = _natural_and_constructed()
     model = create_model(params.model.arch)
@@ -159,6 +166,7 @@ def test_smoke_runs_small_cnn_channels_last_and_nothing_else_on_a_cpu() -> None:
             assert input_precision(cfg, data, device="cpu").precision == "fp32", key
         assert (cfg.channels_last, cfg.compile) == (key in nhwc, False), key
         assert resolve(cfg.speed, model, "cpu") == Speedups(channels_last=key in nhwc), key
+    assert params.attack.speed == SpeedConfig()  # auto: small_cnn NHWC on a CPU, the UNet and the ViT plain
     assert resolve(params.attack.speed, model, "cpu") == Speedups(channels_last=True)
 
 

@@ -10,9 +10,11 @@ the model to attack, construct or train with while the body runs (the evaluation
 2-core CPU; the CUDA choice is the usual GPU practice, not measured here):
 - CUDA: channels_last for every convolutional model (cuDNN's fast kernels are NHWC); compile for models
   of at least 1M parameters (below that, compiling takes longer than the evaluation it speeds up).
-- CPU: both for models of at least 1M parameters (ResNet-18 and up). Small nets gain per step too
-  (bench/README.md), but compiling costs 20 s to 2 min per process; the smoke profile turns channels_last
-  on itself where it measured a gain (small_cnn).
+- CPU: compile for models of at least 1M parameters (ResNet-18 and up: compiling costs 20 s to 2 min per
+  process); channels_last for every model whose convolutions hold most of its parameters and that has no
+  GroupNorm, at any size (measured, bench/README.md: small_cnn 1.25-1.36x per attack step, ResNet-18
+  1.14-1.26x; the DDPM UNet, whose GroupNorm loses more in NHWC than its convolutions gain, 0.93x; the ViT, one
+  patch convolution before its attention blocks, 0.98x).
 - Other devices (MPS): neither.
 
 The compiled code is cached on disk in ``<advtui cache>/inductor`` (``$TORCHINDUCTOR_CACHE_DIR`` when that is
@@ -56,7 +58,7 @@ _LARGE = 1_000_000
 #: Per device type, the smallest parameter count at which "auto" turns each speed-up on (absent: never).
 AUTO_MIN_PARAMS: dict[str, dict[str, int]] = {
     "cuda": {"channels_last": 0, "compile": _LARGE},
-    "cpu": {"channels_last": _LARGE, "compile": _LARGE},
+    "cpu": {"channels_last": 0, "compile": _LARGE},
 }
 
 
@@ -79,8 +81,11 @@ def resolve(speed: SpeedConfig, model: nn.Module, device: torch.device | str) ->
     channels_last is a layout of 4-D tensors, so "auto" leaves it off for a model without 2-D convolutions.
     """
     size = sum(p.numel() for p in model.parameters())
-    floors = AUTO_MIN_PARAMS.get(torch.device(device).type, {})
+    kind = torch.device(device).type
+    floors = AUTO_MIN_PARAMS.get(kind, {})
     convolutional = any(isinstance(m, nn.Conv2d) for m in model.modules())
+    if kind == "cpu":
+        convolutional = convolutional and _nhwc_pays_on_cpu(model, size)
 
     def choose(name: str, applies: bool) -> bool:
         setting = getattr(speed, name)
@@ -89,6 +94,13 @@ def resolve(speed: SpeedConfig, model: nn.Module, device: torch.device | str) ->
         return applies and name in floors and size >= floors[name]
 
     return Speedups(channels_last=choose("channels_last", convolutional), compile=choose("compile", True))
+
+
+def _nhwc_pays_on_cpu(model: nn.Module, size: int) -> bool:
+    """Whether channels_last speeds ``model`` up on a CPU: its convolutions hold most of its parameters, and it has
+    no GroupNorm (module docstring: what was measured)."""
+    conv = sum(p.numel() for m in model.modules() if isinstance(m, nn.Conv2d) for p in m.parameters(recurse=False))
+    return 2 * conv > size and not any(isinstance(m, nn.GroupNorm) for m in model.modules())
 
 
 def _say_uncompiled(err: BaseException) -> None:
