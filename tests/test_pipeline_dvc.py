@@ -1,8 +1,8 @@
 """The DVC pipeline end to end on tiny params: repro, no-op rerun, targeted rerun, push and pull; and the pull
 of a partly built project.
 
-One test for the whole pipeline, since each step needs the one before; both run the real `dvc` and `advtui stage`
-commands in a throw-away git repository holding this checkout's dvc.yaml and code.
+One test for the whole pipeline, since each step needs the one before; both run the real `advtui repro`, `dvc` and
+`advtui stage` commands in a throw-away git repository holding this checkout's dvc.yaml and code.
 """
 
 from __future__ import annotations
@@ -111,7 +111,9 @@ def new_repo(repo: Path) -> Path:
 def test_repro_rerun_push_pull(tmp_path):
     repo, remote = new_repo(tmp_path / "a"), tmp_path / "remote"
 
-    out = run("dvc repro", repo)
+    # Built by `advtui repro` (stages forked from one process that imported torch: the test's minutes were imports),
+    # then checked by DVC itself: a `dvc repro` after it runs nothing.
+    out = run("advtui repro --jobs 1", repo)
     assert "Running stage 'report'" in out
     report = yaml.safe_load((repo / "data/report/report.json").read_text())
     assert [row["dataset"] for row in report["E4"]] == ["natural", "natural_nopattern", "D_R", "D_NR", "D_rand", "D_det",
@@ -126,7 +128,7 @@ def test_repro_rerun_push_pull(tmp_path):
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["construct"]["relabel"]["steps"] = 3
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    out = run("dvc repro", repo)
+    out = run("advtui repro --jobs 1", repo)
     ran = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
     # and what reads D_rand / D_det or their classifiers: E14's leakage, E18's World-1 control, E12 (which also makes
     # its source examples with D_det's settings)
