@@ -365,6 +365,11 @@ CURVES = TableSpec(
     settings=_curve_settings,
 )
 
+def _first_done(rows: list[Row]) -> Row | None:
+    """The first row of a stage that has run (a stage not yet run leaves one row marked missing), or None."""
+    return next((row for row in rows if row.get("missing") is False), None)
+
+
 def _e13_settings(rows: list[Row]) -> str:
     done = [row for row in rows if row.get("missing") is False]
     if not done:
@@ -395,10 +400,9 @@ E13 = TableSpec(
 )
 
 def _e14_settings(rows: list[Row]) -> str:
-    done = [row for row in rows if row.get("missing") is False]
-    if not done:
+    first = _first_done(rows)
+    if first is None:
         return "the leakage stage has not run yet (it needs construct@D_rand and construct@D_det)"
-    first = done[0]
     return (f"chance {100 * first['chance']:.1f}%; linear bound: a linear model adversarially trained at L2 eps "
             f"{first.get('linear_eps')} ({100 * first['linear_clean_acc']:.1f}% on natural test data), then a classifier "
             f"on its weight vectors alone trained on the set's labels, tested on {first.get('n_test')} natural images")
@@ -422,10 +426,10 @@ E14 = TableSpec(
 
 
 def _e16_settings(rows: list[Row]) -> str:
-    done = [row for row in rows if row.get("missing") is False]
-    if not done:
+    first = _first_done(rows)
+    if first is None:
         return "the mislabelled stage has not run yet"
-    return (f"natural test accuracy on {done[0].get('n_test')} images (chance {100 * done[0]['chance']:.1f}%); every "
+    return (f"natural test accuracy on {first.get('n_test')} images (chance {100 * first['chance']:.1f}%); every "
             "label of the errors set is wrong")
 
 
@@ -450,10 +454,9 @@ E16 = TableSpec(
 )
 
 def _e18_settings(rows: list[Row]) -> str:
-    done = [row for row in rows if row.get("missing") is False]
-    if not done:
+    first = _first_done(rows)
+    if first is None:
         return "the frequency stage has not run yet"
-    first = done[0]
     probes = (f"; on its high-passed training images the shape probe reads {100 * first['train_robust_agreement']:.1f}%, "
               f"the pattern probe {100 * first['train_nonrobust_agreement']:.1f}%" if "train_robust_agreement" in first else "")
     return (f"trained on {first.get('n_train')} natural images high-passed at sigma {first.get('sigma')} px, tested on "
@@ -522,7 +525,7 @@ def _e8_columns(rows: list[Row]) -> tuple[Column, ...]:
 
 
 def _e8_settings(rows: list[Row]) -> str:
-    first = next((row for row in rows if row.get("missing") is False), None)
+    first = _first_done(rows)
     if first is None:
         return "the transfer stage has not run yet"
     radius = format_value("threat", {"norm": first.get("norm"), "eps": first.get("eps")})
@@ -557,7 +560,7 @@ def _e9_columns(rows: list[Row]) -> tuple[Column, ...]:
 
 
 def _e9_settings(rows: list[Row]) -> str:
-    first = next((row for row in rows if row.get("missing") is False), None)
+    first = _first_done(rows)
     if first is None:
         return "the robustified stage has not run yet (it needs source@standard, source@robust_l2 and E4's natural, zero_robust, neg_robust)"
     return (f"R_eps: {first.get('n_test')} test images, each inverted (unbounded, {first.get('steps')} L2 steps of "
@@ -596,7 +599,7 @@ E9_LEAK = TableSpec(
 
 
 def _e10_settings(rows: list[Row]) -> str:
-    first = next((row for row in rows if row.get("missing") is False), None)
+    first = _first_done(rows)
     if first is None:
         return "the robustified stage has not run yet"
     return (f"standard on R_eps: mean ±95% interval over {first.get('n_seeds')} seeds on {first.get('n_test')} images; "
@@ -621,7 +624,7 @@ def _e11_columns(rows: list[Row]) -> tuple[Column, ...]:
 
 
 def _e11_settings(rows: list[Row]) -> str:
-    first = next((row for row in rows if row.get("missing") is False), None)
+    first = _first_done(rows)
     if first is None:
         return "the slight_transfer stage has not run yet (it needs the robustified stage's sources and E8's backbones)"
     return (f"L2 PGD eps {first.get('attack_eps'):g}, {first.get('steps')} steps of {first.get('step_size'):g}, on "
@@ -672,7 +675,7 @@ E12 = TableSpec(
 
 
 def _e15_settings(rows: list[Row]) -> str:
-    first = next((row for row in rows if row.get("missing") is False), None)
+    first = _first_done(rows)
     if first is None:
         return "the bugs_only stage has not run yet (it needs the standard source and E4's natural classifiers)"
     attack = first.get("attack") or {}
@@ -709,7 +712,7 @@ def _e17_columns(rows: list[Row]) -> tuple[Column, ...]:
 
 
 def _e17_settings(rows: list[Row]) -> str:
-    first = next((row for row in rows if row.get("missing") is False), None)
+    first = _first_done(rows)
     if first is None:
         return "the layers stage has not run yet (it needs E1's source models)"
     return (f"r = E max over ||d||_2 <= {first.get('eps')} of ||f(x+d) - f(x)|| / E ||f(x) - f(x')||, the max by "
