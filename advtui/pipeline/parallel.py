@@ -6,8 +6,8 @@ everything it decides in ``dvc repro`` (which stages a target needs, whether a s
 what ``dvc.lock`` records), in this one process, through the same ``Stage`` methods ``dvc repro`` calls. Only
 the stage commands run concurrently, each with ``threads`` torch threads, as soon as every stage it depends on
 has finished; a plain ``advtui ...`` command is forked from a process that has already imported torch and the
-stage code (:mod:`advtui.pipeline.warmstart`), any other runs in its own process as in ``dvc repro``. Nothing else writes ``dvc.lock``: the commits happen here, one at a
-time, under DVC's repository lock.
+stage code (:mod:`advtui.pipeline.warmstart`), any other runs in its own process as in ``dvc repro``. Nothing
+else writes ``dvc.lock``: the commits happen here, one at a time, under DVC's repository lock.
 
 The announcements follow DVC's (``Running stage 'x':``, ``Stage 'x' didn't change, skipping``), plus a
 ``Finished stage 'x'`` line, so the app's run wrapper and ``bench/pipeline_times.py`` can follow the run;
