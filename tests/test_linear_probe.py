@@ -14,7 +14,9 @@ from advtui.catalog.data import SyntheticConfig
 from advtui.catalog.training import AugmentConfig, SupervisedConfig, TrainConfig
 from advtui.data.imageset import ImageSet
 from advtui.data.loaders import load_source
-from advtui.experiments.linear_probe import LinearProbe, can_cache_features, encode_set, load_probe, save_probe, train_probe
+from advtui.experiments.linear_probe import (
+    LinearProbe, can_cache_features, encode_set, load_probe, probe_accuracy, save_probe, train_probe,
+)
 from advtui.paradigms.base import Encoder, get_paradigm, representations, save_encoder
 from advtui.paradigms.trainer import fit
 
@@ -125,6 +127,34 @@ def test_features_are_cached_only_for_deterministic_encoders_without_augmentatio
     assert can_cache_features(plain, PROBE)
     assert not can_cache_features(plain, dataclasses.replace(PROBE, augment=AugmentConfig(flip=True)))
     assert LinearProbe(noisy, 10).randomised and not LinearProbe(plain, 10).randomised
+    # a fixed number of noise draws makes a randomised encoder's features cacheable (not with augmentation)
+    assert can_cache_features(noisy, PROBE, noise_draws=3)
+    assert not can_cache_features(noisy, dataclasses.replace(PROBE, augment=AugmentConfig(flip=True)), noise_draws=3)
+
+
+def test_noise_draws_train_the_head_on_that_many_draws_of_a_randomised_encoder(tmp_path):
+    """Each draw is a fresh pass of the noisy encoder (draws * N rows, labels repeated), and a head trained on
+    3 draws separates classes whose mean brightness differs by 4 noise sigmas (Bayes accuracy 98%)."""
+
+    class Noisy(Encoder):
+        feature_dim = 1
+        randomised = True
+
+        def forward(self, x):
+            return x.mean((1, 2, 3))[:, None] * 10 + 0.5 * torch.randn(len(x), 1)
+
+    torch.manual_seed(0)
+    labels = torch.arange(200) % 2
+    images = (0.4 + 0.2 * labels.float()).view(-1, 1, 1, 1).expand(-1, 3, 4, 4).contiguous()
+    data = ImageSet(images=images, labels=labels, classes=["dark", "bright"], meta={})
+    encoded = encode_set(Noisy(), data, draws=3)
+    rows = encoded.images.flatten(1)
+    assert rows.shape == (600, 1) and torch.equal(encoded.labels, labels.repeat(3))
+    assert not torch.equal(rows[:200], rows[200:400])  # fresh noise per draw
+    cfg = dataclasses.replace(PROBE, epochs=20, lr=0.1)
+    probe, metrics = train_probe(Noisy(), data, cfg, checkpoint=tmp_path / "p.ckpt", progress=False, noise_draws=3)
+    assert metrics["cached"] == 1.0
+    assert probe_accuracy(probe, data) > 0.9
 
 
 def test_probe_of_a_changed_encoder_is_refused(tmp_path):

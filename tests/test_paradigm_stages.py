@@ -70,7 +70,7 @@ def test_e5_e6_stages_end_to_end(tmp_path, monkeypatch):
     built = run_stage("construct", params, "D_R_CL")
     assert built["n"] == 100 and built["method"] == "invert"
 
-    # DDPM's encoder is randomised: its probe runs the encoder every batch, its AutoAttack is 'rand'
+    # DDPM's encoder is randomised: its probe trains on probe.noise_draws draws of its features, its AutoAttack is 'rand'
     seen = []
     real = paradigm_runs.evaluate_classifier
 
@@ -81,7 +81,7 @@ def test_e5_e6_stages_end_to_end(tmp_path, monkeypatch):
     monkeypatch.setattr(paradigm_runs, "evaluate_classifier", spy)
     run_stage("pretrain", params, "DM-D_R_CL")
     dm = run_stage("probe", params, "DM-D_R_CL")
-    assert dm["randomised"] is True and dm["cached_features"] is False
+    assert dm["randomised"] is True and dm["cached_features"] is True and dm["noise_draws"] == params.probe.noise_draws
     assert "untrained_clean_acc" not in dm  # the floor is measured once, on natural images
     dm_attack = run_stage("attack", params, "DM-D_R_CL")
     assert set(seen[0]) == {"pgd_linf", "autoattack_linf"} and seen[0]["autoattack_linf"][0].version == "rand"

@@ -190,6 +190,26 @@ def test_transfer_matrix_transfers_only_to_models_that_read_the_attacked_feature
     assert acc["B"] == {"A": 1.0, "A_copy": 1.0, "B": 1.0}  # B cannot be broken at this radius
 
 
+def test_transfer_matrix_attacks_a_randomised_source_on_rand_test_size_images() -> None:
+    """'rand' costs 20 EOT gradients a step: a randomised source is attacked on a class-balanced subset of
+    ``rand_test_size`` of the drawn images, every classifier is evaluated on those, and the row says how many."""
+    d = math.prod(SHAPE)
+    sign = torch.where(torch.randn(d, generator=torch.Generator().manual_seed(7)) > 0, 1.0, -1.0)
+    a, noisy = _HalfReader(d, 0, sign), _HalfReader(d, 0, sign)
+    noisy.randomised = True
+    n = 20
+    labels = torch.arange(n) % 2
+    x = 0.5 + (2 * labels.float() - 1)[:, None] * sign * EPS / 2
+    test = ImageSet(images=x.view(n, *SHAPE), labels=labels, classes=["0", "1"], meta={})
+    result = transfer_matrix({"A": a, "R": noisy}, test, E8Params(test_size=n, rand_test_size=4, batch_size=10, eps=EPS),
+                             device=torch.device("cpu"), seed=0)
+    assert result["n"] == n and result["n_attacked"] == {"A": n, "R": 4}
+    assert result["autoattack_version"] == {"A": "standard", "R": "rand"}
+    assert result["acc"]["R"] == {"A": 0.0, "R": 0.0}  # both read the half the attack moved, on R's 4 images
+    with pytest.raises(ValueError, match="rand_test_size"):
+        E8Params(rand_test_size=0)
+
+
 @pytest.mark.parametrize("kwargs, message", [({"batch_size": 1}, "batch_size"), ({"eps": -1.0}, "eps")])
 def test_e7_params_refuse_bad_values(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):

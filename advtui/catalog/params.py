@@ -186,11 +186,22 @@ class GalleryParams:
 
 @dataclass(frozen=True)
 class ProbeParams:
-    """Linear probing (Li Table 6, CIFAR-10: 30 epochs, batch 256, lr 0.1 cosine, wd 5e-4, augmentation)."""
+    """Linear probing (Li Table 6, CIFAR-10: 30 epochs, batch 256, lr 0.1 cosine, wd 5e-4, augmentation).
+
+    ``noise_draws``: for a randomised encoder (DM: noise added at the feature timestep), run it over the training
+    set this many times, once, and train the head on those draws' features as on a deterministic encoder's
+    (an epoch then passes over every draw); null: the encoder runs inside training, fresh noise at every step,
+    which costs one encoder pass per image per epoch. Ignored with augmentation (every batch is new then).
+    """
 
     train: TrainConfig = field(
         default_factory=lambda: TrainConfig(epochs=30, batch_size=256, lr=0.1, weight_decay=5e-4)
     )
+    noise_draws: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.noise_draws is not None and self.noise_draws < 1:
+            raise ValueError(f"noise_draws: must be a positive count or null, got {self.noise_draws}")
 
 
 @dataclass(frozen=True)
@@ -456,17 +467,22 @@ class E8Params:
     encoders) at ``eps`` under ``norm`` on every classifier (encoder + linear probe) of every paradigm trained on
     natural images and of each SL ``backbones`` architecture (trained with the SL paradigm's recipe, then probed;
     Li: ResNet-50, DenseNet-121, Inception-v3), and the accuracy of every classifier on every source's adversarial
-    images; ``test_size`` class-balanced natural test images (null: all), ``batch_size`` points per chunk."""
+    images; ``test_size`` class-balanced natural test images (null: all), ``rand_test_size`` as many of those for a
+    randomised source (AutoAttack 'rand' averages 20 EOT gradients per step, 20 times the cost; null: ``test_size``),
+    ``batch_size`` points per chunk."""
 
     backbones: tuple[str, ...] = ("resnet50", "densenet121", "inception_v3")
     test_size: int | None = 1000
+    rand_test_size: int | None = None
     batch_size: int = 256
     norm: Literal["l2", "linf"] = "linf"
     eps: float = 8 / 255
 
     def __post_init__(self) -> None:
-        if self.test_size is not None and self.test_size < 1:
-            raise ValueError(f"test_size: must be a positive count or null, got {self.test_size}")
+        for name in ("test_size", "rand_test_size"):
+            size = getattr(self, name)
+            if size is not None and size < 1:
+                raise ValueError(f"{name}: must be a positive count or null, got {size}")
         if len(set(self.backbones)) < len(self.backbones):
             raise ValueError(f"backbones: {list(self.backbones)} repeats an architecture; list each once")
         check_attack_settings(norm=self.norm, eps=self.eps, batch_size=self.batch_size)

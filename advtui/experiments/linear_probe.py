@@ -8,7 +8,8 @@ learning-rate schedule, DVCLive and resumable checkpoints all come from there.
 The encoder stays frozen in every sense: its parameters take no gradient, it stays in eval mode while
 the head trains (BatchNorm statistics are never updated) and the head's gradient never flows into it.
 When the encoder is deterministic and the recipe uses no augmentation, its features are computed once
-and the head trains on them (the same result, many times faster); otherwise every batch runs through it.
+and the head trains on them (the same result, many times faster); a randomised encoder's features can be
+computed once for a fixed number of noise draws (``noise_draws``); otherwise every batch runs through it.
 """
 
 from __future__ import annotations
@@ -58,17 +59,19 @@ class LinearProbe(nn.Module):
         return self.head(self.encoder(x))
 
 
-def can_cache_features(encoder: Encoder, cfg: TrainConfig) -> bool:
-    """Whether the head may train on features computed once: a deterministic encoder and no augmentation."""
-    return not encoder.randomised and not cfg.augment.active
+def can_cache_features(encoder: Encoder, cfg: TrainConfig, noise_draws: int | None = None) -> bool:
+    """Whether the head may train on features computed once: no augmentation, and a deterministic encoder or a
+    randomised one with a fixed number of ``noise_draws``."""
+    return not cfg.augment.active and (not encoder.randomised or noise_draws is not None)
 
 
-def encode_set(encoder: Encoder, data: ImageSet, device: torch.device | str = "cpu") -> ImageSet:
-    """``data``'s representations as an ImageSet of (N, D, 1, 1) "images" (the trainer's input form)."""
-    features = representations(encoder, data, _FEATURE_BATCH, device=device)
+def encode_set(encoder: Encoder, data: ImageSet, device: torch.device | str = "cpu", draws: int = 1) -> ImageSet:
+    """``data``'s representations as an ImageSet of (N, D, 1, 1) "images" (the trainer's input form); with
+    ``draws`` > 1, that many passes of the (randomised) encoder, one after another: draws * N rows."""
+    features = torch.cat([representations(encoder, data, _FEATURE_BATCH, device=device) for _ in range(draws)])
     return ImageSet(
-        images=features[:, :, None, None], labels=data.labels, classes=list(data.classes),
-        meta={**data.meta, "features_of": type(encoder).__name__},
+        images=features[:, :, None, None], labels=data.labels.repeat(draws), classes=list(data.classes),
+        meta={**data.meta, "features_of": type(encoder).__name__, "draws": draws},
     )
 
 
@@ -103,21 +106,25 @@ def train_probe(
     identity: dict[str, Any] | None = None,
     on_epoch: EpochHook | None = None,
     progress: bool = True,
+    noise_draws: int | None = None,
 ) -> tuple[LinearProbe, dict[str, float]]:
     """Train a linear head on ``encoder`` (frozen) with the images and labels of ``data``.
 
-    Returns the probe (eval mode, on ``device``) and the last epoch's training metrics plus ``cached``
-    (1.0 when the head trained on precomputed features). Resumable through ``checkpoint`` (see ``fit``).
+    ``noise_draws``: a randomised encoder's features are computed once for this many draws of its noise (see
+    ``ProbeParams``); None runs it on every batch. Returns the probe (eval mode, on ``device``) and the last
+    epoch's training metrics plus ``cached`` (1.0 when the head trained on precomputed features). Resumable
+    through ``checkpoint`` (see ``fit``).
     """
     device = torch.device(device)
     encoder.to(device)
     probe = LinearProbe(encoder, data.num_classes).to(device)
-    cached = can_cache_features(encoder, cfg)
-    train_on = encode_set(encoder, data, device) if cached else data
+    cached = can_cache_features(encoder, cfg, noise_draws)
+    draws = noise_draws if cached and encoder.randomised else 1
+    train_on = encode_set(encoder, data, device, draws) if cached else data
     metrics = fit(
         probe, train_on, cfg, probe_step(cached), checkpoint=checkpoint, live_dir=live_dir, device=device,
-        seed=seed, identity={"probe": True, "cached": cached, **(identity or {})}, on_epoch=on_epoch,
-        progress=progress,
+        seed=seed, identity={"probe": True, "cached": cached, "draws": draws, **(identity or {})},
+        on_epoch=on_epoch, progress=progress,
     )
     probe.eval()
     return probe, {**metrics, "cached": float(cached)}

@@ -105,12 +105,13 @@ def probe(
     recipe = input_precision(cfg.train, train, device=dev)  # recorded as it runs: a constructed set trains in fp32
     head, fit_metrics = train_probe(
         encoder, train, recipe, checkpoint=checkpoint, live_dir=live_dir, device=dev, seed=seed,
-        identity={"encoder": str(encoder_path)}, on_epoch=on_epoch, progress=progress,
+        identity={"encoder": str(encoder_path)}, on_epoch=on_epoch, progress=progress, noise_draws=cfg.noise_draws,
     )
     clean = probe_accuracy(head, test, device=dev)
     row = {
         "clean_acc": clean, "train_acc": fit_metrics.get("train_acc"), "randomised": head.randomised,
         "cached_features": bool(fit_metrics["cached"]), "n_train": len(train), "n_test": len(test),
+        "noise_draws": cfg.noise_draws if head.randomised and fit_metrics["cached"] else None,
         "probe": asdict(recipe),
     }
     if untrained_floor:
@@ -119,6 +120,7 @@ def probe(
         floor_head, _ = train_probe(
             initial, train, recipe, checkpoint=Path(checkpoint).with_name("untrained.ckpt"), live_dir=None,
             device=dev, seed=seed, identity={"encoder": str(encoder_path), "untrained": True}, progress=progress,
+            noise_draws=cfg.noise_draws,
         )
         row["untrained_clean_acc"] = probe_accuracy(floor_head, test, device=dev)
     save_probe(out, head, encoder_path=encoder_path, params={"seed": seed, "train": asdict(recipe)})

@@ -210,21 +210,30 @@ def transfer_matrix(
     """E8: APGD-CE on each of ``models`` (AutoAttack's, 'rand' for a randomised encoder), and every model's
     accuracy on each source's adversarial images, on ``e8.test_size`` class-balanced images of ``test``.
 
+    A randomised source is attacked on ``e8.rand_test_size`` of those images (a class-balanced subset), and every
+    classifier is evaluated on that source's images.
+
     Returns ``models`` (names, in order), ``acc`` (source -> target -> accuracy; the diagonal is each model's
-    white-box robust accuracy), ``clean`` (per model, its clean accuracy), ``autoattack_version`` (per source), ``n`` and settings.
+    white-box robust accuracy), ``clean`` (per model, its clean accuracy), ``autoattack_version`` (per source), ``n``
+    (images drawn), ``n_attacked`` (per source, how many it was attacked on) and settings.
     With ``synthetic`` (the planted data's config), also ``ground_truth`` per source, over the images its attack
     changed (``changed``, their share): ``pattern_added``, the share whose perturbation carries the planted pattern
     of the class the source now predicts (chance about 1 / (classes - 1)), and ``shape_kept``, the share whose shape
     probe reads what it read on the clean image.
     """
     attacked = test.select(min(e8.test_size, len(test)), seed, key="e8.test_size") if e8.test_size else test
-    x, y = attacked.float_images(), attacked.labels
     acc: dict[str, dict[str, float]] = {}
     clean: dict[str, float] = {}
     versions: dict[str, str] = {}
+    sizes: dict[str, int] = {}
     truth: dict[str, dict[str, float | None]] = {}
     for source, model in models.items():
         versions[source] = autoattack_version(model.randomised)
+        images = attacked
+        if model.randomised and e8.rand_test_size is not None and e8.rand_test_size < len(attacked):
+            images = attacked.select(e8.rand_test_size, seed, key="e8.rand_test_size")
+        x, y = images.float_images(), images.labels
+        sizes[source] = len(images)
         result = run_autoattack(
             model, x.to(device), y.to(device), norm=e8.norm, eps=e8.eps, version=versions[source],
             batch_size=e8.batch_size, state_path=state_dir / f"{source}.pt" if state_dir is not None else None,
@@ -246,7 +255,7 @@ def transfer_matrix(
                                    for i in range(0, len(x_adv), e8.batch_size)])
             truth[source] = _planted_reading(x, x_adv, predicted, synthetic)
     return {"models": list(models), "acc": acc, "clean": clean, "autoattack_version": versions,
-            "n": len(attacked), "norm": e8.norm, "eps": e8.eps, "attack": "apgd-ce",
+            "n": len(attacked), "n_attacked": sizes, "norm": e8.norm, "eps": e8.eps, "attack": "apgd-ce",
             **({"ground_truth": truth} if synthetic is not None else {})}
 
 

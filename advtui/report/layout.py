@@ -524,6 +524,12 @@ def _e8_columns(rows: list[Row]) -> tuple[Column, ...]:
             Column("shape_kept", "shape kept", "pct", optional=True))
 
 
+def _fewer_images(rows: list[Row], first: Row) -> str:
+    """" (DM: 10)": the sources attacked on fewer images than the first (e8.rand_test_size), or ""."""
+    fewer = [f"{row['source']}: {row['n_test']}" for row in rows if row.get("n_test") not in (None, first.get("n_test"))]
+    return f" ({', '.join(fewer)})" if fewer else ""
+
+
 def _e8_settings(rows: list[Row]) -> str:
     first = _first_done(rows)
     if first is None:
@@ -534,7 +540,7 @@ def _e8_settings(rows: list[Row]) -> str:
     mean = " / ".join(format_value("pct", summary.get(k)) for k in ("within", "across"))
     return (f"AutoAttack's APGD-CE at {radius} on each source ({', '.join(rand)}: 'rand', with EOT)" if rand else
             f"AutoAttack's APGD-CE at {radius} on each source") + (
-        f", {first.get('n_test')} test images; mean accuracy on transferred images within SL / across paradigms: {mean}")
+        f", {first.get('n_test')} test images{_fewer_images(rows, first)}; mean accuracy on transferred images within SL / across paradigms: {mean}")
 
 
 E8 = TableSpec(
