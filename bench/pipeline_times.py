@@ -23,11 +23,14 @@ from pathlib import Path
 from advtui.appcore.runwrap import RUNNING_STAGE
 from advtui.pipeline.parallel import FINISHED_STAGE
 
-def run_timed(clone: Path, jobs: int = 0, cold: bool = False) -> tuple[list[tuple[str, float]], dict[str, float], float, int]:
+def run_timed(clone: Path, jobs: int = 0, cold: bool = False) -> tuple[list[tuple[str, float]], dict[str, float], float, int,
+                                                                      dict[str, float], float]:
     """Run `dvc repro` (``jobs`` 0) or `advtui repro --jobs JOBS [--cold]` in `clone`; return (stage, seconds) in
-    start order, each stage's CPU seconds where `advtui repro` reports them (forked stages), the total seconds
-    and the exit code. Under `dvc repro` a stage lasts until the next one is announced (so it includes DVC's
-    bookkeeping); under `advtui repro` from its start to its `Finished stage` line."""
+    start order, each stage's CPU seconds where `advtui repro` reports them (forked stages), the total seconds,
+    the exit code, under `advtui repro` each stage's command wall time (its `Finished stage` line's), and the CPU
+    seconds the runner process used itself (DVC's checks and commits; its last reading before it exited). Under
+    `dvc repro` a stage lasts until the next one is announced (so it includes DVC's bookkeeping); under `advtui
+    repro` from its start to its `Finished stage` line, which comes after DVC has committed its outputs."""
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
     env["PYTHONPATH"] = str(clone)
@@ -36,12 +39,15 @@ def run_timed(clone: Path, jobs: int = 0, cold: bool = False) -> tuple[list[tupl
     started: dict[str, float] = {}
     times: dict[str, float] = {}
     cpu: dict[str, float] = {}
+    command: dict[str, float] = {}
+    runner_cpu = 0.0
     current = None
     proc = subprocess.Popen(cmd, cwd=clone, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, bufsize=1)
     assert proc.stdout is not None
     for line in proc.stdout:
         now = time.perf_counter()
+        runner_cpu = _own_cpu(proc.pid, runner_cpu)
         if match := RUNNING_STAGE.match(line):
             if current is not None and not jobs:
                 times[current] = now - started[current]
@@ -49,13 +55,33 @@ def run_timed(clone: Path, jobs: int = 0, cold: bool = False) -> tuple[list[tupl
             started[current] = now
         elif (match := FINISHED_STAGE.match(line)) and match.group(1) in started:
             times[match.group(1)] = now - started[match.group(1)]
+            command[match.group(1)] = float(match.group(2))
             if match.group(3):
                 cpu[match.group(1)] = float(match.group(3))
     code = proc.wait()
     end = time.perf_counter()
     if current is not None and current not in times:
         times[current] = end - started[current]
-    return [(stage, times[stage]) for stage in started if stage in times], cpu, end - start, code
+    return [(stage, times[stage]) for stage in started if stage in times], cpu, end - start, code, command, runner_cpu
+
+
+def _own_cpu(pid: int, last: float) -> float:
+    """CPU seconds process ``pid`` has used itself, children not counted (Linux /proc; ``last`` elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return last
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def slot_summary(times: list[tuple[str, float]], command: dict[str, float], total: float, jobs: int) -> str:
+    """Where a parallel run's slots went: running commands, DVC's bookkeeping around them (announcement to
+    `Finished stage`, less the command), and idle (no runnable stage, or the runner between stages)."""
+    busy = sum(command.values())
+    booked = sum(seconds for _, seconds in times) - busy
+    idle = jobs * total - busy - booked
+    return (f"{jobs} slots x {total / 60:.1f} min: commands {busy / 60:.1f} min, DVC bookkeeping {booked / 60:.1f} min "
+            f"({booked / max(len(times), 1):.1f} s a stage), idle {idle / 60:.1f} min")
 
 
 def main() -> None:
@@ -76,7 +102,7 @@ def main() -> None:
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=clone, text=True,
                           capture_output=True, check=True).stdout.strip()
     load_start = os.getloadavg()[0]
-    times, cpu, total, code = run_timed(clone, args.jobs, args.cold)
+    times, cpu, total, code, command, runner_cpu = run_timed(clone, args.jobs, args.cold)
     load_end = os.getloadavg()[0]
     families: dict[str, float] = {}
     for stage, seconds in times:
@@ -85,6 +111,9 @@ def main() -> None:
     print(f"commit {head}, {len(times)} stages, exit {code}, total {total / 60:.1f} min, "
           f"load {load_start:.1f} -> {load_end:.1f}"
           + (f", stage CPU {sum(cpu.values()) / 60:.1f} min" if cpu else ""))
+    if args.jobs:
+        print(slot_summary(times, command, total, args.jobs))
+        print(f"runner CPU (the advtui repro process itself: DVC's checks and commits): {runner_cpu:.0f} s")
     print("\nper family (s):")
     for family, seconds in sorted(families.items(), key=lambda kv: -kv[1]):
         print(f"  {family:28s} {seconds:7.1f}")
@@ -93,7 +122,8 @@ def main() -> None:
         print(f"  {stage:40s} {seconds:7.1f}" + (f"  CPU {cpu[stage]:7.1f}" if stage in cpu else ""))
     if args.json:
         args.json.write_text(json.dumps({"commit": head, "jobs": args.jobs, "exit": code, "total_s": total,
-                                         "load": [load_start, load_end], "stages": times, "cpu": cpu}, indent=1))
+                                         "load": [load_start, load_end], "stages": times, "cpu": cpu,
+                                         "command": command, "runner_cpu": runner_cpu}, indent=1))
     if args.keep is None:
         shutil.rmtree(clone, ignore_errors=True)
     sys.exit(code)
