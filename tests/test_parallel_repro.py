@@ -126,6 +126,32 @@ def test_a_failure_keeps_finished_stages_and_runs_nothing_downstream(tmp_path: P
     assert "a" in _lock(root) and "b" not in _lock(root) and "c" not in _lock(root)
 
 
+@pytest.mark.parametrize("batch_s, writes", [(3600.0, 1), (0.0, 4)])
+def test_short_stages_share_one_dvc_lock_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch_s: float,
+                                               writes: int) -> None:
+    """dvc.lock is rewritten whole on every write (seconds on a large pipeline): stages shorter than LOCK_BATCH_S
+    are written together (here all four at the end), a longer one at once (batch 0: each stage), and either way
+    the lock ends as dvc repro records it (test_two_jobs_record_what_dvc_repro_records)."""
+    from dvc.dvcfile import ProjectFile
+
+    from advtui.pipeline import parallel
+
+    calls: list[list[str]] = []
+    real = ProjectFile.dump_stages
+
+    def counting(self, stages, *args, **kwargs):
+        calls.append([stage.name for stage in stages])
+        return real(self, stages, *args, **kwargs)
+
+    monkeypatch.setattr(ProjectFile, "dump_stages", counting)
+    monkeypatch.setattr(parallel, "LOCK_BATCH_S", batch_s)
+    root = _project(tmp_path / "p")
+    code, lines = _run(root)
+    assert code == 0, lines
+    assert len(calls) == writes and sorted(sum(calls, [])) == ["a", "b", "c", "d"]
+    assert set(_lock(root)) == {"a", "b", "c", "d"} and _status_clean(root)
+
+
 def test_keep_going_still_runs_what_does_not_depend_on_the_failure(tmp_path: Path) -> None:
     root = _project(tmp_path / "p")
     (root / "dvc.yaml").write_text(DVC_YAML.replace("echo A${word} > a.txt", "exit 1"))

@@ -44,6 +44,9 @@ PARALLEL_RUN = re.compile(r"^Running (\d+) stages?, up to (\d+) at a time")
 #: Environment variables that set how many threads torch's CPU kernels use.
 _THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 _TAIL_LINES = 20
+#: A stage whose command ran at least this long has its ``dvc.lock`` entry written as soon as it is committed;
+#: shorter ones are written together, at most this long after the last write (see ``ParallelRepro._commit``).
+LOCK_BATCH_S = 60.0
 
 
 @contextmanager
@@ -143,6 +146,8 @@ class ParallelRepro:
         self._out_lock = threading.Lock()
         self._running: list[_Running] = []
         self._warm = WarmStarter() if warm and can_fork_here() else None
+        self._unwritten: list["Stage"] = []  # committed, their dvc.lock entries not yet written
+        self._written = time.monotonic()
 
     def say(self, line: str) -> None:
         """Write one line for the user, never interleaved with another stage's line."""
@@ -171,15 +176,40 @@ class ParallelRepro:
             except RunCacheNotFoundError:
                 stage.save_deps()
                 return True
-            self._commit(stage)
+            self._commit(stage, seconds=0.0)
             return False
 
-    def _commit(self, stage: "Stage") -> None:
-        # What `dvc repro` does after a stage's command: hash deps and outs, save the run cache, move the outs
-        # into the cache, and write the stage's entry of dvc.lock.
+    def _commit(self, stage: "Stage", seconds: float) -> None:
+        """What ``dvc repro`` does after a stage's command: hash deps and outs, save the run cache, move the outs
+        into the cache, and write the stage's entry of ``dvc.lock``; call under the repo lock.
+
+        Writing ``dvc.lock`` means DVC reading and rewriting the whole file in round-trip YAML: on smoke's ~90
+        stages, each naming the code files it runs, that is ~700 KB and seconds of CPU per write, during which a
+        slot idles. So the entry of a stage that ran under ``LOCK_BATCH_S`` (``seconds``) waits, and is written
+        with the next stage's, once that much time has passed since the last write, or at the end of the run
+        (interrupted or failed too). Only a hard kill (SIGKILL, power loss) can lose such entries, and then only
+        stages shorter than ``LOCK_BATCH_S`` that finished within the last ``LOCK_BATCH_S`` run again."""
         stage.save()
         stage.commit()
-        stage.dump(update_pipeline=False)
+        self._unwritten.append(stage)
+        if seconds >= LOCK_BATCH_S or time.monotonic() - self._written >= LOCK_BATCH_S:
+            self._write_lock()
+
+    def _write_lock(self) -> None:
+        """Write the entries of every committed stage not yet in ``dvc.lock``, one write per ``dvc.yaml``."""
+        by_file: dict[str, list["Stage"]] = {}
+        for stage in self._unwritten:
+            by_file.setdefault(stage.dvcfile.path, []).append(stage)
+        for stages in by_file.values():
+            stages[0].dvcfile.dump_stages(stages, update_pipeline=False)
+        self._unwritten.clear()
+        self._written = time.monotonic()
+
+    def flush_lock(self) -> None:
+        """Write the ``dvc.lock`` entries still waiting (under the repo lock)."""
+        if self._unwritten:
+            with repo_lock(self.repo, self.say):
+                self._write_lock()
 
     def _start(self, stage: "Stage") -> _Running:
         self.say(f"Running stage '{stage.addressing}':")
@@ -241,6 +271,8 @@ class ParallelRepro:
             for run in self._running:
                 run.proc.wait()
             raise
+        finally:
+            self.flush_lock()
         if failures and pending:
             self.say(f"Not run because a stage failed: {', '.join(s.addressing for s in pending)}")
         return failures
@@ -271,7 +303,7 @@ class ParallelRepro:
                      f"after {seconds:.1f} s")
             return False
         with repo_lock(self.repo, self.say):
-            self._commit(run.stage)
+            self._commit(run.stage, seconds)
         cpu = getattr(run.proc, "cpu_seconds", None)
         self.say(f"Finished stage '{run.stage.addressing}' in {seconds:.1f} s" + (f", CPU {cpu:.1f} s" if cpu else ""))
         return True

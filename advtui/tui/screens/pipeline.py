@@ -160,7 +160,7 @@ class PipelineScreen(Screen):
         live_stages = set(run.running_stages) if run is not None and runs.is_alive(run) else set()
         last = self.history.get(stage.name)
         if last is not None and run is not None and last.run_id == run.id and last.state == "done":
-            return dvcstate.UP_TO_DATE  # finished in the live run: DVC has just locked it
+            return dvcstate.UP_TO_DATE  # finished in the live run: committed (its dvc.lock entry may come later, batched)
         progress = dvcstate.progress_liveness(self.state.progress.get(stage.name))
         return dvcstate.stage_state(stage.name, self.state.status, self.state.locked, self.history, live_stages,
                                     progress)
