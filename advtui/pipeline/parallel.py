@@ -305,7 +305,8 @@ class ParallelRepro:
         with repo_lock(self.repo, self.say):
             self._commit(run.stage, seconds)
         cpu = getattr(run.proc, "cpu_seconds", None)
-        self.say(f"Finished stage '{run.stage.addressing}' in {seconds:.1f} s" + (f", CPU {cpu:.1f} s" if cpu else ""))
+        self.say(f"Finished stage '{run.stage.addressing}' in {seconds:.1f} s"
+                 + (f", CPU {cpu:.1f} s" if cpu is not None else ""))
         return True
 
     @staticmethod
