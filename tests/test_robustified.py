@@ -3,7 +3,8 @@
 Ground truth: the default synthetic variant's non-robust pattern is a class tile repeated over the image. The leak
 control removes every class tile at every shift exactly; inverting through a model that reads only the planted
 pattern copies the source image's pattern into R_eps (a leak, not entanglement), and projecting the planted
-subspace out takes a pattern-reading classifier back to chance.
+subspace out takes a pattern-reading classifier back to chance. Inverting through a model that reads one window copies
+the tile there once, not repeated: the periodic projection leaves that copy, the tile control removes it.
 """
 
 from __future__ import annotations
@@ -164,3 +165,38 @@ def test_a_single_tile_copy_survives_the_projection_and_the_local_probe_reads_it
     projected = remove_periodic(canvas, CFG.tile)
     assert projected.flatten(1).norm(dim=1).min() > 0.5 * canvas.flatten(1).norm(dim=1).min()  # most of it stays
     assert torch.equal(local_tile_probe(projected, CFG), torch.arange(CFG.num_classes))
+
+
+class WindowReader(nn.Module):
+    """A classifier that sees only one window of the image: logits = correlations with each class tile (unit norm) in
+    the top-left window, where a natural image's repeated tile sits at its planted phase. Inverting through it adds a
+    single, non-repeating copy of tiles in that window: a local leak."""
+
+    def __init__(self, cfg: SyntheticConfig) -> None:
+        super().__init__()
+        tiles = nonrobust_tiles(cfg)
+        windows = torch.zeros(cfg.num_classes, 3, cfg.image_size, cfg.image_size)
+        windows[:, :, :cfg.tile, :cfg.tile] = tiles / tiles.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
+        self.register_buffer("windows", windows.flatten(1))
+
+    def features(self, x: Tensor) -> Tensor:
+        return (x.flatten(1) - 0.5) @ self.windows.T
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.features(x)
+
+
+def test_a_local_copy_survives_the_periodic_projection_and_the_tile_control_removes_it() -> None:
+    from advtui.experiments.common import natural_split
+
+    test = natural_split(DATA, "test", 0)
+    x, y = test.float_images(), test.labels
+    starts = x[pick_other_starts(y, torch.Generator().manual_seed(0))]
+    reader = WindowReader(CFG)
+    robust_x = robustify(reader, x, starts, steps=20, step_size=0.2, batch_size=50)
+    assert (reader(robust_x).argmax(1) == y).float().mean() > 0.95  # the inversion copied the label's tile locally
+    # the periodic projection leaves 3/4 of a window's energy: the reader still reads the label
+    assert (reader(remove_periodic(robust_x, CFG.tile)).argmax(1) == y).float().mean() > 0.95
+    projected = planted_control(CFG)(robust_x - starts)(robust_x)
+    # the control found the copies in what the inversion added and removed them: nothing is left for the reader
+    assert reader(projected).abs().max() < 1e-3 * reader(robust_x).abs().max()

@@ -198,7 +198,7 @@ def leak_reading(robustified: Tensor, starts: Tensor, labels: Tensor, cfg: Synth
     reads the label (robust features drawn), and with class colours ``colour_agreement``, the colour probe's;
     ``pattern_agreement``, the share whose added part (R_eps minus its
     start) carries the label's planted pattern at any shift (the leak; chance 1/C); ``pattern_fraction``, the mean
-    share of the added part's energy inside the planted subspace, and ``local_pattern_agreement``, the share whose
+    share of the added part's energy that the control removes, and ``local_pattern_agreement``, the share whose
     added part, projected, still holds a local copy of the label's tile (:func:`local_tile_probe`; None where there
     is no subspace to remove). ``projector``: the control's for these images (made from their added parts)."""
     added = robustified - starts
