@@ -235,21 +235,22 @@ def robustified_experiment(
     starts = x[pick_starts(params.start, y, generator)]
     synthetic = data.synthetic if data.source == "synthetic" else None
     models = {name: [load(p) for p in paths] for name, paths in classifiers.items()}
-    planted: Control | None
+    leak_control: Control | None
     if synthetic is not None:
-        planted, control = planted_control(synthetic), f"planted: the periodic tile subspace and {WINDOWS} tile windows per image"
-        if planted is None:
+        leak_control = planted_control(synthetic)
+        control = f"planted: the periodic tile subspace and {WINDOWS} tile windows per image"
+        if leak_control is None:
             control = "none: the entangled variant's pattern is part of each shape"
     else:
         basis = gradient_subspace(models["zero_robust"], x, y, params.subspace_rank, batch_size=params.batch_size,
                                   device=device)
         fixed = basis_projector(basis)
-        planted, control = (lambda added: fixed), f"estimated: top {len(basis)} input-gradient directions of zero_robust"
+        leak_control, control = (lambda added: fixed), f"estimated: top {len(basis)} input-gradient directions of zero_robust"
     batch = {"batch_size": params.batch_size, "device": device}
     cells: dict[str, dict[str, Any]] = {name: {"test": seed_cell(ms, x, y, **batch), "R": {}, "R_projected": {}}
                                         for name, ms in models.items()}
-    if planted is not None:
-        projected = planted(x)(x)  # natural images: the planted pattern is all of what was added
+    if leak_control is not None:
+        projected = leak_control(x)(x)  # natural images: the planted pattern is all of what was added
         for name, ms in models.items():
             cells[name]["test_projected"] = seed_cell(ms, projected, y, **batch)
     sources: dict[str, dict[str, Any]] = {}
@@ -280,7 +281,7 @@ def robustified_experiment(
             err = (model.features(robust_x.to(device)) - target).norm(dim=1) / target.norm(dim=1).clamp_min(1e-12)
         sources[src.name]["repr_error"] = err.mean().item()
         # the control looks for the leak where the inversion put it: in what it added to the start
-        projector = planted(robust_x - starts) if planted is not None else None
+        projector = leak_control(robust_x - starts) if leak_control is not None else None
         projected = projector(robust_x) if projector is not None else None
         for name, ms in models.items():
             cells[name]["R"][src.name] = seed_cell(ms, robust_x, y, **batch)
