@@ -3,7 +3,8 @@
 Ground truth: the default synthetic variant's non-robust pattern is a class tile repeated over the image. The leak
 control removes every class tile at every shift exactly; inverting through a model that reads only the planted
 pattern copies the source image's pattern into R_eps (a leak, not entanglement), and projecting the planted
-subspace out takes a pattern-reading classifier back to chance.
+subspace out takes a pattern-reading classifier back to chance. Inverting through a model that reads one window copies
+the tile there once, not repeated: the periodic projection leaves that copy, the tile control removes it.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from advtui.catalog.data import DataParams, SyntheticConfig
 from advtui.catalog.params import RobustifiedParams, SourceModels
 from advtui.data.ground_truth import robust_scores
 from advtui.data.synthetic import nonrobust_patterns, nonrobust_tiles
+from advtui.experiments.leak_control import local_tile_probe, remove_periodic
 from advtui.experiments.robustified import (
-    SweepSource, basis_projector, gradient_subspace, leak_reading, plan_sweep, planted_projector, remove_periodic,
-    robustified_experiment, robustify, sweep_model, wilson95,
+    SweepSource, basis_projector, gradient_subspace, leak_reading, plan_sweep, planted_control, robustified_experiment,
+    robustify, sweep_model, wilson95,
 )
 
 CFG = SyntheticConfig()
@@ -72,8 +74,8 @@ def test_projection_removes_every_class_tile_at_every_shift_exactly() -> None:
 
 
 def test_entangled_variant_has_no_separate_subspace() -> None:
-    assert planted_projector(SyntheticConfig(variant="entangled")) is None
-    assert planted_projector(CFG) is not None
+    assert planted_control(SyntheticConfig(variant="entangled")) is None
+    assert planted_control(CFG) is not None
 
 
 def test_inversion_through_a_pattern_reader_copies_the_pattern_and_projection_removes_it() -> None:
@@ -84,11 +86,12 @@ def test_inversion_through_a_pattern_reader_copies_the_pattern_and_projection_re
     starts = x[pick_other_starts(y, torch.Generator().manual_seed(0))]  # an image of another class each
     reader = PatternReader(CFG)
     robust_x = robustify(reader, x, starts, steps=20, step_size=0.2, batch_size=50)
-    leak = leak_reading(robust_x, starts, y, CFG, planted_projector(CFG))
+    projector = planted_control(CFG)(robust_x - starts)
+    leak = leak_reading(robust_x, starts, y, CFG, projector)
     assert leak["pattern_agreement"] > 0.95  # the source's pattern was copied: a leak
     assert leak["pattern_fraction"] > 0.9  # nearly all that inversion added lies in the planted subspace
     assert (reader(robust_x).argmax(1) == y).float().mean() > 0.95
-    projected = planted_projector(CFG)(robust_x)
+    projected = projector(robust_x)
     # nothing of any class pattern is left for the reader: its logits are all equal (chance)
     assert reader(projected).abs().max() < 1e-4
 
@@ -104,7 +107,7 @@ def test_experiment_reads_the_leak_and_its_control(tmp_path: Path) -> None:
         params=params, data=DATA, seed=0, device="cpu", load=lambda p: models[p],
     )
     cells, chance = result["cells"], result["chance"]
-    assert result["control"] == "planted"
+    assert result["control"].startswith("planted")
     assert cells["zero_robust"]["R"]["eps_0"]["acc"] > 0.95  # reads the leaked pattern
     assert cells["zero_robust"]["R_projected"]["eps_0"]["acc"] <= chance + 0.05  # and nothing once it is removed
     # the shapes in R are the starts' (the inversion drew none): the shape reader sits near chance, far below its
@@ -154,8 +157,6 @@ def test_params_refuse_a_noise_start_and_unsorted_radii() -> None:
 
 
 def test_a_single_tile_copy_survives_the_projection_and_the_local_probe_reads_it() -> None:
-    from advtui.experiments.robustified import local_tile_probe
-
     tiles = nonrobust_tiles(CFG)
     canvas = torch.zeros(CFG.num_classes, 3, 32, 32)
     for c in range(CFG.num_classes):  # one copy of class c's tile, at a position that differs per class
@@ -164,3 +165,38 @@ def test_a_single_tile_copy_survives_the_projection_and_the_local_probe_reads_it
     projected = remove_periodic(canvas, CFG.tile)
     assert projected.flatten(1).norm(dim=1).min() > 0.5 * canvas.flatten(1).norm(dim=1).min()  # most of it stays
     assert torch.equal(local_tile_probe(projected, CFG), torch.arange(CFG.num_classes))
+
+
+class WindowReader(nn.Module):
+    """A classifier that sees only one window of the image: logits = correlations with each class tile (unit norm) in
+    the top-left window, where a natural image's repeated tile sits at its planted phase. Inverting through it adds a
+    single, non-repeating copy of tiles in that window: a local leak."""
+
+    def __init__(self, cfg: SyntheticConfig) -> None:
+        super().__init__()
+        tiles = nonrobust_tiles(cfg)
+        windows = torch.zeros(cfg.num_classes, 3, cfg.image_size, cfg.image_size)
+        windows[:, :, :cfg.tile, :cfg.tile] = tiles / tiles.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
+        self.register_buffer("windows", windows.flatten(1))
+
+    def features(self, x: Tensor) -> Tensor:
+        return (x.flatten(1) - 0.5) @ self.windows.T
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.features(x)
+
+
+def test_a_local_copy_survives_the_periodic_projection_and_the_tile_control_removes_it() -> None:
+    from advtui.experiments.common import natural_split
+
+    test = natural_split(DATA, "test", 0)
+    x, y = test.float_images(), test.labels
+    starts = x[pick_other_starts(y, torch.Generator().manual_seed(0))]
+    reader = WindowReader(CFG)
+    robust_x = robustify(reader, x, starts, steps=20, step_size=0.2, batch_size=50)
+    assert (reader(robust_x).argmax(1) == y).float().mean() > 0.95  # the inversion copied the label's tile locally
+    # the periodic projection leaves 3/4 of a window's energy: the reader still reads the label
+    assert (reader(remove_periodic(robust_x, CFG.tile)).argmax(1) == y).float().mean() > 0.95
+    projected = planted_control(CFG)(robust_x - starts)(robust_x)
+    # the control found the copies in what the inversion added and removed them: nothing is left for the reader
+    assert reader(projected).abs().max() < 1e-3 * reader(robust_x).abs().max()

@@ -12,9 +12,11 @@ The leak control (not in the paper): inversion through a robust model also copie
 of the *default* (Type C) synthetic data into R_eps (DESIGN section 7 measured zero-robust 0.27-0.62 there), which
 a zero-robust classifier reads without any entanglement. So every cell is measured twice: on the images as they
 are, and with the non-robust subspace projected out of them, the planted one where it is known (synthetic data:
-every shift of every class tile, :func:`planted_projector`), else an estimate (:func:`gradient_subspace`: the top
-directions of the zero-robust classifiers' input gradients). An entanglement claim stands only where it survives
-the projection. The projected images are not clipped to [0, 1]: clipping would put part of the pattern back.
+every shift of every class tile repeated over the image, and per image the class-tile windows that best match what
+the inversion added, :func:`~advtui.experiments.leak_control.tile_control`), else an estimate
+(:func:`gradient_subspace`: the top directions of the zero-robust classifiers' input gradients). An entanglement
+claim stands only where it survives the projection. The projected images are not clipped to [0, 1]: clipping would
+put part of the pattern back.
 """
 
 from __future__ import annotations
@@ -34,9 +36,9 @@ from advtui.catalog.data import DataParams, ModelParams, SyntheticConfig
 from advtui.catalog.names import sweep_name
 from advtui.catalog.params import RobustifiedParams, SourceModel, SourceModels
 from advtui.data.ground_truth import colour_probe, nonrobust_probe, robust_probe
-from advtui.data.synthetic import high_pass, nonrobust_tiles
 from advtui.data.store import params_digest, read_header
 from advtui.experiments.common import image_size, monitor_split, natural_split, save_classifier
+from advtui.experiments.leak_control import WINDOWS, Control, Projector, local_tile_probe, tile_control
 from advtui.experiments.source_models import source_recipe
 from advtui.models.registry import Classifier, create_model
 from advtui.paradigms.supervised import train_classifier
@@ -44,9 +46,6 @@ from advtui.paradigms.trainer import input_precision
 from advtui.progress import ProgressFn
 from advtui.runtime import seed_everything
 from advtui.stats import interval95
-
-Projector = Callable[[Tensor], Tensor]
-
 
 # --- the sweep of eps-robust sources ----------------------------------------------------------------------------
 
@@ -111,28 +110,14 @@ def train_sweep_source(
 
 # --- the non-robust subspace -------------------------------------------------------------------------------------
 
-def remove_periodic(x: Tensor, tile: int) -> Tensor:
-    """``x`` (N, C, H, W) minus its zero-mean ``tile``-periodic component: the orthogonal projection onto the
-    complement of {images that repeat with period ``tile`` both ways and have zero mean per channel}.
-
-    That subspace is the span of every class tile of the default synthetic variant at every circular shift (a
-    high-passed tile has zero mean and, generically, every other Fourier coefficient non-zero), so this removes
-    the planted pattern exactly, at any shift, whatever amplitude a construction gave it."""
-    n, c, h, w = x.shape
-    if h % tile or w % tile:
-        raise ValueError(f"tile: {tile} px does not divide the {h}x{w} images; use the data's synthetic tile")
-    folded = x.reshape(n, c, h // tile, tile, w // tile, tile).mean(dim=(2, 4))
-    folded = folded - folded.mean(dim=(2, 3), keepdim=True)
-    return x - folded.repeat(1, 1, h // tile, w // tile)
-
-
-def planted_projector(cfg: SyntheticConfig) -> Projector | None:
-    """What removes the synthetic data's planted non-robust subspace from images: the default variant's tile
-    subspace (:func:`remove_periodic`); None for the entangled variant, whose pattern is a part of each image's
-    own shape (Type B by construction: there is no separate pattern to remove)."""
+def planted_control(cfg: SyntheticConfig) -> Control | None:
+    """What removes the synthetic data's planted non-robust pattern from images: the default variant's tile, repeated
+    and in single windows (:func:`~advtui.experiments.leak_control.tile_control`); None for the entangled variant,
+    whose pattern is a part of each image's own shape (Type B by construction: there is no separate pattern to
+    remove)."""
     if cfg.variant == "entangled":
         return None
-    return lambda x: remove_periodic(x, cfg.tile)
+    return tile_control(cfg)
 
 
 def gradient_subspace(models: Sequence[torch.nn.Module], images: Tensor, labels: Tensor, rank: int, *,
@@ -207,26 +192,15 @@ def wilson95(successes: int, n: int) -> list[float] | None:
     return [centre - half, centre + half]
 
 
-def local_tile_probe(delta: Tensor, cfg: SyntheticConfig) -> Tensor:
-    """Class (N,) of the planted tile that the best-matching single ``cfg.tile``-pixel window of the high-passed
-    ``delta`` carries (any position, wrapping at the borders): a copy of the tile in one place, which the periodic
-    subspace (and :func:`~advtui.data.ground_truth.nonrobust_probe`, which folds the image) misses."""
-    tiles = nonrobust_tiles(cfg)
-    kernels = tiles / tiles.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
-    pad = cfg.tile - 1
-    x = F.pad(high_pass(delta.to(torch.float32)), (0, pad, 0, pad), mode="circular")
-    return F.conv2d(x, kernels).flatten(2).amax(dim=2).argmax(dim=1)
-
-
 def leak_reading(robustified: Tensor, starts: Tensor, labels: Tensor, cfg: SyntheticConfig,
                  projector: Projector | None) -> dict[str, float | None]:
     """What R_eps carries of the planted truth (synthetic data): ``shape_agreement``, the share whose shape probe
     reads the label (robust features drawn), and with class colours ``colour_agreement``, the colour probe's;
     ``pattern_agreement``, the share whose added part (R_eps minus its
     start) carries the label's planted pattern at any shift (the leak; chance 1/C); ``pattern_fraction``, the mean
-    share of the added part's energy inside the planted subspace, and ``local_pattern_agreement``, the share whose
+    share of the added part's energy that the control removes, and ``local_pattern_agreement``, the share whose
     added part, projected, still holds a local copy of the label's tile (:func:`local_tile_probe`; None where there
-    is no subspace to remove)."""
+    is no subspace to remove). ``projector``: the control's for these images (made from their added parts)."""
     added = robustified - starts
     row: dict[str, float | None] = {
         "shape_agreement": (robust_probe(robustified, cfg) == labels).float().mean().item(),
@@ -237,8 +211,9 @@ def leak_reading(robustified: Tensor, starts: Tensor, labels: Tensor, cfg: Synth
         row["colour_agreement"] = (colour_probe(robustified, cfg) == labels).float().mean().item()
     if projector is not None:
         # what the projection leaves of the leak: local (non-repeating) copies of the label's tile
-        row["local_pattern_agreement"] = (local_tile_probe(projector(added), cfg) == labels).float().mean().item()
-        kept = projector(added).flatten(1).square().sum(1)
+        left = projector(added)
+        row["local_pattern_agreement"] = (local_tile_probe(left, cfg) == labels).float().mean().item()
+        kept = left.flatten(1).square().sum(1)
         total = added.flatten(1).square().sum(1).clamp_min(1e-12)
         row["pattern_fraction"] = (1 - kept / total).mean().item()
     return row
@@ -260,20 +235,24 @@ def robustified_experiment(
     starts = x[pick_starts(params.start, y, generator)]
     synthetic = data.synthetic if data.source == "synthetic" else None
     models = {name: [load(p) for p in paths] for name, paths in classifiers.items()}
+    leak_control: Control | None
     if synthetic is not None:
-        projector, control = planted_projector(synthetic), "planted"
-        if projector is None:
+        leak_control = planted_control(synthetic)
+        control = f"planted: the periodic tile subspace and {WINDOWS} tile windows per image"
+        if leak_control is None:
             control = "none: the entangled variant's pattern is part of each shape"
     else:
         basis = gradient_subspace(models["zero_robust"], x, y, params.subspace_rank, batch_size=params.batch_size,
                                   device=device)
-        projector, control = basis_projector(basis), f"estimated: top {len(basis)} input-gradient directions of zero_robust"
+        fixed = basis_projector(basis)
+        leak_control, control = (lambda added: fixed), f"estimated: top {len(basis)} input-gradient directions of zero_robust"
     batch = {"batch_size": params.batch_size, "device": device}
     cells: dict[str, dict[str, Any]] = {name: {"test": seed_cell(ms, x, y, **batch), "R": {}, "R_projected": {}}
                                         for name, ms in models.items()}
-    if projector is not None:
+    if leak_control is not None:
+        projected = leak_control(x)(x)  # natural images: the planted pattern is all of what was added
         for name, ms in models.items():
-            cells[name]["test_projected"] = seed_cell(ms, projector(x), y, **batch)
+            cells[name]["test_projected"] = seed_cell(ms, projected, y, **batch)
     sources: dict[str, dict[str, Any]] = {}
     leak: dict[str, dict[str, Any]] = {}
     full_x, full_y = test.float_images(), test.labels
@@ -301,12 +280,15 @@ def robustified_experiment(
             target = model.features(x.to(device))
             err = (model.features(robust_x.to(device)) - target).norm(dim=1) / target.norm(dim=1).clamp_min(1e-12)
         sources[src.name]["repr_error"] = err.mean().item()
+        # the control looks for the leak where the inversion put it: in what it added to the start
+        projector = leak_control(robust_x - starts) if leak_control is not None else None
+        projected = projector(robust_x) if projector is not None else None
         for name, ms in models.items():
             cells[name]["R"][src.name] = seed_cell(ms, robust_x, y, **batch)
-            if projector is not None:
-                cells[name]["R_projected"][src.name] = seed_cell(ms, projector(robust_x), y, **batch)
+            if projected is not None:
+                cells[name]["R_projected"][src.name] = seed_cell(ms, projected, y, **batch)
         if synthetic is not None:
-            leak[src.name] = leak_reading(robust_x, starts, y, synthetic, planted_projector(synthetic))
+            leak[src.name] = leak_reading(robust_x, starts, y, synthetic, projector)
     return {
         "sweep_eps": [s.eps for s in sweep], "names": [s.name for s in sweep], "sources": sources,
         "classifiers": {name: {"n_seeds": len(ms)} for name, ms in models.items()}, "cells": cells,

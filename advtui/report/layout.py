@@ -578,9 +578,10 @@ E9 = TableSpec(
     id="E9", experiment="E9", title="E9 robustified test sets: accuracy (%) on R_eps, ours (Springer Table 5)",
     legend=("rows: standard = E4's natural-data classifiers, robust = E1 robust_l2 (paper: eps 0.5), zero-/negative-"
             "robust = E4's (mean ±95% interval over seeds); ', projected': the same images with the non-robust subspace "
-            "projected out (synthetic: the planted tiles at every shift; real data: the zero-robust classifiers' top "
-            "input-gradient directions), the leak control the paper lacks: zero-robust above chance on R_eps is "
-            "Springer's evidence of Type B (entangled) features only where it survives the projection"),
+            "projected out (synthetic: the planted tile repeated at every shift, and per image the class-tile windows "
+            "that best match what the inversion added, as many as the settings line says; real data: the zero-robust "
+            "classifiers' top input-gradient directions), the leak control the paper lacks: zero-robust above "
+            "chance on R_eps is Springer's evidence of Type B (entangled) features only where it survives the projection"),
     columns=(Column("name", "classifier", "text"), Column("test", "test", "pct", interval=True, paper=at("published_test"))),
     more_columns=_e9_columns, settings=_e9_settings, keep=lambda row: "leak" not in row,
 )
@@ -589,9 +590,9 @@ E9_LEAK = TableSpec(
     legend=("shape / colour: share of R_eps whose shape / colour probe reads the test label (robust features drawn); "
             "pattern: share "
             "whose added part (R_eps minus its start) carries the label's planted pattern at any shift (the leak; "
-            "chance 10%); in subspace: share of the added energy inside the planted subspace; local copy left: share whose "
-            "projected added part still holds a single, non-repeating copy of the label's tile somewhere (what the "
-            "periodic projection misses); repr error: relative "
+            "chance 10%); in subspace: share of the added energy the leak control removes; local copy left: share whose "
+            "added part, after the control, still holds a single, non-repeating copy of the label's tile somewhere "
+            "(chance 10%); repr error: relative "
             "distance of R_eps's representation from the test image's"),
     columns=(Column("leak", "source", "text"), Column("origin", "from", "text"),
              Column("shape_agreement", "shape", "pct", optional=True),
