@@ -20,6 +20,7 @@ from advtui.attacks.driver import ChunkAttack, ChunkFn, RobustResult, Run, attac
 from advtui.attacks.pgd import pgd_attack
 from advtui.attacks.speed import faster
 from advtui.catalog.attacks import AttackSpec, SpeedConfig
+from advtui.pipeline.shards import attack_shard
 from advtui.progress import ProgressFn
 
 
@@ -98,6 +99,9 @@ def robust_accuracy(
 ) -> RobustResult:
     """Clean and robust accuracy of `model` on (x, y) under all `specs` (per-point worst case).
 
+    Under several ranks (torchrun; see `advtui.pipeline.shards`) the ranks split every attack's batches and
+    all return the one-process result; rank 0 alone reports progress and keeps the resume file.
+
     Args:
         model: classifier returning logits; evaluated in eval mode, parameter grads off, then restored.
         x, y: images in [0, 1] and labels, on any device; moved to `device` batch by batch.
@@ -119,6 +123,7 @@ def robust_accuracy(
         RobustResult (clean_acc, robust_acc, per_attack by spec name, n, per-point robust and clean flags).
     """
     device = torch.device(device) if device is not None else model_device(model)
+    shard = attack_shard()  # None in one process
     with faster(model, speed, device) as attacked:
         # The attacks run the model through the speed-ups; the driver keys the resume file on the model itself.
         attacks = [spec_attack(attacked, spec, name, device) for spec, name in zip(specs, spec_names(specs))]
@@ -126,5 +131,5 @@ def robust_accuracy(
             model, x, y, attacks,
             batch_size=batch_size, seed=int(torch.randint(0, 2**62, (1,), generator=generator).item()), device=device,
             state_path=Path(state_dir) / "robust_accuracy.pt" if state_dir is not None else None,
-            on_progress=on_progress, phase=phase,
+            on_progress=on_progress if shard is None or shard.is_main else None, phase=phase, shard=shard,
         )
