@@ -1,7 +1,7 @@
 """One rank of the sharded runs of tests/test_shards.py: ``python shard_worker.py MODEL OUT`` with RANK,
 WORLD_SIZE, MASTER_ADDR and MASTER_PORT set as torchrun sets them.
 
-It builds constructed set D_det into OUT/D_det.safetensors (rank 0 writes it) and evaluates robust accuracy,
+Inside :func:`advtui.pipeline.shards.split` it builds constructed set D_det into OUT/D_det.safetensors (rank 0 writes it) and evaluates robust accuracy,
 writing this rank's per-point flags and accuracies to OUT/robust-<rank>.pt. The test runs the same calls
 (:func:`construct`, :func:`evaluate`) in one process and compares.
 """
@@ -21,6 +21,7 @@ from advtui.catalog.data import DataParams
 from advtui.catalog.params import ConstructParams, InversionConfig, RelabelConfig
 from advtui.experiments.common import load_classifier, natural_split
 from advtui.experiments.construct import construct_dataset
+from advtui.pipeline import shards
 
 DATA = DataParams(train_size=40, test_size=30)
 # 10 images in chunks of 3: four chunks, the last short, so the two ranks build two each
@@ -50,8 +51,9 @@ def evaluate(model: Path, state_dir: Path | None = None) -> RobustResult:
 
 if __name__ == "__main__":
     model_file, out_dir = Path(sys.argv[1]), Path(sys.argv[2])
-    construct(model_file, out_dir / "D_det.safetensors")
-    result = evaluate(model_file, out_dir / "state")
+    with shards.split():
+        construct(model_file, out_dir / "D_det.safetensors")
+        result = evaluate(model_file, out_dir / "state")
     rank = int(os.environ["RANK"])
     torch.save({"robust": result.robust, "clean": result.clean, "per_attack": result.per_attack,
                 "per_part": result.per_part}, out_dir / f"robust-{rank}.pt")

@@ -26,10 +26,12 @@ def test_chunks_go_round_the_ranks(monkeypatch):
     assert shards.attack_shard() is None  # one process: the plain loop, no process group
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("RANK", "1")
-    assert list(shards.mine(range(0, 10, 3))) == [3, 9] and not shards.is_main()
+    assert list(shards.mine(range(0, 10, 3))) == [0, 3, 6, 9]  # outside split(): every chunk, as rank 0 alone
+    with shards.split():
+        assert list(shards.mine(range(0, 10, 3))) == [3, 9] and not shards.is_main()
     monkeypatch.setenv("RANK", "2")
     with pytest.raises(ValueError, match=r"RANK=2 WORLD_SIZE=2: need 0 <= RANK < WORLD_SIZE"):
-        shards.mine(range(4))
+        shards.rank_and_size()
     monkeypatch.setenv("RANK", "one")
     with pytest.raises(ValueError, match="expected integers"):
         shards.rank_and_size()
@@ -44,7 +46,8 @@ def test_rank_0_waits_for_the_chunks_of_the_others(monkeypatch, capsys):
     def load(item):
         return next(written[item]) if item in written else None
 
-    assert shards.collect([0, 3], {0: "chunk 0"}, load, lambda b: f"chunk-{b}") == ["chunk 0", "chunk 3"]
+    with shards.split():
+        assert shards.collect([0, 3], {0: "chunk 0"}, load, lambda b: f"chunk-{b}") == ["chunk 0", "chunk 3"]
     assert "rank 0: waiting for chunk-3 from rank 1" in capsys.readouterr().err
 
 

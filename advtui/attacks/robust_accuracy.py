@@ -99,8 +99,8 @@ def robust_accuracy(
 ) -> RobustResult:
     """Clean and robust accuracy of `model` on (x, y) under all `specs` (per-point worst case).
 
-    Under several ranks (torchrun; see `advtui.pipeline.shards`) the ranks split every attack's batches and
-    all return the one-process result; rank 0 alone reports progress and keeps the resume file.
+    Split over several ranks (torchrun, inside `advtui.pipeline.shards.split`) the ranks share every attack's
+    batches and all return the one-process result; rank 0 alone reports progress and keeps the resume file.
 
     Args:
         model: classifier returning logits; evaluated in eval mode, parameter grads off, then restored.
@@ -123,7 +123,9 @@ def robust_accuracy(
         RobustResult (clean_acc, robust_acc, per_attack by spec name, n, per-point robust and clean flags).
     """
     device = torch.device(device) if device is not None else model_device(model)
-    shard = attack_shard()  # None in one process
+    # A randomised model (DDPM's encoder: `randomised` on it) draws its noise from the global RNG, in an order
+    # that depends on which chunks a process attacked before: its ranks each run the whole (same) evaluation.
+    shard = None if getattr(model, "randomised", False) else attack_shard()  # None in one process
     with faster(model, speed, device) as attacked:
         # The attacks run the model through the speed-ups; the driver keys the resume file on the model itself.
         attacks = [spec_attack(attacked, spec, name, device) for spec, name in zip(specs, spec_names(specs))]

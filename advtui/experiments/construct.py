@@ -191,7 +191,7 @@ def construct_dataset(
     phase "construct", images done of all, and ``images_per_s`` (and ``target_hit`` so far, if relabelled).
     ``speed``: how the source model runs (``attack.speed``, see ``advtui.attacks.speed``; None: plain): a
     relabelling's targeted PGD runs through it whole, an inversion reads ``features`` uncompiled.
-    Under several ranks (``advtui.pipeline.shards``) each builds its share of the chunks; rank 0 then writes
+    Split over several ranks (``advtui.pipeline.shards.split``) each builds its share of the chunks; rank 0 writes
     the dataset, the same bytes as one process writes, and returns the metrics; the other ranks return None.
     """
     rec = recipe(name)
@@ -231,7 +231,7 @@ def construct_dataset(
                 if "target_hit" in cached:
                     info["target_hit"] = float(torch.cat([c["target_hit"] for c in chunks]).float().mean())
                 on_progress("construct", done, total, **info)
-    if shards.rank_and_size()[1] > 1:  # sharded: rank 0 merges every rank's chunks, the others are done
+    if shards.share()[1] > 1:  # sharded: rank 0 merges every rank's chunks, the others are done
         if not shards.is_main():
             return None
         chunks = shards.collect(

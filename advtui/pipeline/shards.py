@@ -19,7 +19,10 @@ Two ways the ranks meet (DESIGN section 10):
   verdicts, so the ranks merge their flags after each part (:class:`AttackShard`). That needs torchrun (or
   anything else that sets MASTER_ADDR and MASTER_PORT).
 
-One process (no WORLD_SIZE, or 1) takes none of these paths: no extra pass, no file read back, no group.
+A stage splits its work only inside :func:`split` (the construct and attack runners open it): a rank that
+evaluates alone while the others wait (the training stages under torchrun evaluate on rank 0 only) must not
+wait for the others' chunks. Outside it, and in one process (no WORLD_SIZE, or 1), none of these paths is
+taken: no extra pass, no file read back, no group.
 """
 
 from __future__ import annotations
@@ -28,7 +31,9 @@ import functools
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -36,6 +41,7 @@ T = TypeVar("T")
 
 #: How often rank 0 looks for another rank's chunk file (a chunk takes seconds to minutes to build).
 POLL_S = 0.5
+_SPLIT: ContextVar[bool] = ContextVar("advtui_shards_split", default=False)
 
 
 def rank_and_size() -> tuple[int, int]:
@@ -62,10 +68,26 @@ def is_main() -> bool:
     return rank_and_size()[0] == 0
 
 
+@contextmanager
+def split() -> Iterator[None]:
+    """Within the block, construction and robust accuracy split their chunks over the ranks (every rank must
+    run the same block); outside it every process computes every chunk."""
+    token = _SPLIT.set(True)
+    try:
+        yield
+    finally:
+        _SPLIT.reset(token)
+
+
+def share() -> tuple[int, int]:
+    """(rank, world size) of the work split now: :func:`rank_and_size` inside :func:`split`, else (0, 1)."""
+    return rank_and_size() if _SPLIT.get() else (0, 1)
+
+
 def mine(items: Sequence[T]) -> Sequence[T]:
     """The chunks this rank computes: item ``i`` of ``items`` goes to rank ``i % world_size`` (all of them
-    in one process)."""
-    rank, size = rank_and_size()
+    in one process, or outside :func:`split`)."""
+    rank, size = share()
     return items[rank::size]
 
 
@@ -73,7 +95,7 @@ def collect(items: Sequence[T], done: dict[T, Any], load: Callable[[T], Any | No
     """Every chunk's result in ``items`` order: this rank's own from ``done``, the others' from ``load(item)``,
     polled until the rank computing it has written it (``load`` returns None until then). ``what(item)``
     names the awaited file in the one line said when a wait begins."""
-    size = rank_and_size()[1]
+    size = share()[1]
     results = []
     for i, item in enumerate(items):
         result = done[item] if item in done else load(item)
@@ -146,8 +168,9 @@ class AttackShard:
 
 
 def attack_shard() -> AttackShard | None:
-    """This process's share of an attack evaluation; None in one process (the plain loop runs)."""
-    rank, size = rank_and_size()
+    """This process's share of an attack evaluation; None in one process or outside :func:`split` (the plain
+    loop runs)."""
+    rank, size = share()
     if size == 1:
         return None
     return AttackShard(rank, size, _cpu_group())

@@ -20,11 +20,12 @@ def run(params: Params, name: str) -> dict:
     rec = recipe(name)
     source = require(model_path(rec.model))
     progress = StageProgress(stage_name("construct", name))
-    metrics = construct_dataset(
-        name, cfg=params.construct, data=params.data, seed=params.seed, device=params.device,
-        model_path=source, out=dataset_path(name), on_progress=progress.update if shards.is_main() else None,
-        speed=params.attack.speed,
-    )
+    with shards.split():
+        metrics = construct_dataset(
+            name, cfg=params.construct, data=params.data, seed=params.seed, device=params.device,
+            model_path=source, out=dataset_path(name), on_progress=progress.update if shards.is_main() else None,
+            speed=params.attack.speed,
+        )
     if metrics is None:
         return {}
     write_json(metrics_path("construct", name), metrics)
