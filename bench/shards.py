@@ -23,7 +23,7 @@ from advtui.catalog.params import load_params
 from advtui.experiments.common import save_classifier
 from advtui.experiments.construct import construct_dataset
 from advtui.models.registry import create_model
-from advtui.pipeline import shards
+from advtui import shards
 
 
 def main() -> None:

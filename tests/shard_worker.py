@@ -1,7 +1,7 @@
 """One rank of the sharded runs of tests/test_shards.py: ``python shard_worker.py MODEL OUT`` with RANK,
 WORLD_SIZE, MASTER_ADDR and MASTER_PORT set as torchrun sets them.
 
-Inside :func:`advtui.pipeline.shards.split` it builds constructed set D_det into OUT/D_det.safetensors (rank 0 writes it) and evaluates robust accuracy,
+Inside :func:`advtui.shards.split` it builds constructed set D_det into OUT/D_det.safetensors (rank 0 writes it) and evaluates robust accuracy,
 writing this rank's per-point flags and accuracies to OUT/robust-<rank>.pt. The test runs the same calls
 (:func:`construct`, :func:`evaluate`) in one process and compares.
 """
@@ -21,7 +21,7 @@ from advtui.catalog.data import DataParams
 from advtui.catalog.params import ConstructParams, InversionConfig, RelabelConfig
 from advtui.experiments.common import load_classifier, natural_split
 from advtui.experiments.construct import construct_dataset
-from advtui.pipeline import shards
+from advtui import shards
 
 DATA = DataParams(train_size=40, test_size=30)
 # 10 images in chunks of 3: four chunks, the last short, so the two ranks build two each

@@ -1,4 +1,4 @@
-"""Sharded construction and robust accuracy (advtui.pipeline.shards): two ranks make what one process makes."""
+"""Sharded construction and robust accuracy (advtui.shards): two ranks make what one process makes."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import advtui
 import shard_worker
 from advtui.experiments.common import save_classifier
 from advtui.models.registry import create_model
-from advtui.pipeline import shards
+from advtui import shards
 
 
 def test_chunks_go_round_the_ranks(monkeypatch):

@@ -41,7 +41,7 @@ from advtui.files import discard_stale, write_atomic
 from advtui.progress import ProgressFn
 
 if TYPE_CHECKING:
-    from advtui.pipeline.shards import AttackShard
+    from advtui.shards import AttackShard
 
 _STATE_FORMAT = 3
 
@@ -241,7 +241,7 @@ def attack_standing(
         keep_images: keep the adversarial image of every broken point (``RobustResult.x_adv``).
         on_progress: receives ``(phase, done, total, **info)`` as described in the module docstring.
         phase: the phase name progress reports.
-        shard: this rank's share when several ranks split the evaluation (``advtui.pipeline.shards``): the
+        shard: this rank's share when several ranks split the evaluation (``advtui.shards``): the
             batches of every part go round the ranks, which merge their verdicts after it, so the result is
             the one-process result; rank 0 alone writes the resume file, at the end of every part (a rank's
             state between merges holds only its own batches). Not with ``keep_images``. None: one process.

@@ -20,7 +20,7 @@ from advtui.attacks.driver import ChunkAttack, ChunkFn, RobustResult, Run, attac
 from advtui.attacks.pgd import pgd_attack
 from advtui.attacks.speed import faster
 from advtui.catalog.attacks import AttackSpec, SpeedConfig
-from advtui.pipeline.shards import attack_shard, share
+from advtui.shards import attack_shard, share
 from advtui.progress import ProgressFn
 
 
@@ -99,7 +99,7 @@ def robust_accuracy(
 ) -> RobustResult:
     """Clean and robust accuracy of `model` on (x, y) under all `specs` (per-point worst case).
 
-    Split over several ranks (torchrun, inside `advtui.pipeline.shards.split`) the ranks share every attack's
+    Split over several ranks (torchrun, inside `advtui.shards.split`) the ranks share every attack's
     batches and all return the one-process result; rank 0 alone reports progress and keeps the resume file.
 
     Args:

@@ -42,7 +42,7 @@ from advtui.catalog.paths import model_path as source_model_path
 from advtui.catalog.data import DataParams
 from advtui.catalog.names import NATURAL_NOPATTERN, Recipe, recipe
 from advtui.paradigms.base import Encoder, load_encoder
-from advtui.pipeline import shards
+from advtui import shards
 from advtui.progress import ProgressFn
 from advtui.runtime import pick_device
 from advtui.catalog.params import InversionConfig
@@ -191,7 +191,7 @@ def construct_dataset(
     phase "construct", images done of all, and ``images_per_s`` (and ``target_hit`` so far, if relabelled).
     ``speed``: how the source model runs (``attack.speed``, see ``advtui.attacks.speed``; None: plain): a
     relabelling's targeted PGD runs through it whole, an inversion reads ``features`` uncompiled.
-    Split over several ranks (``advtui.pipeline.shards.split``) each builds its share of the chunks; rank 0 writes
+    Split over several ranks (``advtui.shards.split``) each builds its share of the chunks; rank 0 writes
     the dataset, the same bytes as one process writes, and returns the metrics; the other ranks return None.
     """
     rec = recipe(name)

@@ -12,7 +12,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING
 
 from advtui.catalog.stages import runner_module, stage_name
-from advtui.pipeline import shards
+from advtui import shards
 from advtui.pipeline.stagelock import resume_dir, stage_lock
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ def run_stage(runner: str, params: Params, name: str) -> dict:
     only once the runner has returned, i.e. written its last output: a kill at any point before, during the
     evaluation after training included, resumes from it.
 
-    Of several ranks (``advtui.pipeline.shards``) rank 0 alone holds the lock and removes what was kept to resume.
+    Of several ranks (``advtui.shards``) rank 0 alone holds the lock and removes what was kept to resume.
     """
     stage = stage_name(runner, name)
     if not shards.is_main():

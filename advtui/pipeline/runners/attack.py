@@ -9,7 +9,7 @@ from advtui.catalog.stages import stage_name
 from advtui.experiments.common import natural_split
 from advtui.experiments.paradigm_runs import attack
 from advtui.files import write_json
-from advtui.pipeline import shards
+from advtui import shards
 from advtui.pipeline.inputs import require
 from advtui.pipeline.progress import StageProgress
 from advtui.pipeline.stagelock import attack_state_dir
@@ -17,7 +17,7 @@ from advtui.pipeline.stagelock import attack_state_dir
 
 def run(params: Params, name: str) -> dict:
     """Attack run ``name``'s encoder + probe by the ``e6`` params and write its E6 row. Under several ranks
-    (``advtui.pipeline.shards``) they share the attacks' batches and rank 0 alone writes the row and progress."""
+    (``advtui.shards``) they share the attacks' batches and rank 0 alone writes the row and progress."""
     paradigm, dataset = parse_run_name(name)
     head = require(probe_path(name))
     stage = stage_name("attack", name)

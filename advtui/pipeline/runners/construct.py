@@ -8,14 +8,14 @@ from advtui.catalog.paths import dataset_path, metrics_path, model_path
 from advtui.catalog.stages import stage_name
 from advtui.experiments.construct import construct_dataset
 from advtui.files import write_json
-from advtui.pipeline import shards
+from advtui import shards
 from advtui.pipeline.inputs import require
 from advtui.pipeline.progress import StageProgress
 
 
 def run(params: Params, name: str) -> dict:
     """Construct set ``name`` by its recipe (``construct.<settings>``) and write its metrics. Under several
-    ranks (``advtui.pipeline.shards``) every rank builds its share of the chunks and rank 0 alone writes the
+    ranks (``advtui.shards``) every rank builds its share of the chunks and rank 0 alone writes the
     set, its metrics and its progress; the other ranks return an empty row."""
     rec = recipe(name)
     source = require(model_path(rec.model))
