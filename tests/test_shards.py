@@ -61,7 +61,7 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_two_ranks_write_the_same_dataset_and_accuracy_as_one_process(tmp_path):
+def test_two_ranks_write_the_same_dataset_and_accuracy_as_one_process(tmp_path, monkeypatch):
     torch.manual_seed(0)
     model = save_classifier(create_model("small_cnn"), tmp_path / "model.safetensors", paradigm="supervised",
                             params={})
@@ -89,4 +89,8 @@ def test_two_ranks_write_the_same_dataset_and_accuracy_as_one_process(tmp_path):
         got = torch.load(two / f"robust-{r}.pt", weights_only=True)
         assert torch.equal(got["robust"], reference.robust) and torch.equal(got["clean"], reference.clean)
         assert got["per_attack"] == reference.per_attack and got["per_part"] == reference.per_part
-    assert (two / "state" / "robust_accuracy.pt").exists()  # rank 0 kept the resume file
+    # rank 0's resume file is one any number of ranks continues: one process reads the finished evaluation
+    # back and attacks nothing
+    monkeypatch.setattr("advtui.attacks.robust_accuracy.pgd_attack", lambda *a, **k: pytest.fail("attacked again"))
+    resumed = shard_worker.evaluate(model, two / "state")
+    assert torch.equal(resumed.robust, reference.robust) and resumed.per_part == reference.per_part
