@@ -117,6 +117,9 @@ def start_experiment(root: Path, pairs: list[tuple[str, str]], name: str = "") -
     return runs.start_run(root, command=exp_run_args(pairs, name=name))
 
 
-def start_queue(root: Path) -> str:
-    """``dvc queue start``: run the queued experiments in the background (one worker); DVC's line."""
-    return _dvc(root, ["queue", "start"])
+def start_queue(root: Path, jobs: int = 1) -> str:
+    """``dvc queue start -j JOBS``: run the queued experiments in the background, ``jobs`` at once (each in
+    its own copy of the workspace); DVC's line."""
+    if jobs < 1:
+        raise ValueError(f"jobs: {jobs} workers; start the queue with 1 or more")
+    return _dvc(root, ["queue", "start", "-j", str(jobs)])

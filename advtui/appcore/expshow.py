@@ -91,6 +91,17 @@ def parse_exp_show(payload: list[dict[str, Any]]) -> list[ExpRun]:
     return runs
 
 
+#: The states of an experiment the queue has yet to finish (a failed one shows its error in the legend).
+QUEUE_STATES = ("queued", "running")
+
+
+def queue_summary(runs: list[ExpRun]) -> str | None:
+    """How many experiments wait in the queue and how many run (``2 queued, 1 running``); None when none does."""
+    counts = [(state, sum(r.state == state for r in runs if r.baseline is not None)) for state in QUEUE_STATES]
+    shown = [f"{n} {state}" for state, n in counts if n]
+    return ", ".join(shown) if shown else None
+
+
 def _differs(values: list[Any]) -> bool:
     seen = [json.dumps(v, sort_keys=True, default=str) for v in values]
     return len(set(seen)) > 1

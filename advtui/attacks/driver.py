@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 from torch import Tensor, nn
@@ -39,6 +39,9 @@ from advtui.catalog.attacks import check_attack_settings
 from advtui.data.store import tensors_checksum
 from advtui.files import discard_stale, write_atomic
 from advtui.progress import ProgressFn
+
+if TYPE_CHECKING:
+    from advtui.shards import AttackShard
 
 _STATE_FORMAT = 3
 
@@ -221,6 +224,7 @@ def attack_standing(
     keep_images: bool = False,
     on_progress: ProgressFn | None = None,
     phase: str = "attack",
+    shard: AttackShard | None = None,
 ) -> RobustResult:
     """Clean and robust accuracy of ``model`` on (x, y) under ``attacks`` in order (per-point worst case).
 
@@ -237,11 +241,17 @@ def attack_standing(
         keep_images: keep the adversarial image of every broken point (``RobustResult.x_adv``).
         on_progress: receives ``(phase, done, total, **info)`` as described in the module docstring.
         phase: the phase name progress reports.
+        shard: this rank's share when several ranks split the evaluation (``advtui.shards``): the
+            batches of every part go round the ranks, which merge their verdicts after it, so the result is
+            the one-process result; rank 0 alone writes the resume file, at the end of every part (a rank's
+            state between merges holds only its own batches). Not with ``keep_images``. None: one process.
 
     Returns:
         RobustResult with per-point flags, per-attack and per-part accuracies (and images if kept).
     """
     _check_input(x, y, attacks, batch_size)
+    if shard is not None and keep_images:
+        raise ValueError("keep_images: the ranks of a sharded evaluation do not gather images; run it in one process")
     device = torch.device(device) if device is not None else model_device(model)
     path = Path(state_path) if state_path is not None else None
     n, total = x.shape[0], len(attacks) * x.shape[0]
@@ -250,16 +260,21 @@ def attack_standing(
             model, x, y, batch_size=batch_size,
             attacks=[{"name": a.name, "parts": list(a.parts), **a.identity} for a in attacks],
         )
-        state = _load_state(path, key) if path is not None else None
-        if state is None:
-            state = _new_state(model, x, y, attacks, key=key, seed=seed, batch_size=batch_size, device=device)
+
+        def start() -> dict[str, Any]:
+            state = _load_state(path, key) if path is not None else None
+            if state is None:
+                state = _new_state(model, x, y, attacks, key=key, seed=seed, batch_size=batch_size, device=device)
+            return state
+
+        state = start() if shard is None else shard.from_main(start)
         x_adv = x.detach().clone() if keep_images else None
         if x_adv is not None:
             x_adv[state["adv_points"].to(x.device)] = state["adv_images"].to(x.device, x.dtype)
         robust = state["robust"]
 
         def save() -> None:
-            if path is not None:
+            if path is not None and (shard is None or shard.is_main):
                 _save_state(path, state)
 
         def report(i: int, **info: Any) -> None:
@@ -274,14 +289,18 @@ def attack_standing(
                 for part, tried in zip(attack.parts, state["tried"][i]):
                     todo = torch.nonzero(robust & ~tried).squeeze(1)
                     n_batches = math.ceil(todo.numel() / batch_size)
-                    for b in range(n_batches):
+                    for b in range(n_batches) if shard is None else shard.batches(n_batches):
                         chunk = todo[b * batch_size : (b + 1) * batch_size]
                         xb, yb = x[chunk.to(x.device)].to(device), y[chunk.to(y.device)].to(device)
                         broken, adv = attack_chunk(part, xb, yb, chunk)
                         _record(state, chunk, broken, adv, x, x_adv)
                         tried[chunk] = True
-                        save()
+                        if shard is None:
+                            save()
                         report(i, part=part, batch=b + 1, n_batches=n_batches)
+                    if shard is not None:
+                        shard.merge(robust, tried)
+                        save()
                     # setdefault: a part finished before a resume keeps the accuracy it ended with
                     state["per_part"][i].setdefault(part, _accuracy(robust))
             state["per_attack"].setdefault(attack.name, _accuracy(robust))

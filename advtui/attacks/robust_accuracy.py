@@ -20,6 +20,7 @@ from advtui.attacks.driver import ChunkAttack, ChunkFn, RobustResult, Run, attac
 from advtui.attacks.pgd import pgd_attack
 from advtui.attacks.speed import faster
 from advtui.catalog.attacks import AttackSpec, SpeedConfig
+from advtui.shards import attack_shard, share
 from advtui.progress import ProgressFn
 
 
@@ -98,6 +99,9 @@ def robust_accuracy(
 ) -> RobustResult:
     """Clean and robust accuracy of `model` on (x, y) under all `specs` (per-point worst case).
 
+    Split over several ranks (torchrun, inside `advtui.shards.split`) the ranks share every attack's
+    batches and all return the one-process result; rank 0 alone reports progress and keeps the resume file.
+
     Args:
         model: classifier returning logits; evaluated in eval mode, parameter grads off, then restored.
         x, y: images in [0, 1] and labels, on any device; moved to `device` batch by batch.
@@ -119,12 +123,16 @@ def robust_accuracy(
         RobustResult (clean_acc, robust_acc, per_attack by spec name, n, per-point robust and clean flags).
     """
     device = torch.device(device) if device is not None else model_device(model)
+    # A randomised model (DDPM's encoder: `randomised` on it) draws its noise from the global RNG, in an order
+    # that depends on which chunks a process attacked before: its ranks each run the whole (same) evaluation.
+    shard = None if getattr(model, "randomised", False) else attack_shard()  # None in one process
+    main = share()[0] == 0  # rank 0 alone keeps the resume file and reports progress
     with faster(model, speed, device) as attacked:
         # The attacks run the model through the speed-ups; the driver keys the resume file on the model itself.
         attacks = [spec_attack(attacked, spec, name, device) for spec, name in zip(specs, spec_names(specs))]
         return attack_standing(
             model, x, y, attacks,
             batch_size=batch_size, seed=int(torch.randint(0, 2**62, (1,), generator=generator).item()), device=device,
-            state_path=Path(state_dir) / "robust_accuracy.pt" if state_dir is not None else None,
-            on_progress=on_progress, phase=phase,
+            state_path=Path(state_dir) / "robust_accuracy.pt" if state_dir is not None and main else None,
+            on_progress=on_progress if main else None, phase=phase, shard=shard,
         )

@@ -42,6 +42,7 @@ from advtui.catalog.paths import model_path as source_model_path
 from advtui.catalog.data import DataParams
 from advtui.catalog.names import NATURAL_NOPATTERN, Recipe, recipe
 from advtui.paradigms.base import Encoder, load_encoder
+from advtui import shards
 from advtui.progress import ProgressFn
 from advtui.runtime import pick_device
 from advtui.catalog.params import InversionConfig
@@ -127,6 +128,18 @@ def _chunk_file(parts: Path, begin: int) -> Path:
     return parts / f"chunk-{begin:07d}.safetensors"
 
 
+def _cached_chunk(path: Path, chunk_identity: dict) -> dict[str, Tensor] | None:
+    """The chunk at ``path`` if it was made by these settings (``chunk_identity``); None if absent, made by
+    others, or damaged (then it is rebuilt)."""
+    if not path.exists():
+        return None
+    try:
+        art = load_artifact(path, "dataset")
+    except ValueError:
+        return None
+    return art.tensors if art.params_digest == params_digest(chunk_identity) else None
+
+
 def _build_chunk(
     rec: Recipe, cfg: ConstructParams, model, natural: ImageSet, plan: Plan, begin: int, end: int, device
 ) -> dict[str, Tensor]:
@@ -168,7 +181,7 @@ def construct_dataset(
     out: Path,
     on_progress: ProgressFn | None = None,
     speed: SpeedConfig | None = None,
-) -> dict:
+) -> dict | None:
     """Build constructed dataset ``name`` into ``out`` (resumably) and return its construction metrics.
 
     The artifact holds ``images`` (``cfg.precision``), ``labels`` (assigned), ``source_labels``,
@@ -178,6 +191,8 @@ def construct_dataset(
     phase "construct", images done of all, and ``images_per_s`` (and ``target_hit`` so far, if relabelled).
     ``speed``: how the source model runs (``attack.speed``, see ``advtui.attacks.speed``; None: plain): a
     relabelling's targeted PGD runs through it whole, an inversion reads ``features`` uncompiled.
+    Split over several ranks (``advtui.shards.split``) each builds its share of the chunks; rank 0 writes
+    the dataset, the same bytes as one process writes, and returns the metrics; the other ranks return None.
     """
     rec = recipe(name)
     dev = pick_device(device)
@@ -194,32 +209,36 @@ def construct_dataset(
     parts.mkdir(parents=True, exist_ok=True)
     source_model = _load_source_model(rec, model_path, dev)
     total, started, done_now = len(plan.label), time.perf_counter(), 0
+    begins = range(0, total, cfg.chunk)
     chunks: list[dict[str, Tensor]] = []
+    done = 0
     with faster(source_model, speed, dev) as model:
-        for begin in range(0, total, cfg.chunk):
+        for begin in shards.mine(begins):  # one process: every chunk
             end = min(begin + cfg.chunk, total)
             path = _chunk_file(parts, begin)
             chunk_identity = identity | {"begin": begin, "end": end}
-            cached = None
-            if path.exists():
-                try:
-                    art = load_artifact(path, "dataset")
-                    if art.params_digest == params_digest(chunk_identity):
-                        cached = art.tensors
-                except ValueError:
-                    cached = None  # a damaged chunk is rebuilt
+            cached = _cached_chunk(path, chunk_identity)
             if cached is None:
                 cached = _build_chunk(rec, cfg, model, natural, plan, begin, end, dev)
                 save_artifact(path, cached, kind="dataset", arch=name, params=chunk_identity)
                 done_now += end - begin
             chunks.append(cached)
+            done += end - begin
             if on_progress is not None:
                 # the rate goes to the (untracked) progress file only: artifacts and metrics hold no timings
                 rate = done_now / max(time.perf_counter() - started, 1e-9)
                 info = {"images_per_s": rate}
                 if "target_hit" in cached:
                     info["target_hit"] = float(torch.cat([c["target_hit"] for c in chunks]).float().mean())
-                on_progress("construct", end, total, **info)
+                on_progress("construct", done, total, **info)
+    if shards.share()[1] > 1:  # sharded: rank 0 merges every rank's chunks, the others are done
+        if not shards.is_main():
+            return None
+        chunks = shards.collect(
+            begins, dict(zip(shards.mine(begins), chunks)),
+            lambda b: _cached_chunk(_chunk_file(parts, b), identity | {"begin": b, "end": min(b + cfg.chunk, total)}),
+            lambda b: _chunk_file(parts, b),
+        )
 
     merged = {key: torch.cat([c[key] for c in chunks]) for key in chunks[0]}
     images, starts_img = merged.pop("images"), merged.pop("start_images")

@@ -255,3 +255,52 @@ async def test_overlay_draws_the_marked_runs_curves(tmp_path, recorded, monkeypa
         plot = app.screen.query_one("#exp-plot")
         assert asked == [["eps1", "steps200"]]
         assert plot.display and [s[0] for s in plot.series] == ["eps1 standard", "steps200 standard"]
+
+
+# --- many experiments at once: `dvc exp run --queue` twice, `dvc queue start -j 2` ---
+
+import sys  # noqa: E402
+
+from tui_projects import init_repo  # noqa: E402
+
+#: A one-stage pipeline whose metric follows the params' seed: each queued experiment's result says which it ran.
+SWEEP_STAGE = """import json, yaml
+seed = yaml.safe_load(open("params.yaml"))["seed"]
+json.dump({"value": 10 * seed}, open("metrics.json", "w"))
+"""
+
+
+def test_queue_summary_counts_what_the_queue_has_yet_to_finish():
+    def run(name: str, state: str) -> expshow.ExpRun:
+        return expshow.ExpRun(name, name, state, "main", "", {}, {})
+
+    assert expshow.queue_summary(parse_exp_show(PAYLOAD)) is None  # success and failed only
+    runs = [run("a", "queued"), run("b", "running"), run("c", "queued"), run("d", "failed")]
+    assert expshow.queue_summary(runs) == "2 queued, 1 running"
+
+
+def test_a_two_experiment_sweep_runs_through_the_queue(tmp_path):
+    root = tmp_path / "sweep"
+    root.mkdir()
+    (root / "stage.py").write_text(SWEEP_STAGE)
+    (root / "params.yaml").write_text("seed: 0\n")
+    (root / "dvc.yaml").write_text(f"stages:\n  tiny:\n    cmd: {sys.executable} stage.py\n    deps: [stage.py]\n"
+                                   "    params: [seed]\n    metrics:\n      - metrics.json:\n          cache: false\n")
+    init_repo(root)
+    for seed in (1, 2):
+        exprun.queue_experiment(root, [("seed", str(seed))], name=f"seed{seed}")
+    assert expshow.queue_summary(run_exp_show(root)) == "2 queued"
+    try:
+        exprun.start_queue(root, jobs=2)
+
+        def experiments() -> dict[str, expshow.ExpRun]:
+            return {r.name: r for r in run_exp_show(root) if r.baseline is not None}
+
+        wait_for(lambda: expshow.queue_summary(list(experiments().values())) is None, "the queue to run both")
+    except BaseException:
+        subprocess.run([runs_mod.dvc_executable(), "queue", "stop", "--kill"], cwd=root, capture_output=True)
+        raise
+    done = {name: (r.state, r.params["seed"], r.metrics["metrics:value"]) for name, r in experiments().items()}
+    assert done == {"seed1": ("success", 1, 10), "seed2": ("success", 2, 20)}
+    with pytest.raises(ValueError, match="jobs: 0 workers"):
+        exprun.start_queue(root, jobs=0)

@@ -9,22 +9,27 @@ from advtui.catalog.stages import stage_name
 from advtui.experiments.common import natural_split
 from advtui.experiments.paradigm_runs import attack
 from advtui.files import write_json
+from advtui import shards
 from advtui.pipeline.inputs import require
 from advtui.pipeline.progress import StageProgress
 from advtui.pipeline.stagelock import attack_state_dir
 
 
 def run(params: Params, name: str) -> dict:
-    """Attack run ``name``'s encoder + probe by the ``e6`` params and write its E6 row."""
+    """Attack run ``name``'s encoder + probe by the ``e6`` params and write its E6 row. Under several ranks
+    (``advtui.shards``) they share the attacks' batches and rank 0 alone writes the row and progress."""
     paradigm, dataset = parse_run_name(name)
     head = require(probe_path(name))
     stage = stage_name("attack", name)
     progress = StageProgress(stage)
-    row = attack(
-        paradigm, head, natural_split(params.data, "test", params.seed), params.e6, device=params.device,
-        seed=params.seed, on_progress=progress.update, state_dir=attack_state_dir(stage), speed=params.attack.speed,
-    )
+    with shards.split():
+        row = attack(
+            paradigm, head, natural_split(params.data, "test", params.seed), params.e6, device=params.device,
+            seed=params.seed, on_progress=progress.update, state_dir=attack_state_dir(stage), speed=params.attack.speed,
+        )
     row.update(paradigm=paradigm, dataset=dataset)
+    if not shards.is_main():
+        return row
     write_json(metrics_path("E6", name), row)
     progress.finish(clean_acc=row["clean_acc"])
     return row

@@ -24,7 +24,7 @@ from textual.worker import get_current_worker
 
 from advtui.appcore import exprun, runs
 from advtui.appcore.compare import PlotData, Series, filter_table, metric_vs_param, run_plots_diff
-from advtui.appcore.expshow import HINT, ExpRun, comparison, run_exp_show
+from advtui.appcore.expshow import HINT, ExpRun, comparison, queue_summary, run_exp_show
 from advtui.appcore.resultsdata import EXPORT_DIR
 from advtui.report.export import slug
 from advtui.schema import ParamsError
@@ -128,9 +128,11 @@ class ExperimentsScreen(Screen):
             lines.append(f"filter: {self.query_text}  (/ to change, empty to clear)")
         if self.marked:
             lines.append(f"marked for overlay (o): {', '.join(names.get(rev, rev[:7]) for rev in self.marked)}")
-        queued = sum(r.state == "queued" for r in self.runs)
-        if queued:
-            lines.append(f"{queued} queued: w starts the queue (dvc queue start)")
+        queue = queue_summary(self.runs)
+        if queue:
+            hint = ("w starts the queue (dvc queue start; -j N in a shell runs N at once)"
+                    if any(r.state == "queued" for r in self.runs) else "ctrl+r refreshes")
+            lines.append(f"{queue}: {hint}")
         status.update("\n".join(lines))
         status.display = bool(lines)
 
