@@ -7,9 +7,12 @@ run costs its training alone); the launcher's tests run the real ``python -m tor
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -17,12 +20,19 @@ import dvclive  # noqa: F401  (imported once here, not by every forked rank 0)
 import pytest
 import torch
 import torch.multiprocessing as mp
+import yaml
 
+from advtui.catalog import paths
+from advtui.catalog.launch import DISTRIBUTED_RUNNERS, LAUNCH_PARAMS
+from advtui.catalog.params import parse_params, profile_path
+from advtui.catalog.stages import FAMILIES
 from advtui.catalog.training import AugmentConfig, TrainConfig
 from advtui.data.imageset import ImageSet
 from advtui.paradigms.supervised import supervised_step
 from advtui.paradigms.trainer import StepFn, StepOut, fit
 from advtui.pipeline import distributed
+from advtui.pipeline.launch import check_devices, distributed_here, torchrun_argv
+from advtui.schema import ParamsError
 
 #: 47 images in batches of 10: the last batch (7) splits unevenly over two ranks (4 + 3).
 CFG = TrainConfig(epochs=3, batch_size=10, lr=0.05, optimizer="sgd", momentum=0.9,
@@ -175,3 +185,72 @@ def test_bad_distributed_settings_fail_with_one_line(tmp_path: Path, monkeypatch
     with pytest.raises(ValueError, match="batch_size: 1 is less than the 2 ranks"):
         fit(torch.nn.Linear(2, 2), _data(), TrainConfig(batch_size=1), supervised_step(),
             checkpoint=tmp_path / "x.ckpt", progress=False)
+
+
+# --- the launcher: params.yaml's launcher and nproc ------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+HANG_GUARD = 600  # seconds: only a hung run ever waits this long
+
+
+def _smoke() -> dict:
+    return yaml.safe_load(profile_path("smoke").read_text())
+
+
+@pytest.mark.parametrize(("launcher", "nproc", "message"), [
+    ("torchrun", 0, "nproc: must be >= 1, got 0"),
+    ("mpirun", 1, "launcher: unknown launcher 'mpirun'; use one of local, torchrun"),
+    ("local", 2, "nproc: 2 processes need launcher: torchrun"),
+])
+def test_bad_launch_params_fail_with_one_line(launcher: str, nproc: int, message: str) -> None:
+    with pytest.raises(ParamsError, match=re.escape(message)):
+        parse_params({**_smoke(), "launcher": launcher, "nproc": nproc})
+
+
+def test_only_training_stages_relaunch_under_torchrun(capsys: pytest.CaptureFixture[str]) -> None:
+    local = parse_params(_smoke())
+    assert (local.launcher, local.nproc) == ("local", 1)  # every profile's default: today's one-process stages
+    assert not distributed_here(local, "source")
+    torchrun = parse_params({**_smoke(), "launcher": "torchrun", "nproc": 2})
+    assert all(distributed_here(torchrun, runner) for runner in ("source", "retrain", "pretrain"))
+    assert capsys.readouterr().err == ""
+    assert not distributed_here(torchrun, "construct")
+    assert capsys.readouterr().err.strip() == (
+        "stage construct: runs in one process (launcher: torchrun runs the training stages source, retrain, pretrain)")
+    # dvc.yaml: exactly the stages that run distributed read the keys
+    for fam in FAMILIES:
+        assert set(LAUNCH_PARAMS) <= set(fam.params) if fam.runner in DISTRIBUTED_RUNNERS else \
+            not set(LAUNCH_PARAMS) & set(fam.params), fam.name
+    assert torchrun_argv(2, ["stage", "source", "standard"])[1:] == [
+        "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "advtui", "stage", "source",
+        "standard"]
+
+
+def test_devices_the_ranks_cannot_share_fail_with_one_line() -> None:
+    check_devices("cpu", 2)
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="CUDA is not available; set device: cpu or auto"):
+            check_devices("cuda", 2)
+    with pytest.raises(ValueError, match="pins every rank to one GPU") if torch.cuda.is_available() else \
+            pytest.raises(RuntimeError, match="CUDA is not available"):
+        check_devices("cuda:0", 2)
+
+
+def test_a_training_stage_with_launcher_torchrun_runs_as_two_ranks(tmp_path: Path) -> None:
+    raw = _smoke()
+    raw.update(device="cpu", launcher="torchrun", nproc=2)
+    raw["data"].update(train_size=80, test_size=20)
+    raw["sources"]["train"].update(epochs=1, batch_size=40)
+    for threat in ("l2", "linf"):
+        raw["attack"][threat]["steps"] = 2
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-m", "advtui", "stage", "source", "standard"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=HANG_GUARD)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "stage source standard: 2 ranks under torchrun" in done.stderr
+    assert done.stdout.count("source standard done") == 1  # rank 0's line alone
+    row = json.loads((tmp_path / paths.metrics_path("E1", "standard")).read_text())
+    assert row["model"] == "standard" and 0 <= row["clean_acc"] <= 1
+    assert (tmp_path / paths.model_path("standard")).exists()
+    assert not list((tmp_path / "data" / "progress").glob("*.resume"))  # rank 0 removed what was kept to resume

@@ -103,6 +103,17 @@ def init(device: str | torch.device = "cpu") -> Iterator[torch.device]:
         dist.destroy_process_group()
 
 
+@contextmanager
+def main_first() -> Iterator[None]:
+    """Run the block on rank 0 first, then on the other ranks: e.g. a download that rank 0 makes and the
+    others then find in place (every rank must enter it; nothing special outside torchrun)."""
+    if not is_main():
+        barrier()
+    yield
+    if is_main():
+        barrier()
+
+
 def barrier() -> None:
     """Wait until every rank gets here (nothing outside torchrun)."""
     if world_size() > 1:
