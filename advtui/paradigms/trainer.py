@@ -142,8 +142,9 @@ def input_precision(
         why = "adversarial training"
     else:
         return cfg
-    print(f"precision: fp32, not bf16, for {why}: bf16 would round its ~2/255 perturbations away (DESIGN 4)",
-          file=sys.stderr, flush=True)
+    if distributed.is_main():  # one line, not one per torchrun rank
+        print(f"precision: fp32, not bf16, for {why}: bf16 would round its ~2/255 perturbations away (DESIGN 4)",
+              file=sys.stderr, flush=True)
     return replace(cfg, precision="fp32")
 
 
