@@ -31,7 +31,7 @@ from advtui.data.imageset import ImageSet
 from advtui.paradigms.supervised import supervised_step
 from advtui.paradigms.trainer import StepFn, StepOut, fit
 from advtui.pipeline import distributed
-from advtui.pipeline.launch import check_devices, distributed_here, torchrun_argv
+from advtui.pipeline.launch import check_devices, distributed_here, rank_env, torchrun_argv
 from advtui.schema import ParamsError
 
 #: 47 images in batches of 10: the last batch (7) splits unevenly over two ranks (4 + 3).
@@ -226,8 +226,11 @@ def test_only_training_stages_relaunch_under_torchrun(capsys: pytest.CaptureFixt
         "standard"]
 
 
-def test_devices_the_ranks_cannot_share_fail_with_one_line() -> None:
-    check_devices("cpu", 2)
+def test_devices_the_ranks_cannot_share_fail_with_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert check_devices("cpu", 2) == "cpu"
+    monkeypatch.setenv("OMP_NUM_THREADS", "4")
+    assert rank_env("cpu", 2)["OMP_NUM_THREADS"] == rank_env("cpu", 2)["MKL_NUM_THREADS"] == "2"  # cores shared
+    assert rank_env("cpu", 8)["OMP_NUM_THREADS"] == "1" and rank_env("cuda", 2)["OMP_NUM_THREADS"] == "4"
     if not torch.cuda.is_available():
         with pytest.raises(RuntimeError, match="CUDA is not available; set device: cpu or auto"):
             check_devices("cuda", 2)

@@ -11,6 +11,7 @@ distributed stage's forked command only starts torchrun here and waits, so its r
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -31,11 +32,15 @@ def distributed_here(params: Params, runner: str) -> bool:
     return True
 
 
-def check_devices(device: str, nproc: int) -> None:
-    """ValueError (one line naming the fix) unless ``nproc`` ranks can run on ``device``: one CUDA device per
-    rank, an unpinned CUDA device (each rank takes its own), or the CPU."""
+#: The thread counts torch reads at start-up (``advtui repro --threads`` sets them for each stage command).
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def check_devices(device: str, nproc: int) -> str:
+    """The device type ``nproc`` ranks run on ("cuda" or "cpu"); ValueError (one line naming the fix) unless they
+    can: one CUDA device per rank, an unpinned CUDA device (each rank takes its own), or the CPU."""
     if device == "cpu":  # gloo ranks on any machine; no torch import in this waiting process
-        return
+        return "cpu"
     from advtui.runtime import pick_device
 
     resolved = pick_device(device)  # a device this machine lacks fails here, before any rank starts
@@ -49,6 +54,17 @@ def check_devices(device: str, nproc: int) -> None:
                              f"set nproc: {torch.cuda.device_count()} or fewer")
     elif resolved.type != "cpu":
         raise ValueError(f"device: {resolved.type} cannot run under torchrun; set device: cpu, cuda or auto")
+    return resolved.type
+
+
+def rank_env(device_type: str, nproc: int) -> dict[str, str]:
+    """The environment of the ranks: this one, with CPU ranks sharing its threads (``nproc`` ranks of all of them
+    each would oversubscribe the cores; torch uses every core when no count is set)."""
+    env = dict(os.environ)
+    if device_type == "cpu":
+        threads = int(env.get("OMP_NUM_THREADS") or os.cpu_count() or 1)
+        env.update({var: str(max(1, threads // nproc)) for var in THREAD_VARS})
+    return env
 
 
 def torchrun_argv(nproc: int, args: list[str]) -> list[str]:
@@ -59,7 +75,7 @@ def torchrun_argv(nproc: int, args: list[str]) -> list[str]:
 
 def relaunch(params: Params, runner: str, name: str, params_file: Path) -> int:
     """Run ``advtui stage RUNNER NAME`` as ``params.nproc`` torchrun ranks; their exit code (0: done)."""
-    check_devices(params.device, params.nproc)
+    env = rank_env(check_devices(params.device, params.nproc), params.nproc)
     argv = torchrun_argv(params.nproc, ["stage", runner, name, "--params", str(params_file)])
     print(f"stage {runner} {name}: {params.nproc} ranks under torchrun", file=sys.stderr, flush=True)
-    return subprocess.run(argv, check=False).returncode
+    return subprocess.run(argv, env=env, check=False).returncode
