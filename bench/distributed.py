@@ -26,7 +26,7 @@ from advtui.experiments.common import image_size, natural_split
 from advtui.models import create_model
 from advtui.paradigms.supervised import supervised_step
 from advtui.paradigms.trainer import fit
-from advtui.pipeline import distributed
+from advtui import distributed
 from advtui.runtime import pick_device, seed_everything
 
 

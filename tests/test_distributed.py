@@ -30,7 +30,7 @@ from advtui.catalog.training import AugmentConfig, TrainConfig
 from advtui.data.imageset import ImageSet
 from advtui.paradigms.supervised import supervised_step
 from advtui.paradigms.trainer import StepFn, StepOut, fit
-from advtui.pipeline import distributed
+from advtui import distributed
 from advtui.pipeline.launch import check_devices, distributed_here, rank_env, torchrun_argv
 from advtui.schema import ParamsError
 
@@ -257,3 +257,12 @@ def test_a_training_stage_with_launcher_torchrun_runs_as_two_ranks(tmp_path: Pat
     assert row["model"] == "standard" and 0 <= row["clean_acc"] <= 1
     assert (tmp_path / paths.model_path("standard")).exists()
     assert not list((tmp_path / "data" / "progress").glob("*.resume"))  # rank 0 removed what was kept to resume
+
+
+def test_a_stage_that_cannot_run_distributed_refuses_torchrun_ranks(monkeypatch: pytest.MonkeyPatch) -> None:
+    from advtui.cli.stage import _run_as_rank
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    with pytest.raises(ValueError, match="stage construct: cannot run under torchrun; run it as a plain command"):
+        _run_as_rank("construct", "D_R", parse_params(_smoke()))

@@ -25,7 +25,7 @@ def stage(
 ) -> None:
     """Run one stage of dvc.yaml by hand. Prefer `dvc repro <stage>`, which also records it in dvc.lock."""
     stage_name(family, name)  # a wrong family or name fails here, before params.yaml is read
-    from advtui.pipeline import distributed
+    from advtui import distributed
     from advtui.pipeline.runners import run_stage
 
     params = load_params(params_file)
@@ -49,7 +49,7 @@ def stage(
 def _run_as_rank(family: str, name: str, params: Params) -> dict:
     """Run the stage as this torchrun rank, in the process group; rank 0's metrics row (others: theirs, unused)."""
     from advtui.catalog.launch import DISTRIBUTED_RUNNERS
-    from advtui.pipeline import distributed
+    from advtui import distributed
     from advtui.pipeline.runners import run_stage
     from advtui.runtime import pick_device
 

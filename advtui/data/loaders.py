@@ -26,7 +26,7 @@ from torch import Tensor
 from advtui.data.imageset import ImageSet
 from advtui.data.store import load_artifact
 from advtui.files import atomic_path
-from advtui.pipeline import distributed
+from advtui import distributed
 from advtui.data.synthetic import make_synthetic
 from advtui.catalog.data import SyntheticConfig
 

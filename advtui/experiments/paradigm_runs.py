@@ -24,7 +24,7 @@ from advtui.experiments.linear_probe import load_probe, probe_accuracy, save_pro
 from advtui.catalog.attacks import SpeedConfig
 from advtui.paradigms.base import get_paradigm, load_encoder, save_encoder
 from advtui.paradigms.trainer import fit, input_precision
-from advtui.pipeline import distributed
+from advtui import distributed
 from advtui.progress import ProgressFn, epoch_progress
 from advtui.runtime import pick_device, seed_everything
 from advtui.catalog.params import ProbeParams

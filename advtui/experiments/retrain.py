@@ -23,7 +23,7 @@ from advtui.experiments.evaluation import evaluate_classifier
 from advtui.models.registry import create_model
 from advtui.paradigms.supervised import train_classifier
 from advtui.paradigms.trainer import input_precision
-from advtui.pipeline import distributed
+from advtui import distributed
 from advtui.progress import ProgressFn
 from advtui.runtime import pick_device, seed_everything
 from advtui.stats import summarise_runs

@@ -11,7 +11,7 @@ from advtui.catalog.data import DataParams, ModelParams
 from advtui.models.registry import Classifier, create_model
 from advtui.paradigms.supervised import train_classifier
 from advtui.paradigms.trainer import input_precision
-from advtui.pipeline import distributed
+from advtui import distributed
 from advtui.catalog.training import TrainConfig
 from advtui.progress import ProgressFn
 from advtui.runtime import pick_device, seed_everything

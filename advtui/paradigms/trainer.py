@@ -33,7 +33,7 @@ rule and compile cache as the attacks).
 Timings (``images_per_s``) go to these logs and the terminal only: the metrics ``fit`` returns, which
 stages store in artifacts and DVC-tracked metrics files, are the same on every rerun.
 
-Under ``torchrun`` (:mod:`advtui.pipeline.distributed`, world size > 1) every rank draws the same global batch
+Under ``torchrun`` (:mod:`advtui.distributed`, world size > 1) every rank draws the same global batch
 (the shuffling and augmentation generator is seeded alike on every rank), augments it whole, and trains on its
 own contiguous share of it. After the backward pass one all-reduce sums every rank's gradients weighted by its
 share (so the update is the global batch's mean gradient, an uneven last batch included), the BatchNorm running
@@ -70,7 +70,7 @@ from advtui.data.imageset import ImageSet
 from advtui.data.store import params_digest, tensors_checksum
 from advtui.files import atomic_path, discard_stale
 from advtui.paradigms.augment import augment
-from advtui.pipeline import distributed
+from advtui import distributed
 from advtui.runtime import seed_everything
 from advtui.catalog.training import EarlyStopConfig, TrainConfig
 

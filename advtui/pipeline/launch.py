@@ -2,7 +2,7 @@
 
 ``python -m torch.distributed.run --standalone --nproc_per_node N -m advtui stage RUNNER NAME --params FILE``
 (this interpreter's torchrun: no PATH question). Each rank then runs the stage inside the process group
-(:func:`advtui.pipeline.distributed.init`); rank 0 holds the stage lock and writes its outputs. A command
+(:func:`advtui.distributed.init`); rank 0 holds the stage lock and writes its outputs. A command
 already inside torchrun (``torchrun ... -m advtui stage``, e.g. across nodes from a SLURM script) runs as its rank.
 
 ``advtui repro`` forks plain stage commands from a warm process (:mod:`advtui.pipeline.warmstart`); a

@@ -12,7 +12,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING
 
 from advtui.catalog.stages import runner_module, stage_name
-from advtui.pipeline import distributed
+from advtui import distributed
 from advtui.pipeline.stagelock import resume_dir, stage_lock
 
 if TYPE_CHECKING:

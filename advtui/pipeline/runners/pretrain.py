@@ -13,7 +13,7 @@ from advtui.catalog.stages import stage_name
 from advtui.experiments.construct import training_set
 from advtui.experiments.paradigm_runs import pretrain
 from advtui.files import write_json
-from advtui.pipeline import distributed
+from advtui import distributed
 from advtui.pipeline.inputs import constructed_input
 from advtui.pipeline.progress import StageProgress
 from advtui.pipeline.stagelock import checkpoint_file

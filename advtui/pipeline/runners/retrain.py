@@ -11,7 +11,7 @@ from advtui.catalog.paths import live_dir, metrics_path, retrained_dir, retraine
 from advtui.catalog.stages import stage_name
 from advtui.experiments.retrain import SeedRun, retrain
 from advtui.files import write_json
-from advtui.pipeline import distributed
+from advtui import distributed
 from advtui.pipeline.inputs import constructed_input
 from advtui.pipeline.progress import StageProgress
 from advtui.pipeline.stagelock import attack_state_dir, checkpoint_file

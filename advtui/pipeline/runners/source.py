@@ -11,7 +11,7 @@ from advtui.experiments.common import natural_split
 from advtui.experiments.evaluation import evaluate_classifier
 from advtui.experiments.source_models import train_source
 from advtui.files import write_json
-from advtui.pipeline import distributed
+from advtui import distributed
 from advtui.pipeline.progress import StageProgress
 from advtui.pipeline.stagelock import attack_state_dir, checkpoint_file
 from advtui.runtime import pick_device

@@ -64,7 +64,7 @@ def active() -> bool:
 def _require_group() -> None:
     if world_size() > 1 and not active():
         raise RuntimeError(
-            f"WORLD_SIZE={world_size()} but no process group: run inside `with advtui.pipeline.distributed.init(device)`"
+            f"WORLD_SIZE={world_size()} but no process group: run inside `with advtui.distributed.init(device)`"
         )
 
 
