@@ -37,35 +37,13 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from advtui import distributed
+
 T = TypeVar("T")
 
 #: How often rank 0 looks for another rank's chunk file (a chunk takes seconds to minutes to build).
 POLL_S = 0.5
 _SPLIT: ContextVar[bool] = ContextVar("advtui_shards_split", default=False)
-
-
-def rank_and_size() -> tuple[int, int]:
-    """This process's (rank, world size): RANK and WORLD_SIZE as torchrun sets them; (0, 1) without them.
-
-    The one place the launcher's environment is read (``advtui.pipeline.distributed`` takes it over once
-    the torchrun launcher lands).
-    """
-    try:
-        size = int(os.environ.get("WORLD_SIZE", "1"))
-        rank = int(os.environ.get("RANK", "0"))
-    except ValueError:
-        raise ValueError(
-            f"RANK={os.environ.get('RANK')!r} WORLD_SIZE={os.environ.get('WORLD_SIZE')!r}: expected integers; "
-            "set them as torchrun does (RANK=0..N-1, WORLD_SIZE=N) or unset both"
-        ) from None
-    if size < 1 or not 0 <= rank < size:
-        raise ValueError(f"RANK={rank} WORLD_SIZE={size}: need 0 <= RANK < WORLD_SIZE; set RANK=0..{max(size, 1) - 1}")
-    return rank, size
-
-
-def is_main() -> bool:
-    """Whether this process is rank 0, the one that writes a sharded stage's outputs."""
-    return rank_and_size()[0] == 0
 
 
 @contextmanager
@@ -80,8 +58,8 @@ def split() -> Iterator[None]:
 
 
 def share() -> tuple[int, int]:
-    """(rank, world size) of the work split now: :func:`rank_and_size` inside :func:`split`, else (0, 1)."""
-    return rank_and_size() if _SPLIT.get() else (0, 1)
+    """(rank, world size) of the work split now: the launcher's inside :func:`split`, else (0, 1)."""
+    return distributed.rank_and_size() if _SPLIT.get() else (0, 1)
 
 
 def mine(items: Sequence[T]) -> Sequence[T]:

@@ -23,7 +23,7 @@ from advtui.catalog.params import load_params
 from advtui.experiments.common import save_classifier
 from advtui.experiments.construct import construct_dataset
 from advtui.models.registry import create_model
-from advtui import shards
+from advtui import distributed, shards
 
 
 def main() -> None:
@@ -33,7 +33,7 @@ def main() -> None:
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args()
     params = load_params(args.params)
-    rank, size = shards.rank_and_size()
+    rank, size = distributed.rank_and_size()
     args.out.mkdir(parents=True, exist_ok=True)
     os.chdir(args.out)  # the dataset's header names its source model: a relative path, the same for every --out
     model_file = Path("source.safetensors")

@@ -16,25 +16,25 @@ import advtui
 import shard_worker
 from advtui.experiments.common import save_classifier
 from advtui.models.registry import create_model
-from advtui import shards
+from advtui import distributed, shards
 
 
 def test_chunks_go_round_the_ranks(monkeypatch):
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     monkeypatch.delenv("RANK", raising=False)
-    assert list(shards.mine(range(0, 10, 3))) == [0, 3, 6, 9] and shards.is_main()
+    assert list(shards.mine(range(0, 10, 3))) == [0, 3, 6, 9] and distributed.is_main()
     assert shards.attack_shard() is None  # one process: the plain loop, no process group
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("RANK", "1")
     assert list(shards.mine(range(0, 10, 3))) == [0, 3, 6, 9]  # outside split(): every chunk, as rank 0 alone
     with shards.split():
-        assert list(shards.mine(range(0, 10, 3))) == [3, 9] and not shards.is_main()
+        assert list(shards.mine(range(0, 10, 3))) == [3, 9] and not distributed.is_main()
     monkeypatch.setenv("RANK", "2")
     with pytest.raises(ValueError, match=r"RANK=2 WORLD_SIZE=2: need 0 <= RANK < WORLD_SIZE"):
-        shards.rank_and_size()
+        distributed.rank_and_size()
     monkeypatch.setenv("RANK", "one")
     with pytest.raises(ValueError, match="expected integers"):
-        shards.rank_and_size()
+        distributed.rank_and_size()
 
 
 def test_rank_0_waits_for_the_chunks_of_the_others(monkeypatch, capsys):

@@ -23,6 +23,7 @@ from advtui.catalog.attacks import (
     AUTOATTACK_PARTS, AttackSpec, SpeedConfig, Start, Version, autoattack_version, check_attack_settings,
 )
 from advtui.catalog.data import DataParams, ModelParams
+from advtui.catalog.launch import check_launch
 from advtui.catalog.names import PARADIGMS, ROBUST_CL, SOURCE_MODELS, SPRINGER_SETS
 from advtui.catalog.training import PARADIGM_CONFIGS, AdversarialConfig, AugmentConfig, TrainConfig
 from advtui.files import atomic_path
@@ -635,6 +636,8 @@ class Params:
     seed: int = 0
     device: str = "auto"
     jobs: int = 1  # stage commands `advtui repro` runs at once (no stage reads it: results do not depend on it)
+    launcher: str = "local"  # local | torchrun: how training stages run (advtui.catalog.launch)
+    nproc: int = 1  # ranks under torchrun
     data: DataParams = field(default_factory=DataParams)
     model: ModelParams = field(default_factory=ModelParams)
     sources: SourceModels = field(default_factory=SourceModels)
@@ -665,6 +668,7 @@ class Params:
             raise ValueError(f"device: unknown device {self.device!r}; use one of {', '.join(DEVICE_FORMS)}")
         if self.jobs < 1:
             raise ValueError(f"jobs: must be >= 1, got {self.jobs}; 1 runs one stage at a time, as dvc repro does")
+        check_launch(self.launcher, self.nproc)
 
 
 def parse_params(data: dict) -> Params:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from advtui.catalog import paths
 from advtui.catalog.codedeps import ROOT, code_files
+from advtui.catalog.launch import LAUNCH_PARAMS
 from advtui.catalog.names import (
     CURVE_MODELS, NATURAL_NOPATTERN, PARADIGMS, RECIPES, ROBUST_CL, SOURCE_MODELS, SPRINGER_SETS, TRAINING_SETS,
     attacked_runs, matrix_runs, run_name,
@@ -127,7 +128,7 @@ def _matrix_items(runs: list[str], with_data: bool) -> dict[str, dict[str, str]]
 FAMILIES: tuple[Family, ...] = (
     Family(
         "source", "E1", "E1: standard and adversarially trained source models", SOURCE_MODELS, runner="source",
-        params=(*_COMMON, "model", "sources.train", f"sources.{KEY}", "attack"),
+        params=(*_COMMON, "model", "sources.train", f"sources.{KEY}", "attack", *LAUNCH_PARAMS),
         outs=(str(paths.model_path(KEY)), str(paths.live_dir("E1", KEY))),
         metrics=(str(paths.metrics_path("E1", KEY)),),
     ),
@@ -146,7 +147,7 @@ FAMILIES: tuple[Family, ...] = (
         {s: {"data": training_data(s), "recipe": "springer" if s in SPRINGER_SETS else "train"} for s in TRAINING_SETS},
         runner="retrain",
         deps=(item("data"),),
-        params=(*_COMMON, "model", _NATURAL_SIZE, "retrain.seeds", f"retrain.{item('recipe')}", "attack"),
+        params=(*_COMMON, "model", _NATURAL_SIZE, "retrain.seeds", f"retrain.{item('recipe')}", "attack", *LAUNCH_PARAMS),
         outs=(str(paths.retrained_dir(KEY)), str(paths.live_dir("E4", KEY))),
         metrics=(str(paths.metrics_path("E4", KEY)),),
     ),
@@ -179,7 +180,7 @@ FAMILIES: tuple[Family, ...] = (
         "source_cl", "E5/E6", "E6: the Linf-robust CL source model of D_R_CL (adversarial SimCLR on the natural images)",
         None, runner="pretrain", single=ROBUST_CL,
         deps=(NATURAL_DATA,),
-        params=(*_COMMON, _NATURAL_SIZE, f"paradigms.{ROBUST_CL}"),
+        params=(*_COMMON, _NATURAL_SIZE, f"paradigms.{ROBUST_CL}", *LAUNCH_PARAMS),
         outs=(str(paths.model_path(ROBUST_CL)), str(paths.live_dir("E6", ROBUST_CL))),
         metrics=(str(paths.metrics_path("pretrain", ROBUST_CL)),),
     ),
@@ -187,7 +188,7 @@ FAMILIES: tuple[Family, ...] = (
         "pretrain", "E5/E6", "E5/E6: every paradigm pretrained on every training set (Li Tables 1, 2b)",
         _matrix_items(matrix_runs(), with_data=True), runner="pretrain",
         deps=(item("data"),),
-        params=(*_COMMON, _NATURAL_SIZE, f"paradigms.{item('paradigm')}"),
+        params=(*_COMMON, _NATURAL_SIZE, f"paradigms.{item('paradigm')}", *LAUNCH_PARAMS),
         outs=(str(paths.encoder_path(KEY)), str(paths.live_dir("E5", KEY))),
         metrics=(str(paths.metrics_path("pretrain", KEY)),),
     ),

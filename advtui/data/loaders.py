@@ -26,6 +26,7 @@ from torch import Tensor
 from advtui.data.imageset import ImageSet
 from advtui.data.store import load_artifact
 from advtui.files import atomic_path
+from advtui import distributed
 from advtui.data.synthetic import make_synthetic
 from advtui.catalog.data import SyntheticConfig
 
@@ -85,7 +86,8 @@ def _load_cifar10(split: str, root: str | None, download: bool) -> ImageSet:
 
     folder = Path(root) if root else cache_dir() / "cifar10"
     try:
-        dataset = CIFAR10(str(folder), train=split == "train", download=download)
+        with distributed.main_first():  # under torchrun, rank 0 downloads and the other ranks read its copy
+            dataset = CIFAR10(str(folder), train=split == "train", download=download)
     except (OSError, RuntimeError) as err:
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise ValueError(

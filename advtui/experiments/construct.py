@@ -42,7 +42,7 @@ from advtui.catalog.paths import model_path as source_model_path
 from advtui.catalog.data import DataParams
 from advtui.catalog.names import NATURAL_NOPATTERN, Recipe, recipe
 from advtui.paradigms.base import Encoder, load_encoder
-from advtui import shards
+from advtui import distributed, shards
 from advtui.progress import ProgressFn
 from advtui.runtime import pick_device
 from advtui.catalog.params import InversionConfig
@@ -232,7 +232,7 @@ def construct_dataset(
                     info["target_hit"] = float(torch.cat([c["target_hit"] for c in chunks]).float().mean())
                 on_progress("construct", done, total, **info)
     if shards.share()[1] > 1:  # sharded: rank 0 merges every rank's chunks, the others are done
-        if not shards.is_main():
+        if not distributed.is_main():
             return None
         chunks = shards.collect(
             begins, dict(zip(shards.mine(begins), chunks)),

@@ -24,6 +24,7 @@ from advtui.experiments.linear_probe import load_probe, probe_accuracy, save_pro
 from advtui.catalog.attacks import SpeedConfig
 from advtui.paradigms.base import get_paradigm, load_encoder, save_encoder
 from advtui.paradigms.trainer import fit, input_precision
+from advtui import distributed
 from advtui.progress import ProgressFn, epoch_progress
 from advtui.runtime import pick_device, seed_everything
 from advtui.catalog.params import ProbeParams
@@ -67,8 +68,9 @@ def pretrain(
     )
     used = {"seed": seed, "paradigm": paradigm, "config": asdict(run.config), "train": asdict(recipe),
             "n_train": len(train)}
-    save_encoder(out, paradigm, module, run.config, num_classes=train.num_classes, image_size=size,
-                 sources=sources, params=used)
+    if distributed.is_main():  # under torchrun the ranks trained together; rank 0 writes
+        save_encoder(out, paradigm, module, run.config, num_classes=train.num_classes, image_size=size,
+                     sources=sources, params=used)
     return {"paradigm": paradigm, "n_train": len(train), **metrics}
 
 

@@ -23,6 +23,7 @@ from advtui.experiments.evaluation import evaluate_classifier
 from advtui.models.registry import create_model
 from advtui.paradigms.supervised import train_classifier
 from advtui.paradigms.trainer import input_precision
+from advtui import distributed
 from advtui.progress import ProgressFn
 from advtui.runtime import pick_device, seed_everything
 from advtui.stats import summarise_runs
@@ -75,6 +76,7 @@ def retrain(
     :func:`advtui.stats.summarise_runs`), the attack settings, and on synthetic data the ground-truth probe
     agreement of the natural (or pattern-free) training images. Progress goes to ``on_progress``: each
     run's training epochs (phase "train"), then its attacks ("attack <threat>"), prefixed with the seed.
+    Under torchrun every rank trains each run; rank 0 alone evaluates and stores it, the others return {}.
 
     Each run resumes its training from its ``checkpoint`` and its attacks from its ``state_dir``; the caller
     removes them once its last output is written, so a kill in any run keeps the runs before it. A
@@ -98,6 +100,8 @@ def retrain(
             net, train, recipe, None, checkpoint=run.checkpoint, live_dir=run.live_dir, device=dev,
             seed=run.seed, eval_data=monitor, progress=progress, on_progress=report,
         )
+        if not distributed.is_main():  # a torchrun rank trains with rank 0, which evaluates and writes
+            continue
         row = evaluate_classifier(
             net, test, attack.threats(), batch_size=attack.batch_size, device=dev, seed=run.seed,
             on_progress=report, state_dir=run.state_dir, speed=attack.speed,
@@ -119,6 +123,8 @@ def retrain(
             extra={"trained_on": dataset},
         )
         rows.append(row)
+    if not distributed.is_main():
+        return {}
     summary = summarise_runs(rows, [run.seed for run in runs])
     summary.update(dataset=dataset, n_train=len(train), recipe=asdict(recipe))
     if stopping:

@@ -11,6 +11,7 @@ from advtui.catalog.data import DataParams, ModelParams
 from advtui.models.registry import Classifier, create_model
 from advtui.paradigms.supervised import train_classifier
 from advtui.paradigms.trainer import input_precision
+from advtui import distributed
 from advtui.catalog.training import TrainConfig
 from advtui.progress import ProgressFn
 from advtui.runtime import pick_device, seed_everything
@@ -41,7 +42,7 @@ def train_source(
 
     Resumes from ``checkpoint`` when an earlier run was interrupted (see ``fit``); the caller removes it
     once its last output is written. ``on_progress`` gets the epochs (phase "train"). Returns the model
-    and its training metrics.
+    and its training metrics. Under torchrun every rank trains it, and rank 0 alone stores it.
     """
     source = sources.model(name)
     seed_everything(seed)
@@ -60,5 +61,6 @@ def train_source(
     paradigm = "adversarial" if source.adversarial.enabled else "supervised"
     used = {"seed": seed, "data": asdict(data), "model": asdict(model), "train": asdict(recipe),
             "adversarial": asdict(source.adversarial)}
-    save_classifier(net, out, paradigm=paradigm, params=used, extra={"source_model": name, "metrics": metrics})
+    if distributed.is_main():  # under torchrun the ranks trained together; rank 0 writes
+        save_classifier(net, out, paradigm=paradigm, params=used, extra={"source_model": name, "metrics": metrics})
     return net.eval(), metrics

@@ -32,6 +32,21 @@ rule and compile cache as the attacks).
 
 Timings (``images_per_s``) go to these logs and the terminal only: the metrics ``fit`` returns, which
 stages store in artifacts and DVC-tracked metrics files, are the same on every rerun.
+
+Under ``torchrun`` (:mod:`advtui.distributed`, world size > 1) every rank draws the same global batch
+(the shuffling and augmentation generator is seeded alike on every rank), augments it whole, and trains on its
+own contiguous share of it. After the backward pass one all-reduce sums every rank's gradients weighted by its
+share (so the update is the global batch's mean gradient, an uneven last batch included), the BatchNorm running
+statistics averaged over the ranks, and the step's loss and metrics: the weights equal a one-process run with the
+same ``batch_size`` up to float rounding, for steps whose loss is a mean over images and that draw no randomness
+of their own. A gradient all-reduce, not DDP: steps that attack their own module (adversarial training) or
+leave parameters unused in a step need nothing special, and shares of unequal size need no padding. BatchNorm
+normalises each share by its own statistics (as under DDP without SyncBatchNorm): with BatchNorm, and for steps
+with their own randomness (PGD starts, SimCLR views, MAE masks, DDPM noise: each rank draws from its own
+stream of torch's RNG, all of them checkpointed), a run matches the one-process run in distribution only.
+SimCLR's negatives are the images of the rank's share. Only rank 0 logs, shows progress, runs ``on_epoch`` and
+the early-stopping validation (its result goes to every rank) and writes the checkpoint; every rank resumes
+from it.
 """
 
 from __future__ import annotations
@@ -55,6 +70,7 @@ from advtui.data.imageset import ImageSet
 from advtui.data.store import params_digest, tensors_checksum
 from advtui.files import atomic_path, discard_stale
 from advtui.paradigms.augment import augment
+from advtui import distributed
 from advtui.runtime import seed_everything
 from advtui.catalog.training import EarlyStopConfig, TrainConfig
 
@@ -126,8 +142,9 @@ def input_precision(
         why = "adversarial training"
     else:
         return cfg
-    print(f"precision: fp32, not bf16, for {why}: bf16 would round its ~2/255 perturbations away (DESIGN 4)",
-          file=sys.stderr, flush=True)
+    if distributed.is_main():  # one line, not one per torchrun rank
+        print(f"precision: fp32, not bf16, for {why}: bf16 would round its ~2/255 perturbations away (DESIGN 4)",
+              file=sys.stderr, flush=True)
     return replace(cfg, precision="fp32")
 
 
@@ -160,14 +177,26 @@ def _make_optimizer(params: list[nn.Parameter], cfg: TrainConfig) -> torch.optim
 
 
 def _rng_state(generator: torch.Generator) -> dict[str, Any]:
+    """The RNG states a checkpoint keeps: the generator (the same on every rank) and torch's global RNG; under
+    torchrun each rank's own global RNG, by rank (its CUDA one: its own device's alone). A collective."""
     state: dict[str, Any] = {"generator": generator.get_state(), "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
+    if distributed.world_size() > 1:
+        own = {"torch": torch.get_rng_state(),
+               "cuda": torch.cuda.get_rng_state() if torch.cuda.is_initialized() else None}
+        state["ranks"] = distributed.gather_objects(own)
+    elif torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
 def _set_rng_state(state: Mapping[str, Any], generator: torch.Generator) -> None:
     generator.set_state(state["generator"])
+    if "ranks" in state:  # a checkpoint of as many ranks (the world size is part of the run's digest)
+        own = state["ranks"][distributed.rank()]
+        torch.set_rng_state(own["torch"])
+        if own["cuda"] is not None:
+            torch.cuda.set_rng_state(own["cuda"])
+        return
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -331,6 +360,8 @@ class _Run:
     fast: nn.Module
     val: ImageSet | None = None
     early: _EarlyStop | None = None
+    trainable: list[nn.Parameter] = field(default_factory=list)
+    step_keys: tuple[str, ...] = ()  # what the step reports ("loss" first): a rank with no images still sums them
 
     @classmethod
     def start(
@@ -344,16 +375,23 @@ class _Run:
             raise ValueError("module: has no parameters with requires_grad; unfreeze what should be trained")
         if len(data) == 0:
             raise ValueError("data: is empty; train on at least one image")
-        digest = params_digest(
-            {
-                "train": asdict(cfg), "seed": seed, "inputs": _inputs_checksum(module, data),
-                "identity": dict(identity or {}), "arch": getattr(module, "arch", type(module).__name__),
-            }
-        )
+        world = distributed.world_size()
+        if world > 1 and cfg.batch_size < world:
+            raise ValueError(f"batch_size: {cfg.batch_size} is less than the {world} ranks, which need an image each "
+                             "per batch; raise batch_size or lower nproc")
+        run_id: dict[str, Any] = {
+            "train": asdict(cfg), "seed": seed, "inputs": _inputs_checksum(module, data),
+            "identity": dict(identity or {}), "arch": getattr(module, "arch", type(module).__name__),
+        }
+        if world > 1:  # its checkpoint holds one RNG state per rank; one-process digests stay as they were
+            run_id["world_size"] = world
+        digest = params_digest(run_id)
         val, early = None, None
         if cfg.early_stop.enabled:
             data, val = holdout_split(data, cfg.early_stop.val_fraction, seed)
             early = _EarlyStop(cfg.early_stop)
+        if len(data) < world:
+            raise ValueError(f"data: {len(data)} training image(s) for {world} ranks; lower nproc")
         steps_per_epoch = math.ceil(len(data) / cfg.batch_size)
         optimizer = _make_optimizer(params, cfg)
         schedule = torch.optim.lr_scheduler.LambdaLR(
@@ -364,9 +402,14 @@ class _Run:
             ),
         )
         generator = seed_everything(seed)
+        if world > 1:
+            # the step's own randomness (PGD starts, masks, noise): each rank its own stream, rank 0 the one-process one
+            torch.manual_seed(seed + (distributed.rank() << 32))
+            for tensor in (*module.parameters(), *module.buffers()):  # every rank starts from rank 0's weights
+                distributed.broadcast(tensor.data)
         return cls(
             module=module, data=data, cfg=cfg, step=step, device=device, steps_per_epoch=steps_per_epoch, optimizer=optimizer, schedule=schedule, generator=generator,
-            digest=digest, fast=module, val=val, early=early,
+            digest=digest, fast=module, val=val, early=early, trainable=params,
         )
 
     def resume(self, checkpoint: Path) -> tuple[int, dict[str, float]]:
@@ -374,11 +417,13 @@ class _Run:
 
         A checkpoint of another run (other inputs or settings) is deleted with one line, and training starts over.
         """
-        if not checkpoint.exists():
+        state = _load_checkpoint(checkpoint) if checkpoint.exists() else None
+        distributed.barrier()  # every rank has read it before rank 0 may delete a stale one
+        if state is None:
             return 0, {}
-        state = _load_checkpoint(checkpoint)
         if state.get("format") != _CHECKPOINT_FORMAT or state.get("digest") != self.digest:
-            discard_stale(checkpoint)
+            if distributed.is_main():
+                discard_stale(checkpoint)
             return 0, {}
         self.module.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -390,16 +435,20 @@ class _Run:
         return int(state["epoch"]), dict(state["metrics"])
 
     def save(self, checkpoint: Path, epoch: int, metrics: Mapping[str, float]) -> None:
-        """Checkpoint the run after ``epoch``: weights, optimiser, schedule and RNG states, and the epoch's metrics."""
-        _save_checkpoint(
-            checkpoint,
-            {
-                "format": _CHECKPOINT_FORMAT, "digest": self.digest, "epoch": epoch, "metrics": dict(metrics),
-                "model": self.module.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "schedule": self.schedule.state_dict(), "rng": _rng_state(self.generator),
-                "early_stop": None if self.early is None else self.early.state(),
-            },
-        )
+        """Checkpoint the run after ``epoch``: weights, optimiser, schedule and RNG states, and the epoch's metrics.
+        Under torchrun every rank calls it (it gathers their RNG states), rank 0 writes, the others wait for it."""
+        rng = _rng_state(self.generator)
+        if distributed.is_main():
+            _save_checkpoint(
+                checkpoint,
+                {
+                    "format": _CHECKPOINT_FORMAT, "digest": self.digest, "epoch": epoch, "metrics": dict(metrics),
+                    "model": self.module.state_dict(), "optimizer": self.optimizer.state_dict(),
+                    "schedule": self.schedule.state_dict(), "rng": rng,
+                    "early_stop": None if self.early is None else self.early.state(),
+                },
+            )
+        distributed.barrier()
 
 
 class _LiveLog:
@@ -469,10 +518,50 @@ def _validate(run: _Run, val: ImageSet) -> dict[str, float]:
     return {f"val_{k}": v / len(val) for k, v in sums.items()}
 
 
+def _running_stats(module: nn.Module) -> list[Tensor]:
+    """The BatchNorm running means and variances of ``module``: what the ranks average after each step."""
+    return [t for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.running_mean is not None
+            for t in (m.running_mean, m.running_var)]
+
+
+def _all_reduce_step(run: _Run, out: StepOut | None, share: int, batch: int) -> dict[str, float]:
+    """Under torchrun, after this rank's backward pass on ``share`` of the global ``batch`` images (``out``: its
+    step, None for no images): leave on every rank the global batch's mean gradient (each rank's weighted by its
+    share; a parameter no rank gave a gradient keeps none), the BatchNorm running statistics averaged over the
+    ranks that had images, and return the global batch's loss and metrics. One all-reduce."""
+    if out is not None:
+        run.step_keys = ("loss", *out.metrics)
+    weight, had = share / batch, float(share > 0)
+    grads = [p.grad for p in run.trainable]
+    stats = _running_stats(run.module)
+    values = [out.loss.detach(), *out.metrics.values()] if out is not None else [0.0] * len(run.step_keys)
+    flat = torch.cat([
+        *((g.detach().float().flatten() * weight) if g is not None else p.new_zeros(p.numel(), dtype=torch.float32)
+          for p, g in zip(run.trainable, grads)),
+        torch.tensor([float(g is not None) for g in grads], device=run.device),
+        *(t.detach().float().flatten() * had for t in stats),
+        torch.tensor([float(v) * share for v in values] + [had], device=run.device),
+    ])
+    distributed.all_reduce_sum(flat)
+    chunks = iter(flat.split([*(p.numel() for p in run.trainable), len(grads), *(t.numel() for t in stats),
+                              len(values) + 1]))
+    for p in run.trainable:
+        p.grad = next(chunks).view_as(p).to(p.dtype)
+    for p, present in zip(run.trainable, next(chunks).tolist()):
+        if not present:
+            p.grad = None
+    stat_chunks = [next(chunks) for _ in stats]
+    *sums, ranks_with_images = next(chunks).tolist()
+    for t, chunk in zip(stats, stat_chunks):
+        t.copy_((chunk / ranks_with_images).view_as(t))
+    return {key: total / batch for key, total in zip(run.step_keys, sums)}
+
+
 def _train_epoch(run: _Run, epoch: int, live: _LiveLog, bars: _Progress) -> dict[str, float]:
     """One shuffled, augmented pass over the data (the last partial batch included), the step running the
     module through its speed-ups (``run.fast``); returns the epoch's ``epoch``, ``train_<metric>`` means over
-    its images, last ``lr`` and ``images_per_s``."""
+    its images, last ``lr`` and ``images_per_s``. Under torchrun each rank steps on its share of every batch
+    (the module docstring says how the ranks' work adds up to the one-process step)."""
     run.module.train()
     bars.epoch_start(epoch)
     autocast = _autocast(run)
@@ -480,22 +569,33 @@ def _train_epoch(run: _Run, epoch: int, live: _LiveLog, bars: _Progress) -> dict
     sums: dict[str, float] = {}
     seen, started = 0, time.perf_counter()
     lr = run.optimizer.param_groups[0]["lr"]
+    world = distributed.world_size()
     for x, y in run.data.loader(run.cfg.batch_size, shuffle=True, generator=run.generator):
         x = x.to(run.device, non_blocking=True)
         y = y.to(run.device, non_blocking=True)
+        # the whole batch is augmented on every rank: the generator draws as in a one-process run
         x = augment(x, run.cfg.augment, run.generator)
+        batch = len(y)
+        if world > 1:
+            x, y = x.tensor_split(world)[distributed.rank()], y.tensor_split(world)[distributed.rank()]
         with autocast:
-            out = run.step(run.fast, x, y)
+            out = run.step(run.fast, x, y) if len(y) else None
         run.optimizer.zero_grad(set_to_none=True)
-        out.loss.backward()
+        if out is not None:
+            out.loss.backward()
+        reduced = _all_reduce_step(run, out, len(y), batch) if world > 1 else None
         run.optimizer.step()
         # the rate this step used, before the schedule moves on: what the epoch logs as its lr
         lr = run.optimizer.param_groups[0]["lr"]
         run.schedule.step()
-        values = {"loss": float(out.loss.detach()), **{k: float(v) for k, v in out.metrics.items()}}
+        if reduced is not None:
+            values = reduced
+        else:
+            assert out is not None
+            values = {"loss": float(out.loss.detach()), **{k: float(v) for k, v in out.metrics.items()}}
         for key, value in values.items():
-            sums[key] = sums.get(key, 0.0) + value * len(y)
-        seen += len(y)
+            sums[key] = sums.get(key, 0.0) + value * batch
+        seen += batch
         live.step(global_step, values)
         bars.step(values["loss"])
         global_step += 1
@@ -540,7 +640,8 @@ def fit(
         seed: seeds the shuffling and augmentation generator and torch's global RNG.
         identity: anything else that defines the run (the paradigm's settings), for the checkpoint match.
         on_epoch: evaluation hook after each epoch (see ``EpochHook``); it only logs, never decides when
-            to stop (early stopping reads the held-out part of ``data`` alone).
+            to stop (early stopping reads the held-out part of ``data`` alone). Under torchrun it runs on rank 0
+            alone, whose returned metrics alone hold its values.
         progress: rich bars on a terminal, one line per epoch otherwise.
         attacks_inputs: the step perturbs its inputs (adversarial training): bf16 is refused, as for a
             constructed ``data`` (see :func:`input_precision`).
@@ -555,16 +656,17 @@ def fit(
     cfg = input_precision(cfg, data, attacks_inputs=attacks_inputs, device=device)
     run = _Run.start(module, data, cfg, step, device=torch.device(device), seed=seed, identity=identity)
     done, metrics = run.resume(checkpoint)
-    live = _LiveLog(live_dir, run.steps_per_epoch, done_epochs=done)
-    bars = _Progress(progress, cfg.epochs, run.steps_per_epoch, done)
+    main = distributed.is_main()  # under torchrun, rank 0 alone logs, shows progress and evaluates
+    live = _LiveLog(live_dir if main else None, run.steps_per_epoch, done_epochs=done)
+    bars = _Progress(progress and main, cfg.epochs, run.steps_per_epoch, done)
     with bars.running(), faster(module, cfg.speed, run.device) as run.fast:
         for epoch in range(done + 1, cfg.epochs + 1):
             if run.early is not None and run.early.stopped:
                 break
             metrics = _train_epoch(run, epoch, live, bars)
-            if run.val is not None:
-                metrics.update(_validate(run, run.val))
-            if on_epoch is not None:
+            if run.val is not None:  # every rank stops at the same epoch: rank 0's validation decides
+                metrics.update(distributed.broadcast_object(_validate(run, run.val) if main else None))
+            if on_epoch is not None and main:
                 metrics.update({k: float(v) for k, v in (on_epoch(module, epoch) or {}).items()})
             if run.early is not None:
                 run.early.update(epoch, metrics, module)

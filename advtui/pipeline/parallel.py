@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Protocol
 
+from advtui.pipeline.launch import THREAD_VARS as _THREAD_VARS
 from advtui.pipeline.warmstart import WarmStarter, can_fork_here, warm_argv
 
 if TYPE_CHECKING:
@@ -41,8 +42,6 @@ FINISHED_STAGE = re.compile(r"^Finished stage '([^']+)' in ([0-9.]+) s(?:, CPU (
 FAILED_STAGE = re.compile(r"^ERROR: stage '([^']+)' failed")
 #: The first line of a run with several stages at once (tells the app that stages overlap).
 PARALLEL_RUN = re.compile(r"^Running (\d+) stages?, up to (\d+) at a time")
-#: Environment variables that set how many threads torch's CPU kernels use.
-_THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 _TAIL_LINES = 20
 #: A stage whose command ran at least this long has its ``dvc.lock`` entry written as soon as it is committed;
 #: shorter ones are written together, at most this long after the last write (see ``ParallelRepro._commit``).

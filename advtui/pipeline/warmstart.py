@@ -7,7 +7,8 @@ stage command in a child of one :mod:`multiprocessing` fork server that imported
 (:mod:`advtui.pipeline.preload`): the same program with the same arguments, working directory, environment
 and torch threads, so the same outputs byte for byte (tested), minus the imports. Any other command (shell
 syntax, another program) runs in its own process as in ``dvc repro``; ``advtui repro --cold`` runs all of them
-that way.
+that way. A training stage under ``launcher: torchrun`` falls back to cold processes by itself: its forked command
+only starts torchrun, whose ranks are fresh interpreters (:mod:`advtui.pipeline.launch`), and waits for them.
 
 CUDA must not be initialised before a fork. diffusers asks at import whether an accelerator is present, so the
 fork server asks through NVML (``PYTORCH_NVML_BASED_CUDA_CHECK``), which does not initialise CUDA; a child that
@@ -131,5 +132,6 @@ def _run_command(argv: list[str], cwd: str, env: dict[str, str], threads: int, o
     finally:
         # A child of multiprocessing leaves through os._exit: run what an interpreter runs at exit (flushes).
         atexit._run_exitfuncs()
-        usage = resource.getrusage(resource.RUSAGE_SELF)  # a forked child's count starts at zero
-        cpu.value = usage.ru_utime + usage.ru_stime
+        # a forked child's counts start at zero; its children's: a torchrun stage's ranks
+        usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+        cpu.value = sum(u.ru_utime + u.ru_stime for u in usage)

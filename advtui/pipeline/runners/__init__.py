@@ -2,7 +2,7 @@
 
 ``advtui stage`` imports only the runner it is asked for, so each stage's code deps (the import closure of
 its runner, :mod:`advtui.catalog.codedeps`) hold only the code that stage runs. This package file imports only
-the catalogue, the stage lock and the (torch-free) shards module: it is part of every runner's closure.
+the catalogue, the stage lock and the (torch-free) distributed context: it is part of every runner's closure.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING
 
 from advtui.catalog.stages import runner_module, stage_name
-from advtui import shards
+from advtui import distributed
 from advtui.pipeline.stagelock import resume_dir, stage_lock
 
 if TYPE_CHECKING:
@@ -28,10 +28,10 @@ def run_stage(runner: str, params: Params, name: str) -> dict:
     only once the runner has returned, i.e. written its last output: a kill at any point before, during the
     evaluation after training included, resumes from it.
 
-    Of several ranks (``advtui.shards``) rank 0 alone holds the lock and removes what was kept to resume.
+    Under torchrun every rank runs the runner; rank 0 alone holds the lock and removes what was kept to resume.
     """
     stage = stage_name(runner, name)
-    if not shards.is_main():
+    if not distributed.is_main():
         return import_module(runner_module(runner)).run(params, name)
     with stage_lock(stage):
         row = import_module(runner_module(runner)).run(params, name)

@@ -9,7 +9,7 @@ from advtui.catalog.stages import stage_name
 from advtui.experiments.common import natural_split
 from advtui.experiments.paradigm_runs import attack
 from advtui.files import write_json
-from advtui import shards
+from advtui import distributed, shards
 from advtui.pipeline.inputs import require
 from advtui.pipeline.progress import StageProgress
 from advtui.pipeline.stagelock import attack_state_dir
@@ -28,7 +28,7 @@ def run(params: Params, name: str) -> dict:
             seed=params.seed, on_progress=progress.update, state_dir=attack_state_dir(stage), speed=params.attack.speed,
         )
     row.update(paradigm=paradigm, dataset=dataset)
-    if not shards.is_main():
+    if not distributed.is_main():
         return row
     write_json(metrics_path("E6", name), row)
     progress.finish(clean_acc=row["clean_acc"])

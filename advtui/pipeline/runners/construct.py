@@ -8,7 +8,7 @@ from advtui.catalog.paths import dataset_path, metrics_path, model_path
 from advtui.catalog.stages import stage_name
 from advtui.experiments.construct import construct_dataset
 from advtui.files import write_json
-from advtui import shards
+from advtui import distributed, shards
 from advtui.pipeline.inputs import require
 from advtui.pipeline.progress import StageProgress
 
@@ -23,7 +23,7 @@ def run(params: Params, name: str) -> dict:
     with shards.split():
         metrics = construct_dataset(
             name, cfg=params.construct, data=params.data, seed=params.seed, device=params.device,
-            model_path=source, out=dataset_path(name), on_progress=progress.update if shards.is_main() else None,
+            model_path=source, out=dataset_path(name), on_progress=progress.update if distributed.is_main() else None,
             speed=params.attack.speed,
         )
     if metrics is None:

@@ -13,6 +13,7 @@ from advtui.catalog.stages import stage_name
 from advtui.experiments.construct import training_set
 from advtui.experiments.paradigm_runs import pretrain
 from advtui.files import write_json
+from advtui import distributed
 from advtui.pipeline.inputs import constructed_input
 from advtui.pipeline.progress import StageProgress
 from advtui.pipeline.stagelock import checkpoint_file
@@ -33,6 +34,8 @@ def run(params: Params, name: str) -> dict:
     sources = [] if dataset == "natural" else [str(dataset_path(dataset))]
     row = pretrain(paradigm, run_params, train, out=out, checkpoint=checkpoint_file(stage), live_dir=logs,
                    device=params.device, seed=params.seed, sources=sources, on_progress=progress.update)
+    if not distributed.is_main():  # a torchrun rank that trained with rank 0, which writes
+        return row
     row.update(dataset=dataset, run=name)
     write_json(metrics_path("pretrain", name), row)
     progress.finish(train_loss=row.get("train_loss"))

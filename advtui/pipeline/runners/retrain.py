@@ -11,6 +11,7 @@ from advtui.catalog.paths import live_dir, metrics_path, retrained_dir, retraine
 from advtui.catalog.stages import stage_name
 from advtui.experiments.retrain import SeedRun, retrain
 from advtui.files import write_json
+from advtui import distributed
 from advtui.pipeline.inputs import constructed_input
 from advtui.pipeline.progress import StageProgress
 from advtui.pipeline.stagelock import attack_state_dir, checkpoint_file
@@ -36,15 +37,18 @@ def run(params: Params, name: str) -> dict:
     stage = stage_name("retrain", name)
     seeds = params.retrain.seed_list(params.seed)
     weights, logs = retrained_dir(name), live_dir("E4", name)
+    main = distributed.is_main()  # under torchrun every rank trains, rank 0 alone writes
     if name in SYNTHETIC_ONLY and params.data.source != "synthetic":
-        _keep_only(weights, set())
-        _keep_only(logs, set())
         row = {"dataset": name, "not_applicable": SYNTHETIC_ONLY[name]}
-        write_json(metrics_path("E4", name), row)
+        if main:
+            _keep_only(weights, set())
+            _keep_only(logs, set())
+            write_json(metrics_path("E4", name), row)
         return row
     path = constructed_input(name)
-    _keep_only(weights, {retrained_path(name, k).name for k in range(len(seeds))})
-    _keep_only(logs, {seed_dir(logs, k).name for k in range(len(seeds))})
+    if main:
+        _keep_only(weights, {retrained_path(name, k).name for k in range(len(seeds))})
+        _keep_only(logs, {seed_dir(logs, k).name for k in range(len(seeds))})
     runs = [SeedRun(seed=seed, out=retrained_path(name, k), checkpoint=checkpoint_file(stage, k),
                     state_dir=attack_state_dir(stage, k), live_dir=seed_dir(logs, k)) for k, seed in enumerate(seeds)]
     progress = StageProgress(stage)
@@ -53,6 +57,8 @@ def run(params: Params, name: str) -> dict:
         model=params.model, attack=params.attack, data_seed=params.seed, runs=runs, device=params.device,
         on_progress=progress.update,
     )
+    if not main:
+        return row
     write_json(metrics_path("E4", name), row)
     progress.finish(clean_acc=row["clean_acc"])
     return row

@@ -11,6 +11,7 @@ from advtui.experiments.common import natural_split
 from advtui.experiments.evaluation import evaluate_classifier
 from advtui.experiments.source_models import train_source
 from advtui.files import write_json
+from advtui import distributed
 from advtui.pipeline.progress import StageProgress
 from advtui.pipeline.stagelock import attack_state_dir, checkpoint_file
 from advtui.runtime import pick_device
@@ -25,6 +26,8 @@ def run(params: Params, name: str) -> dict:
         out=model_path(name), checkpoint=checkpoint_file(stage), live_dir=live_dir("E1", name),
         on_progress=progress.update,
     )
+    if not distributed.is_main():  # a torchrun rank that trained with rank 0, which evaluates and writes
+        return fit
     test = natural_split(params.data, "test", params.seed)
     row = evaluate_classifier(
         model, test, params.attack.threats(), batch_size=params.attack.batch_size, device=pick_device(params.device),
