@@ -203,7 +203,7 @@ def test_transfer_matrix_attacks_a_randomised_source_on_rand_test_size_images() 
     test = ImageSet(images=x.view(n, *SHAPE), labels=labels, classes=["0", "1"], meta={})
     result = transfer_matrix({"A": a, "R": noisy}, test, E8Params(test_size=n, rand_test_size=4, batch_size=10, eps=EPS),
                              device=torch.device("cpu"), seed=0)
-    assert result["n"] == n and result["n_attacked"] == {"A": n, "R": 4}
+    assert result["n"] == n and result["attacked"] == {"A": n, "R": 4}
     assert result["autoattack_version"] == {"A": "standard", "R": "rand"}
     assert result["acc"]["R"] == {"A": 0.0, "R": 0.0}  # both read the half the attack moved, on R's 4 images
     with pytest.raises(ValueError, match="rand_test_size"):
@@ -238,7 +238,8 @@ def _fake_metrics(root: Path) -> None:
     (root / "E8").mkdir(parents=True, exist_ok=True)
     (root / "E8" / "matrix.json").write_text(json.dumps({
         "models": models, "acc": acc, "clean": {m: 0.9 for m in models}, "n": 10, "norm": "linf", "eps": EPS,
-        "autoattack_version": {m: "standard" for m in models}, "attack": "apgd-ce"}))
+        "attacked": {"CL": 4, "SL": 10, "SL-small_resnet": 10},  # CL as a randomised source (e8.rand_test_size)
+        "autoattack_version": {m: "rand" if m == "CL" else "standard" for m in models}, "attack": "apgd-ce"}))
 
 
 def test_report_rows_put_li_table_7_beside_ours_and_summarise_the_matrix(tmp_path: Path) -> None:
@@ -253,7 +254,10 @@ def test_report_rows_put_li_table_7_beside_ours_and_summarise_the_matrix(tmp_pat
     laid = lay_out(E7, report["E7"])
     assert laid.cells(e7["infonce_proj_aug"]) == ["InfoNCE + projector + augmentation (default)", "45.0", "35.0 (70.3)"]
     e8 = lay_out(E8, report["E8"])
-    assert [c.header for c in e8.columns] == ["source", "clean", "→ CL", "→ SL", "→ SL-small_resnet"]
+    assert not any(row.get("invalid") for row in report["E8"])
+    assert [row["n_test"] for row in report["E8"]] == [4, 10, 10]
+    assert "AutoAttack's APGD-CE at" in e8.caption and "(CL: 'rand', with EOT)" in e8.caption
+    assert ", 10 test images (CL: 4);" in e8.caption
     assert e8.cells(report["E8"][1]) == ["SL", "90.0", "60.0", "0.0", "20.0"]
     # within SL (SL <-> SL-small_resnet): (0.2 + 0.4) / 2; across paradigms: the four CL cells off the diagonal
     assert report["E8"][0]["transfer"] == pytest.approx({"within": 0.3, "across": (0.8 + 0.9 + 0.6 + 0.7) / 4})

@@ -215,7 +215,7 @@ def transfer_matrix(
 
     Returns ``models`` (names, in order), ``acc`` (source -> target -> accuracy; the diagonal is each model's
     white-box robust accuracy), ``clean`` (per model, its clean accuracy), ``autoattack_version`` (per source), ``n``
-    (images drawn), ``n_attacked`` (per source, how many it was attacked on) and settings.
+    (images drawn), ``attacked`` (per source, how many images it was attacked on) and settings.
     With ``synthetic`` (the planted data's config), also ``ground_truth`` per source, over the images its attack
     changed (``changed``, their share): ``pattern_added``, the share whose perturbation carries the planted pattern
     of the class the source now predicts (chance about 1 / (classes - 1)), and ``shape_kept``, the share whose shape
@@ -255,7 +255,7 @@ def transfer_matrix(
                                    for i in range(0, len(x_adv), e8.batch_size)])
             truth[source] = _planted_reading(x, x_adv, predicted, synthetic)
     return {"models": list(models), "acc": acc, "clean": clean, "autoattack_version": versions,
-            "n": len(attacked), "n_attacked": sizes, "norm": e8.norm, "eps": e8.eps, "attack": "apgd-ce",
+            "n": len(attacked), "attacked": sizes, "norm": e8.norm, "eps": e8.eps, "attack": "apgd-ce",
             **({"ground_truth": truth} if synthetic is not None else {})}
 
 

@@ -524,10 +524,13 @@ def _e8_columns(rows: list[Row]) -> tuple[Column, ...]:
             Column("shape_kept", "shape kept", "pct", optional=True))
 
 
-def _fewer_images(rows: list[Row], first: Row) -> str:
-    """" (DM: 10)": the sources attacked on fewer images than the first (e8.rand_test_size), or ""."""
-    fewer = [f"{row['source']}: {row['n_test']}" for row in rows if row.get("n_test") not in (None, first.get("n_test"))]
-    return f" ({', '.join(fewer)})" if fewer else ""
+def _test_images(rows: list[Row]) -> str:
+    """"50 test images (DM: 10)": the most any source was attacked on, and the sources attacked on fewer
+    (e8.rand_test_size)."""
+    sizes = [row["n_test"] for row in rows if isinstance(row.get("n_test"), int)]
+    most = max(sizes, default=None)
+    fewer = [f"{row['source']}: {row['n_test']}" for row in rows if row.get("n_test") not in (None, most)]
+    return f"{most} test images" + (f" ({', '.join(fewer)})" if fewer else "")
 
 
 def _e8_settings(rows: list[Row]) -> str:
@@ -540,7 +543,7 @@ def _e8_settings(rows: list[Row]) -> str:
     mean = " / ".join(format_value("pct", summary.get(k)) for k in ("within", "across"))
     return (f"AutoAttack's APGD-CE at {radius} on each source ({', '.join(rand)}: 'rand', with EOT)" if rand else
             f"AutoAttack's APGD-CE at {radius} on each source") + (
-        f", {first.get('n_test')} test images{_fewer_images(rows, first)}; mean accuracy on transferred images within SL / across paradigms: {mean}")
+        f", {_test_images(rows)}; mean accuracy on transferred images within SL / across paradigms: {mean}")
 
 
 E8 = TableSpec(

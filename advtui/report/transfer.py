@@ -72,7 +72,7 @@ def e8_rows(read: Read) -> list[dict[str, Any]]:
         "source": source, "missing": False, "targets": models, "acc": acc.get(source, {}),
         "clean_acc": (result.get("clean") or {}).get(source),
         "autoattack_version": (result.get("autoattack_version") or {}).get(source),
-        "n_test": (result.get("n_attacked") or {}).get(source, result.get("n")),
+        "n_test": (result.get("attacked") or {}).get(source, result.get("n")),
         "eps": result.get("eps"), "norm": result.get("norm"), "attack": result.get("attack"), "transfer": summary,
         "published_finding": E8_PUBLISHED_FINDING, "published_source": f"{LI_SOURCE}, Fig. 3 (CIFAR-10)",
         **((result.get("ground_truth") or {}).get(source) or {}),
