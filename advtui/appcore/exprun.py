@@ -94,8 +94,9 @@ def exp_run_args(pairs: list[tuple[str, str]], queue: bool = False, name: str = 
 def _dvc(root: Path, args: list[str], timeout: float = 300.0) -> str:
     """Run ``dvc ARGS`` in ``root``; its last output line, or RuntimeError with DVC's last error line."""
     try:
+        # install_env: `dvc queue start` spawns its workers as `dvc`, found on PATH
         proc = subprocess.run([runs.dvc_executable(), *args], cwd=root, capture_output=True, text=True,
-                              timeout=timeout, stdin=subprocess.DEVNULL)
+                              timeout=timeout, stdin=subprocess.DEVNULL, env=runs.install_env())
     except (OSError, subprocess.TimeoutExpired) as err:
         raise RuntimeError(f"dvc {' '.join(args[:2])} did not finish ({err}); check that DVC is installed") from None
     lines = (proc.stdout + proc.stderr).strip().splitlines() or ["(no output)"]

@@ -115,6 +115,13 @@ def dvc_executable() -> str:
     return str(beside) if beside.exists() else (shutil.which("dvc") or "dvc")
 
 
+def install_env(**extra: str) -> dict[str, str]:
+    """This environment with this install's bin folder first on PATH (and ``extra``): what DVC starts by name,
+    its queue workers (``dvc``) and the stages' ``advtui``, must be this install's, whatever PATH the user's
+    shell had (the venv need not be activated)."""
+    return {**os.environ, **extra, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+
 def _new_id(folder: Path) -> str:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     n = 0
@@ -150,9 +157,7 @@ def start_run(root: Path, targets: list[str] | None = None, extra: list[str] | N
     run_id = _new_id(folder)
     record_file, log = folder / f"{run_id}.json", folder / f"{run_id}.log"
     cmd = [dvc_executable(), *command] if command else [*REPRO, *(extra or []), *targets]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "DVC_NO_ANALYTICS": "1",
-           # The stages' `advtui` must be this install's, whatever PATH the user's shell had.
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env = install_env(PYTHONUNBUFFERED="1", DVC_NO_ANALYTICS="1")
     with open(log, "ab") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", _WRAPPER, str(record_file), "--", *cmd], cwd=root, env=env,
