@@ -157,15 +157,15 @@ def broadcast(tensor: torch.Tensor) -> None:
         dist.broadcast(tensor, src=0)
 
 
-def broadcast_object(obj: Any) -> Any:
-    """Rank 0's ``obj`` (any picklable value), on every rank."""
+def broadcast_object(obj: Any, group: Any = None) -> Any:
+    """Rank 0's ``obj`` (any picklable value; the others' is ignored), on every rank of ``group`` (None: all)."""
     if world_size() == 1:
         return obj
     _require_group()
     import torch.distributed as dist
 
     box = [obj]
-    dist.broadcast_object_list(box, src=0)
+    dist.broadcast_object_list(box, src=0, group=group)
     return box[0]
 
 

@@ -127,11 +127,7 @@ class AttackShard:
     def from_main(self, make: Callable[[], T]) -> T:
         """``make()`` on rank 0, sent to every rank: all start from rank 0's state (its resume file, read
         there only, so the ranks never read different ones)."""
-        import torch.distributed as dist
-
-        box = [make() if self.is_main else None]
-        dist.broadcast_object_list(box, src=0, group=self.group)
-        return box[0]
+        return distributed.broadcast_object(make() if self.is_main else None, group=self.group)
 
     def merge(self, robust: Any, tried: Any) -> None:
         """Put every rank's verdicts of a part into ``robust`` and ``tried`` ((n,) bool CPU tensors, in
