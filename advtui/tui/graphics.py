@@ -13,11 +13,16 @@ a terminal that has no graphics (measured in tmux), against a first frame of abo
 iTerm2, Konsole, foot, mlterm, Windows Terminal, ...; never inside tmux or screen, which do not pass them on)
 is asked; ``ADVTUI_GRAPHICS=ask`` asks any terminal (an xterm started with Sixel, say) and
 ``ADVTUI_GRAPHICS=halfblock`` never asks (a terminal that claims Sixel and draws it badly).
+
+textual-image draws Kitty graphics through Unicode placeholders, which kitty draws from 0.28 on; older kittys
+(Debian 12 ships 0.26.5, Ubuntu 22.04 0.21.2) answer the graphics query yet show rows of boxes (seen in kitty
+0.26.5). So a terminal that names itself (XTVERSION) as a kitty older than 0.28 gets half-blocks.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Mapping
 
@@ -32,6 +37,8 @@ GRAPHICS_TERMINALS = {
     "TERM_PROGRAM": ("WezTerm", "iTerm.app", "ghostty", "mlterm"),
     "KITTY_WINDOW_ID": (), "KONSOLE_VERSION": (), "WEZTERM_EXECUTABLE": (), "WT_SESSION": (),
 }
+#: The first kitty that draws textual-image's Unicode placeholders.
+KITTY_PLACEHOLDERS = (0, 28)
 #: Set inside terminal multiplexers, which do not pass graphics on to the terminal around them.
 MULTIPLEXERS = ("TMUX", "STY", "ZELLIJ")
 
@@ -73,4 +80,29 @@ def detect(choice: str | None = None, tty: bool | None = None, environ: Mapping[
     except ImportError:
         return _protocol
     _protocol = {renderable.SixelImage: SIXEL, renderable.TGPImage: TGP}.get(renderable.Image, HALFBLOCK)
+    if _protocol == TGP and not draws_placeholders(terminal_version()):
+        _protocol = HALFBLOCK
     return _protocol
+
+
+def draws_placeholders(version: str | None) -> bool:
+    """Whether a terminal that answers XTVERSION with ``version`` (e.g. "kitty(0.26.5)"; None: no answer) draws
+    Kitty graphics through Unicode placeholders: every terminal but a kitty older than 0.28."""
+    match = re.match(r"kitty\((\d+)\.(\d+)", version or "")
+    return not match or (int(match[1]), int(match[2])) >= KITTY_PLACEHOLDERS
+
+
+def terminal_version() -> str | None:
+    """The terminal's name and version as it answers XTVERSION (CSI > q), or None where it does not answer within
+    0.1 s. Only before Textual takes the terminal over (it then reads every answer)."""
+    try:
+        from textual_image._terminal import capture_terminal_response
+    except ImportError:  # its internals moved: keep what the terminal answered to the graphics query
+        return None
+    try:
+        with capture_terminal_response("\x1bP>|", "\x1b\\", timeout=0.1) as response:
+            sys.__stdout__.write("\x1b[>q")
+            sys.__stdout__.flush()
+    except Exception:  # no answer in time, another answer, a closed stream (each its own error class there)
+        return None
+    return response.sequence[len("\x1bP>|"):-len("\x1b\\")]

@@ -198,6 +198,13 @@ def test_graphics_are_asked_for_only_where_a_terminal_may_draw_them(monkeypatch)
         graphics.detect("kitty", tty=True)
 
 
+def test_a_kitty_too_old_for_unicode_placeholders_gets_half_blocks():
+    """kitty 0.26.5 (Debian 12) answers the graphics query but shows textual-image's placeholders as boxes."""
+    assert not graphics.draws_placeholders("kitty(0.26.5)") and not graphics.draws_placeholders("kitty(0.21.2)")
+    assert graphics.draws_placeholders("kitty(0.28.0)") and graphics.draws_placeholders("kitty(0.42.1)")
+    assert graphics.draws_placeholders("ghostty 1.1.3") and graphics.draws_placeholders(None)  # no answer: trust it
+
+
 def _recording_import(asked: list[str]):
     real = __import__
 
@@ -224,10 +231,60 @@ async def test_with_terminal_graphics_an_image_takes_the_cells_a_half_block_one_
         assert drawn.size == (256, 256) and drawn.getpixel((0, 0)) == (255, 0, 0) and drawn.getpixel((0, 255)) == (0, 0, 0)
 
 
+def sixel_views(monkeypatch) -> None:
+    """Make the app draw as in a Sixel terminal (xterm -ti vt340): textual-image's Sixel view for every image."""
+    from textual_image import widget as textual_image_widget
+
+    monkeypatch.setattr(graphics, "_protocol", graphics.SIXEL)
+    monkeypatch.setattr(textual_image_widget, "Image", textual_image_widget.SixelImage)
+
+
+def sixels(screen) -> list[bool]:
+    """Per graphics image on ``screen``: whether what it renders carries Sixel data (DCS ... q)."""
+    from textual.geometry import Region
+    from textual_image.widget.sixel import _ImageSixelImpl
+
+    drawn = []
+    for view in screen.query(GraphicsImage):
+        impls = list(view.query(_ImageSixelImpl))
+        lines = impls[0].render_lines(Region(0, 0, *impls[0].size)) if impls else []
+        drawn.append(any("\x1bP" in segment.text and "q" in segment.text for line in lines for segment in line))
+    return drawn
+
+
+async def test_in_a_sixel_terminal_every_image_of_the_gallery_and_the_zoom_is_drawn(tmp_path, monkeypatch):
+    sixel_views(monkeypatch)
+    write_gallery(tmp_path)
+    app = ScreenHost(lambda: GalleryScreen(tmp_path, poll_s=0))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        # per tile its image and its perturbation; the natural image has none
+        assert sixels(app.screen) == [True, False] + [True, True] * 4
+        await pilot.press("enter", "right")  # the zoom, on D_R: the image and its perturbation
+        await settle(pilot)
+        assert isinstance(app.screen, ZoomScreen) and sixels(app.screen) == [True, True]
+
+
+async def test_an_image_shown_before_its_widget_finished_mounting_stays_drawn(monkeypatch):
+    """Seen in xterm (Sixel): on the Gallery's first visit every tile stayed blank until a key moved to another
+    image. The screen showed each image after the widget was attached but before the widget's own Mount was
+    handled, and that late Mount drew the widget's first (empty) image over it."""
+    sixel_views(monkeypatch)
+    image = np.ones((3, 8, 8), dtype=np.float32)
+    app = ScreenHost(lambda: ZoomlessScreen(None))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        widget = app.screen.query_one(GraphicsImage)
+        widget.show(image)
+        widget.on_mount()  # the late Mount
+        await settle(pilot)
+        assert sixels(app.screen) == [True]
+
+
 class ZoomlessScreen(Screen):
     """One image widget as the terminal gets it."""
 
-    def __init__(self, image: np.ndarray) -> None:
+    def __init__(self, image: np.ndarray | None) -> None:
         super().__init__()
         self.image = image
 

@@ -6,7 +6,6 @@ graphics (Sixel, Kitty; :mod:`advtui.tui.graphics`), the real pixels in the same
 from __future__ import annotations
 
 import numpy as np
-from textual.app import ComposeResult
 from textual.containers import Container
 from textual.widget import Widget
 from textual.widgets import Static
@@ -54,35 +53,36 @@ class GraphicsImage(Container):
     def __init__(self, image: np.ndarray | None = None, cells: int = 16, *, magnified: bool = False, **kwargs) -> None:
         super().__init__(**kwargs)
         self.cells = cells
-        self._first = (image, magnified)
-
-    def compose(self) -> ComposeResult:
-        from textual_image.widget import Image  # only imported once graphics were detected (before the app ran)
-
-        yield Image()
+        self._shown = (image, magnified)
 
     def on_mount(self) -> None:
-        image, magnified = self._first
-        self.show(image, magnified=magnified)
+        self._draw()
 
     def show(self, image: np.ndarray | None, cells: int | None = None, *, magnified: bool = False) -> None:
         """Draw ``image`` (None: a blank area of the same size)."""
-        from PIL import Image as PILImage
-
         self.cells = cells or self.cells
+        # Kept for on_mount: a screen may show an image after this widget is attached but before its own Mount is
+        # handled (seen in xterm: the Gallery's first row), and that Mount must draw the latest image, not the first.
+        self._shown = (image, magnified)
+        if self.is_attached:
+            self._draw()
+
+    def _draw(self) -> None:
+        from PIL import Image as PILImage
+        from textual_image.widget import Image  # only imported once graphics were detected (before the app ran)
+
+        image, magnified = self._shown
         self.styles.width = self.cells
-        if not self.children:  # not mounted yet: on_mount draws it
-            self._first = (image, magnified)
-            return
-        view = self.children[0]
+        # A new view per image: textual-image's Sixel view takes a new image only by recomposing, which Textual
+        # skips for a view not yet attached.
+        self.remove_children()
         if image is None:
             self.styles.height = max(1, self.cells // 2)
-            view.image = None
             return
         pixels = to_uint8_hwc(magnify(image) if magnified else image)
         self.styles.height = rows_for(pixels, self.cells)
         h, w = pixels.shape[:2]
-        view.image = PILImage.fromarray(pixels).resize((w * UPSCALE, h * UPSCALE), PILImage.Resampling.NEAREST)
+        self.mount(Image(PILImage.fromarray(pixels).resize((w * UPSCALE, h * UPSCALE), PILImage.Resampling.NEAREST)))
 
 
 def image_widget(image: np.ndarray | None = None, cells: int = 16, *, magnified: bool = False, **kwargs) -> Widget:
