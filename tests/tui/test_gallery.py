@@ -159,10 +159,12 @@ async def test_enter_zooms_on_one_image_and_its_perturbation_large(tmp_path):
         assert [len(line) for line in image.content.plain.split("\n")] == [28] * 14  # as large as 24 rows allow
         zoomed = lambda: str(zoom.query_one("#zoom-caption").render())  # noqa: E731
         assert zoomed().split("\n")[:2] == ["natural", "y tee"]
+        assert str(zoom.query_one("#zoom-title").render()).endswith("the source image: no perturbation")
         assert top_left_colour(image) == "ColorTriplet(red=0, green=51, blue=0)"  # source 2 is class 1: green
         await pilot.press("left")  # wraps to the last set of the same source image
         await pilot.pause()
         assert zoomed().split("\n")[0] == "D_det" and zoomed().split("\n")[-1].startswith("Δ ")
+        assert str(zoom.query_one("#zoom-title").render()).endswith("right: perturbation, magnified")
         await pilot.press("down")  # the same set, next source image
         await pilot.pause()
         assert "source 3/3" in str(zoom.query_one("#zoom-title").render())

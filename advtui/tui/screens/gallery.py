@@ -131,7 +131,8 @@ class ZoomScreen(ModalScreen[None]):
         self.query_one("#zoom-delta").show(tile.delta, cells, magnified=True)
         self.query_one("#zoom-title", Static).update(Text.assemble(
             (f"{tile.set}", "bold"), f" · source {self.position + 1}/{len(self.gallery)}, natural image "
-            f"#{int(self.gallery.index[self.position])} · right: perturbation, magnified"))
+            f"#{int(self.gallery.index[self.position])} · "
+            + ("right: perturbation, magnified" if tile.delta is not None else "the source image: no perturbation")))
         caption = tile_caption(tile, self.gallery)
         note = delta_note(tile, cells)
         if note:
