@@ -102,7 +102,7 @@ def _cpu_group() -> Any:
                 "WORLD_SIZE > 1: sharded attack evaluation needs a process group and MASTER_ADDR/MASTER_PORT are "
                 "unset; launch with torchrun, or unset WORLD_SIZE to run one process"
             )
-        dist.init_process_group("gloo")
+        dist.init_process_group("gloo", timeout=distributed.WAIT)  # as distributed.init: ranks may wait long
     return None if dist.get_backend() == "gloo" else dist.new_group(backend="gloo")
 
 
