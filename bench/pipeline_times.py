@@ -9,6 +9,8 @@ total, and the 1-minute load average at start and end (a busy machine inflates e
     .venv/bin/python bench/pipeline_times.py --json times.json --keep /tmp/smoke-run
     .venv/bin/python bench/pipeline_times.py --jobs 2              # `advtui repro --jobs 2`: stages two at a time
     .venv/bin/python bench/pipeline_times.py --jobs 2 --cold       # ... each stage a new process, as dvc repro
+    .venv/bin/python bench/pipeline_times.py --jobs 2 --targets retrain curve_E1 curve_E4 attack attack_sl probe
+                                                                   # E1-E6 only: those stages and what they need
 """
 import argparse
 import json
@@ -23,9 +25,9 @@ from pathlib import Path
 from advtui.appcore.runwrap import RUNNING_STAGE
 from advtui.pipeline.parallel import FINISHED_STAGE
 
-def run_timed(clone: Path, jobs: int = 0, cold: bool = False) -> tuple[list[tuple[str, float]], dict[str, float], float, int,
+def run_timed(clone: Path, jobs: int = 0, cold: bool = False, targets: tuple[str, ...] = ()) -> tuple[list[tuple[str, float]], dict[str, float], float, int,
                                                                       dict[str, float], float]:
-    """Run `dvc repro` (``jobs`` 0) or `advtui repro --jobs JOBS [--cold]` in `clone`; return (stage, seconds) in
+    """Run `dvc repro [TARGETS]` (``jobs`` 0) or `advtui repro [TARGETS] --jobs JOBS [--cold]` in `clone`; return (stage, seconds) in
     start order, each stage's CPU seconds where `advtui repro` reports them (forked stages), the total seconds,
     the exit code, under `advtui repro` each stage's command wall time (its `Finished stage` line's), and the CPU
     seconds the runner process used itself (DVC's checks and commits; its last reading before it exited). Under
@@ -35,6 +37,7 @@ def run_timed(clone: Path, jobs: int = 0, cold: bool = False) -> tuple[list[tupl
     env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
     env["PYTHONPATH"] = str(clone)
     cmd = ["advtui", "repro", "--jobs", str(jobs), *(["--cold"] if cold else [])] if jobs else ["dvc", "repro"]
+    cmd += list(targets)
     start = time.perf_counter()
     started: dict[str, float] = {}
     times: dict[str, float] = {}
@@ -94,6 +97,8 @@ def main() -> None:
                              "seconds add up to more than the total)")
     parser.add_argument("--cold", action="store_true",
                         help="with --jobs: `advtui repro --cold`, every stage its own new process (imports included)")
+    parser.add_argument("--targets", nargs="+", default=[],
+                        help="stages (or families) to reproduce with what they need, as `dvc repro` takes them")
     args = parser.parse_args()
     clone = args.keep or Path(tempfile.mkdtemp(prefix="advtui-times-"))
     if clone.exists() and any(clone.iterdir()):
@@ -102,13 +107,13 @@ def main() -> None:
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=clone, text=True,
                           capture_output=True, check=True).stdout.strip()
     load_start = os.getloadavg()[0]
-    times, cpu, total, code, command, runner_cpu = run_timed(clone, args.jobs, args.cold)
+    times, cpu, total, code, command, runner_cpu = run_timed(clone, args.jobs, args.cold, tuple(args.targets))
     load_end = os.getloadavg()[0]
     families: dict[str, float] = {}
     for stage, seconds in times:
         family = stage.split("@")[0]
         families[family] = families.get(family, 0.0) + seconds
-    print(f"commit {head}, {len(times)} stages, exit {code}, total {total / 60:.1f} min, "
+    print(f"commit {head}" + (f", targets {' '.join(args.targets)}" if args.targets else "") + f", {len(times)} stages, exit {code}, total {total / 60:.1f} min, "
           f"load {load_start:.1f} -> {load_end:.1f}"
           + (f", stage CPU {sum(cpu.values()) / 60:.1f} min" if cpu else ""))
     if args.jobs:
@@ -121,7 +126,7 @@ def main() -> None:
     for stage, seconds in sorted(times, key=lambda kv: -kv[1]):
         print(f"  {stage:40s} {seconds:7.1f}" + (f"  CPU {cpu[stage]:7.1f}" if stage in cpu else ""))
     if args.json:
-        args.json.write_text(json.dumps({"commit": head, "jobs": args.jobs, "exit": code, "total_s": total,
+        args.json.write_text(json.dumps({"commit": head, "targets": args.targets, "jobs": args.jobs, "exit": code, "total_s": total,
                                          "load": [load_start, load_end], "stages": times, "cpu": cpu,
                                          "command": command, "runner_cpu": runner_cpu}, indent=1))
     if args.keep is None:
