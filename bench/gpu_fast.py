@@ -36,7 +36,8 @@ sys.path.insert(0, str(ROOT))  # the GPU machine runs a copy of the checkout, ad
 import yaml  # noqa: E402  (after the path: advtui is imported from the checkout)
 
 from advtui.catalog.names import recipe  # noqa: E402
-from advtui.catalog.params import PARAMS_FILE, load_params, use_profile  # noqa: E402
+from advtui.catalog.params import load_params, use_profile  # noqa: E402
+from advtui.catalog.paths import PARAMS_FILE  # noqa: E402
 from advtui.catalog.paths import dataset_path, metrics_path  # noqa: E402
 from advtui.catalog.published import E4_PUBLISHED  # noqa: E402
 from advtui.files import write_json, write_text  # noqa: E402

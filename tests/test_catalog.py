@@ -15,7 +15,8 @@ import yaml
 
 from advtui.catalog import stages as catalog
 from advtui.catalog.codedeps import code_files, import_closure, module_file
-from advtui.catalog.params import PARAMS_FILE, load_params
+from advtui.catalog.params import load_params
+from advtui.catalog.paths import PARAMS_FILE
 from advtui.appcore.dvcstate import load_stages
 
 ROOT = Path(__file__).resolve().parents[1]

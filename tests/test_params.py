@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from advtui.catalog.params import PROFILES, load_params, parse_params, profile_path, use_profile
+from advtui.catalog.names import PROFILES
+from advtui.catalog.params import load_params, parse_params, profile_path, use_profile
 from advtui.schema import ParamsError
 
 

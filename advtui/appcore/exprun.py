@@ -18,7 +18,8 @@ from typing import Any
 import yaml
 
 from advtui.appcore import runs
-from advtui.catalog.params import PARAMS_FILE, parse_params
+from advtui.catalog.params import parse_params
+from advtui.catalog.paths import PARAMS_FILE
 from advtui.schema import ParamsError
 
 #: The example the new-experiment dialog shows.

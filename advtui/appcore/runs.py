@@ -21,7 +21,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from advtui.catalog.params import PARAMS_FILE, load_params
+from advtui.catalog.paths import PARAMS_FILE
 from advtui.files import write_json
 from advtui.schema import ParamsError
 
@@ -136,6 +136,8 @@ def cannot_run(root: Path) -> str | None:
     starts rather than in the first stage's log)."""
     if not (root / "dvc.yaml").is_file():
         return f"no dvc.yaml in {root}: nothing to run; start advtui in the project folder (or `advtui tui PATH`)"
+    from advtui.catalog.params import load_params  # its ~40 dataclasses: not before the first frame
+
     try:
         load_params(root / PARAMS_FILE)
     except ParamsError as err:

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+#: The params profiles shipped in ``advtui/catalog/profiles/<name>.yaml``.
+PROFILES = ("smoke", "cifar-mini", "cpu", "paper", "gpu-fast")
 #: E1 source models: standard and PGD adversarially trained (L2, Linf) classifiers.
 SOURCE_MODELS = ("standard", "robust_l2", "robust_linf")
 #: The adversarially trained (Linf) SimCLR encoder that D_R_CL is made from (stored beside the E1 models).

@@ -24,7 +24,8 @@ from advtui.catalog.attacks import (
 )
 from advtui.catalog.data import DataParams, ModelParams
 from advtui.catalog.launch import check_launch
-from advtui.catalog.names import PARADIGMS, ROBUST_CL, SOURCE_MODELS, SPRINGER_SETS
+from advtui.catalog.names import PARADIGMS, PROFILES, ROBUST_CL, SOURCE_MODELS, SPRINGER_SETS
+from advtui.catalog.paths import PARAMS_FILE
 from advtui.catalog.training import PARADIGM_CONFIGS, AdversarialConfig, AugmentConfig, TrainConfig
 from advtui.files import atomic_path
 from advtui.schema import ParamsError, build
@@ -621,8 +622,6 @@ class LayerRobustnessParams:
         return self.step_size if self.step_size is not None else 2.5 * self.eps / self.steps
 
 
-PARAMS_FILE = Path("params.yaml")
-PROFILES = ("smoke", "cifar-mini", "cpu", "paper", "gpu-fast")
 #: The forms ``device`` may take (``advtui.runtime.pick_device`` resolves them), and the rule they follow.
 DEVICE_FORMS = ("auto", "cpu", "cuda", "cuda:N", "mps")
 _DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?|mps")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+#: The active profile's parameters, which every stage reads (``advtui profile use`` writes it).
+PARAMS_FILE = Path("params.yaml")
 DATA = Path("data")
 #: Metrics JSON of each experiment family, one file per stage item: data/metrics/<experiment>/<name>.json.
 METRICS = DATA / "metrics"

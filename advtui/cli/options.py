@@ -4,6 +4,6 @@ from __future__ import annotations
 
 import typer
 
-from advtui.catalog.params import PARAMS_FILE
+from advtui.catalog.paths import PARAMS_FILE
 
 ParamsOption = typer.Option(PARAMS_FILE, "--params", "-p", help="Params file to read (see `advtui profile --help`).")

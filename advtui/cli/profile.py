@@ -8,7 +8,9 @@ import typer
 from rich.console import Console
 
 from advtui.cli.errors import guarded
-from advtui.catalog.params import PARAMS_FILE, PROFILES, load_params, profile_path, use_profile
+from advtui.catalog.names import PROFILES
+from advtui.catalog.params import load_params, profile_path, use_profile
+from advtui.catalog.paths import PARAMS_FILE
 
 app = typer.Typer(help=f"Params profiles ({', '.join(PROFILES)}): one command switches params.yaml.", no_args_is_help=True)
 

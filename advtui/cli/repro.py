@@ -6,7 +6,8 @@ from pathlib import Path
 
 import typer
 
-from advtui.catalog.params import PARAMS_FILE, load_params
+from advtui.catalog.params import load_params
+from advtui.catalog.paths import PARAMS_FILE
 from advtui.cli.errors import fail, guarded
 
 

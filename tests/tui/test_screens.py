@@ -16,7 +16,7 @@ import pytest
 from textual.widgets import DataTable, Static
 
 from advtui.appcore import dvcstate
-from advtui.catalog.params import PROFILES
+from advtui.catalog.names import PROFILES
 from advtui.tui import app as app_module
 from advtui.tui.app import AdvtuiApp
 from advtui.tui.screens.monitor import FAST_POLL_S, IDLE_POLL_S, Reading, next_poll

@@ -21,7 +21,8 @@ from textual.worker import Worker
 
 from advtui.appcore import dvcstate, live, runs
 from advtui.appcore.dvcstate import PipelineState, Stage
-from advtui.catalog.params import PARAMS_FILE, PROFILES, use_profile
+from advtui.catalog.names import PROFILES
+from advtui.catalog.paths import PARAMS_FILE
 from advtui.schema import ParamsError
 from advtui.tui.screens.dialogs import ChoiceDialog, LogScreen
 from advtui.tui.threads import deliver
@@ -78,7 +79,11 @@ class PipelineScreen(Screen):
         yield ModeBar("pipeline")
         yield Static(NO_RUN_HINT, id="run-status")
         table = DataTable(id="stages", cursor_type="row", zebra_stripes=False)
-        table.add_columns(" ", "stage", "state", "last run", "params")
+        table.add_columns(" ", "stage")
+        # as wide as the longest state from the start: the states arrive in two steps (dvc status later), and a
+        # column sized by the first ones would cut "up to date" depending on which step a redraw came from
+        table.add_column("state", width=max(map(len, STATE_STYLE)))
+        table.add_columns("last run", "params")
         yield table
         yield Static("", id="stage-detail")
         yield Footer()
@@ -338,6 +343,8 @@ class PipelineScreen(Screen):
 
     @work(thread=True, group="profile")
     def _use_profile(self, name: str) -> None:
+        from advtui.catalog.params import use_profile  # not before the first frame
+
         try:
             use_profile(name, self.root / PARAMS_FILE)
         except (OSError, ParamsError) as err:
