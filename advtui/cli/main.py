@@ -1,4 +1,5 @@
-"""The `advtui` command: every stage and report by hand (`advtui --help`); no arguments opens the app."""
+"""The `advtui` command: every stage and report by hand (`advtui --help`); no arguments opens the app (the console
+script, :mod:`advtui.cli.entry`, does that before this module is imported)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 import typer
 
 from advtui import __version__
+from advtui.cli.entry import open_app
 
 
 class _Advtui(typer.Typer):
@@ -61,20 +63,6 @@ class _Advtui(typer.Typer):
         if not args and not kwargs and len(sys.argv) == 1:
             return open_app(Path.cwd())
         return super().__call__(*args, **kwargs)
-
-
-def open_app(root: Path) -> None:
-    """Run the terminal app on project folder ``root``, drawing images with the terminal's graphics if it has any
-    (asked before the app takes the terminal over)."""
-    from advtui.cli.errors import fail
-    from advtui.tui import graphics
-    from advtui.tui.app import AdvtuiApp
-
-    try:
-        graphics.detect()
-    except ValueError as err:
-        raise fail(str(err)) from None
-    AdvtuiApp(root).run()
 
 
 app = _Advtui(

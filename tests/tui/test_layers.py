@@ -106,9 +106,9 @@ async def visit(pilot):
 
 AdvtuiApp.run = lambda self, **kwargs: run(self, headless=True, size=(80, 24), auto_pilot=visit)
 sys.argv = ["advtui", *sys.argv[1:]]
-from advtui.cli.main import app
+from advtui.cli.entry import main
 try:
-    app()
+    main()
 except SystemExit:
     pass
 print("\\nLOADED", " ".join(sys.modules))
@@ -125,3 +125,14 @@ def test_the_advtui_command_never_loads_torch(argv: list[str], fresh_project: Pa
     assert ("advtui.tui.screens.gallery" in loaded) == (argv[:1] in ([], ["tui"]))  # the app ran, every screen
     heavy = {m for m in loaded if m in HEAVY or m.startswith(tuple(h + "." for h in HEAVY))}
     assert not heavy, f"advtui {' '.join(argv)} loads {sorted(heavy)[:5]}"
+    if not argv:  # bare `advtui` opens the app without the command line's parser (~80 ms of its start-up)
+        assert "typer" not in loaded and "click" not in loaded
+
+
+def test_a_bad_graphics_setting_is_one_error_line_before_the_app_starts(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-c", "from advtui.cli.entry import main; main()"], cwd=tmp_path,
+                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO),
+                                                               "ADVTUI_GRAPHICS": "sixel"})
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "error: ADVTUI_GRAPHICS: unknown value 'sixel'; use one of auto, ask, halfblock"]
