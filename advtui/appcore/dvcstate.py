@@ -27,6 +27,7 @@ from advtui.catalog.stages import EXPERIMENTS, group_of
 from advtui.appcore.live import read_progress
 from advtui.appcore.runs import StageHistory, dvc_executable
 from advtui.pipeline import progress as stage_progress
+from advtui.yamltext import load_yaml
 
 UP_TO_DATE, CHANGED, NEVER_RUN, RUNNING, FAILED, STOPPED, DIED, UNKNOWN = (
     "up to date", "changed", "never run", "running", "failed", "stopped", "died", "…")
@@ -124,7 +125,7 @@ def _expand(family: str, spec: dict[str, Any], scope: dict[str, Any]) -> list[St
 
 def _read_yaml(path: Path) -> Any:
     try:
-        return yaml.safe_load(path.read_text()) or {}
+        return load_yaml(path.read_text()) or {}
     except yaml.YAMLError as err:
         where = getattr(err, "problem_mark", None)
         at = f" at line {where.line + 1}" if where is not None else ""
@@ -170,7 +171,7 @@ def locked_stages(root: Path) -> set[str]:
     lock = root / "dvc.lock"
     if not lock.exists():
         return set()
-    doc = yaml.safe_load(lock.read_text()) or {}
+    doc = load_yaml(lock.read_text()) or {}
     return set((doc.get("stages") or {}).keys())
 
 
@@ -234,8 +235,8 @@ def params_diff(root: Path) -> list[ParamChange]:
     proc = subprocess.run(["git", "show", "HEAD:params.yaml"], cwd=root, capture_output=True, text=True, timeout=10)
     if proc.returncode != 0:
         return []
-    old = _flatten(yaml.safe_load(proc.stdout) or {})
-    new = _flatten(yaml.safe_load(current.read_text()) or {})
+    old = _flatten(load_yaml(proc.stdout) or {})
+    new = _flatten(load_yaml(current.read_text()) or {})
     return [ParamChange(key, old.get(key), new.get(key)) for key in sorted(old.keys() | new.keys())
             if old.get(key) != new.get(key)]
 

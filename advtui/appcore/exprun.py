@@ -21,6 +21,7 @@ from advtui.appcore import runs
 from advtui.catalog.params import parse_params
 from advtui.catalog.paths import PARAMS_FILE
 from advtui.schema import ParamsError
+from advtui.yamltext import load_yaml
 
 #: The example the new-experiment dialog shows.
 EXAMPLE = "construct.relabel.steps=200 seed=1"
@@ -62,7 +63,7 @@ def _set(mapping: dict[str, Any], key: str, value: Any) -> bool:
 def _value(key: str, text: str) -> Any:
     """``text`` read as DVC reads a ``-S`` value (YAML: ``200`` a number, ``true`` a bool, ``abc`` a string)."""
     try:
-        return yaml.safe_load(text) if text else text
+        return load_yaml(text) if text else text
     except yaml.YAMLError:
         raise ParamsError(f"-S {key}={text}: not a YAML value; quote it ('{key}=\"{text}\"')") from None
 
@@ -73,7 +74,7 @@ def check_sets(root: Path, pairs: list[tuple[str, str]]) -> None:
     problem = runs.cannot_run(root)  # no project, or a params.yaml broken already
     if problem is not None:
         raise ParamsError(problem)
-    changed = copy.deepcopy(yaml.safe_load((root / PARAMS_FILE).read_text()))
+    changed = copy.deepcopy(load_yaml((root / PARAMS_FILE).read_text()))
     absent = [key for key, value in pairs if not _set(changed, key, _value(key, value))]
     try:
         parse_params(changed)

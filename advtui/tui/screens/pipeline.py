@@ -27,6 +27,7 @@ from advtui.schema import ParamsError
 from advtui.tui.screens.dialogs import ChoiceDialog, LogScreen
 from advtui.tui.threads import deliver
 from advtui.tui.widgets.modebar import ModeBar
+from advtui.yamltext import load_yaml
 
 STATE_STYLE = {
     dvcstate.UP_TO_DATE: "green", dvcstate.CHANGED: "yellow", dvcstate.NEVER_RUN: "dim",
@@ -41,7 +42,7 @@ WATCH_S = 1.0
 def active_profile(root: Path) -> str | None:
     """The ``profile`` key of params.yaml."""
     try:
-        return (yaml.safe_load((root / "params.yaml").read_text()) or {}).get("profile")
+        return (load_yaml((root / "params.yaml").read_text()) or {}).get("profile")
     except (OSError, yaml.YAMLError):
         return None
 
