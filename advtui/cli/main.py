@@ -3,9 +3,7 @@ script, :mod:`advtui.cli.entry`, does that before this module is imported)."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
-from typing import Any
 
 import typer
 
@@ -58,11 +56,6 @@ class _Advtui(typer.Typer):
         self.command("dvc-yaml")(dvc_yaml)
         self.add_typer(dataset.app, name="dataset")
         self.add_typer(profile.app, name="profile")
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if not args and not kwargs and len(sys.argv) == 1:
-            return open_app(Path.cwd())
-        return super().__call__(*args, **kwargs)
 
 
 app = _Advtui(

@@ -42,7 +42,7 @@ WATCH_S = 1.0
 def active_profile(root: Path) -> str | None:
     """The ``profile`` key of params.yaml."""
     try:
-        return (load_yaml((root / "params.yaml").read_text()) or {}).get("profile")
+        return (load_yaml((root / PARAMS_FILE).read_text()) or {}).get("profile")
     except (OSError, yaml.YAMLError):
         return None
 
